@@ -1,0 +1,1 @@
+"""Datasets, preprocessing, inputs and the content-addressed feature cache."""

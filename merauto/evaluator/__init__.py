@@ -1,0 +1,1 @@
+"""Model factory, training loop, protocols (nested LOSO) and metrics."""

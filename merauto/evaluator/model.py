@@ -1,0 +1,46 @@
+"""Model factory: a PipelineConfig and the input shapes give a multi-stream classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.topologies import TOPOLOGIES
+from merauto.search_space.config import PipelineConfig
+
+
+class MultiStreamNet(nn.Module):
+    """One trunk per input stream; their features are concatenated and classified linearly."""
+
+    def __init__(self, trunks: dict[str, nn.Module], feature_dim: int, n_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.trunks = nn.ModuleDict(trunks)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+        features = torch.cat([trunk(inputs[name]) for name, trunk in self.trunks.items()], dim=1)
+        return self.head(self.dropout(features))
+
+
+def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]], n_classes: int) -> MultiStreamNet:
+    """The network of ``config`` for streams of the given (C, H, W) shapes."""
+    block = BLOCKS.get(config.block.name)
+    block_params = block.resolve(config.block.params)
+    topology = TOPOLOGIES.get(config.topology.name)
+    topology_params = topology.resolve(config.topology.params)
+    trunks: dict[str, nn.Module] = {}
+    feature_dim = 0
+    for name, shape in sorted(stream_shapes.items()):
+        trunk = topology.build(shape[0], lambda i, o: block.build(i, o, block_params), topology_params)
+        trunk.eval()
+        with torch.no_grad():
+            feature_dim += trunk(torch.zeros(1, *shape)).shape[1]
+        trunk.train()
+        trunks[name] = trunk
+    return MultiStreamNet(trunks, feature_dim, n_classes, config.training.dropout)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,1 @@
+"""Optuna study and storage, Ray Tune execution, budget, resume and progress."""

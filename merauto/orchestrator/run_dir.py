@@ -1,0 +1,86 @@
+"""The run directory: one folder per study holding its database, results, reports and exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from merauto import __version__
+from merauto.data.datasets import DatasetRequest
+from merauto.errors import MerautoError
+from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.protocol import parse_inner
+
+RUN_INFO = "merauto.json"
+DEFAULT_RUNS = Path("merauto-runs")
+
+
+def default_storage_url(run_dir: Path) -> str:
+    """SQLite file inside the run directory (what optuna-dashboard opens too)."""
+    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run directory is about: written when the study is created, read by every command."""
+
+    study_name: str
+    storage_url: str
+    dataset: DatasetRequest
+    evaluation: EvaluationSettings
+
+    def protocol(self) -> dict[str, Any]:
+        """The settings every trial of the study must share."""
+        return {
+            "dataset": self.dataset.to_json(),
+            "inner": str(self.evaluation.inner),
+            "refit": self.evaluation.refit,
+            "seed": self.evaluation.seed,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"merauto_version": __version__, "study_name": self.study_name, "storage_url": self.storage_url, **self.protocol()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        evaluation = EvaluationSettings(inner=parse_inner(data["inner"]), refit=bool(data["refit"]), seed=int(data["seed"]))
+        return cls(data["study_name"], data["storage_url"], DatasetRequest.from_json(data["dataset"]), evaluation)
+
+    def save(self, run_dir: Path) -> None:
+        """Write ``merauto.json`` atomically."""
+        handle = tempfile.NamedTemporaryFile("w", dir=run_dir, prefix=".tmp-", suffix=".json", delete=False)
+        with handle:
+            json.dump(self.to_json(), handle, indent=2)
+        os.replace(handle.name, run_dir / RUN_INFO)
+
+
+def load_run(run_dir: Path) -> RunInfo:
+    """The :class:`RunInfo` of an existing run directory, or a clear error."""
+    path = Path(run_dir) / RUN_INFO
+    if not path.is_file():
+        raise MerautoError(
+            f"{run_dir} is not a merauto run directory (no {RUN_INFO})",
+            "pass the folder a search wrote, e.g. merauto-runs/synthetic-small",
+        )
+    return RunInfo.from_json(json.loads(path.read_text()))
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail early if ``run_dir`` cannot be created or written, creating nothing."""
+    probe_dir = Path(run_dir).resolve()
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise MerautoError(f"--run-dir {run_dir}: {probe_dir} is a file, not a folder", "choose another --run-dir")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise MerautoError(
+            f"--run-dir {run_dir} is not writable ({probe_dir}: {exc.strerror})",
+            "choose a folder you can write to with --run-dir, or fix its permissions",
+        ) from None

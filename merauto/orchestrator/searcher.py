@@ -1,0 +1,79 @@
+"""Ray Tune's OptunaSearch, recording each finished trial before Optuna is told.
+
+Optuna receives ``inner_uf1`` (intermediate and final) and nothing else; outer-test scores
+become trial user attributes (for people, in optuna-dashboard) and results-store rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ray.tune.search.optuna import OptunaSearch
+
+from merauto.errors import MerautoError
+from merauto.evaluator.nested import TrialOutcome
+from merauto.orchestrator.study import OBJECTIVE, PRESET_ATTR
+from merauto.results.store import ResultsStore
+from merauto.search_space.config import PipelineConfig
+from merauto.search_space.space import resolve
+
+CRASH_MESSAGE = "the Ray worker running this trial died before reporting (see the Ray logs under the run directory)"
+
+
+def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params: int, seconds: float) -> dict[str, Any]:
+    """What a person compares in optuna-dashboard: inner and outer scores, per source, the config."""
+    inner, test = outcome.inner_scores(), outcome.test_scores()
+    attrs: dict[str, Any] = {
+        "inner_uar": round(inner["uar"], 4),
+        "outer_uf1": round(test["uf1"], 4),
+        "outer_uar": round(test["uar"], 4),
+        "outer_accuracy": round(test["accuracy"], 4),
+        "n_params": n_params,
+        "seconds": round(seconds, 1),
+        "config": config.summary(),
+    }
+    for source, source_scores in outcome.test_scores_by_source().items():
+        attrs[f"outer_uf1_{source}"] = round(source_scores["uf1"], 4)
+    return attrs
+
+
+def _config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
+    """The config a (possibly half-sampled) failed trial was running, if it can be rebuilt."""
+    try:
+        return resolve(PipelineConfig.from_params(params))
+    except (KeyError, MerautoError):
+        return None
+
+
+class RecordingOptunaSearch(OptunaSearch):
+    """OptunaSearch that stores results and user attributes, and records failures with their error."""
+
+    def __init__(self, *args: Any, store: ResultsStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.store = store
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        value = result.get(OBJECTIVE)
+        if result.get("status") in ("running", "ok") and value is not None and math.isfinite(value):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        trial = self._ot_trials[trial_id]
+        preset = trial.user_attrs.get(PRESET_ATTR)
+        if result and result.get("status") == "ok":
+            config = PipelineConfig.from_json(result["pipeline_json"])
+            outcome = TrialOutcome.from_json(json.loads(result["outcome_json"]))
+            for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
+                trial.set_user_attr(key, value)
+            self.store.record(self._study_name, trial.number, config=config, preset=preset, outcome=outcome,
+                              n_params=result["n_params"], seconds=result["seconds"])
+            super().on_trial_complete(trial_id, result, error)
+            return
+        message = (result or {}).get("error") or CRASH_MESSAGE
+        trial.set_user_attr("error", message[:2000])
+        config = _config_or_none(trial.params)
+        self.store.record(self._study_name, trial.number, config=config, preset=preset, error=message,
+                          seconds=(result or {}).get("seconds"))
+        super().on_trial_complete(trial_id, None, error=True)

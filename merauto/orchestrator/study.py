@@ -1,0 +1,96 @@
+"""The Optuna study: storage, creation or resumption, presets, stale trials, and the budget.
+
+The study in its storage is the source of truth (Ray Tune's restore has lost searcher state
+before, ray-project/ray#30861): a rerun counts the study's finished trials, fails the trials
+a killed run left RUNNING, re-enqueues their parameters, and runs only the remaining budget.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+from optuna.trial import TrialState
+
+from merauto.errors import MerautoError
+from merauto.orchestrator.run_dir import RunInfo
+from merauto.search_space.presets import PRESETS
+
+OBJECTIVE = "inner_uf1"
+PROTOCOL_ATTR = "merauto_protocol"
+INTERRUPTED_ATTR = "merauto_interrupted"
+PRESET_ATTR = "preset"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage for ``url``, connecting now so a bad URL fails before any work."""
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # sqlalchemy/driver errors vary by backend
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MerautoError(
+            f"cannot open --storage {url!r}: {reason}",
+            "check the URL (e.g. sqlite:///path/study.db, postgresql://user:pass@host/db) and that the database "
+            "is reachable, or omit --storage to use an SQLite file in the run directory",
+        ) from None
+
+
+def make_sampler(seed: int) -> optuna.samplers.TPESampler:
+    """Multivariate TPE that groups conditional parameters; constant liar for parallel trials."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+
+
+def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -> optuna.Study:
+    """Create the study or load it, refusing to mix trials of a different protocol."""
+    sampler = make_sampler(seed)
+    study = optuna.create_study(
+        storage=storage, study_name=info.study_name, direction="maximize", sampler=sampler, load_if_exists=True
+    )
+    recorded = study.user_attrs.get(PROTOCOL_ATTR)
+    if recorded is None:
+        study.set_user_attr(PROTOCOL_ATTR, info.protocol())
+    elif recorded != info.protocol():
+        raise MerautoError(
+            f"study {info.study_name!r} was created with {recorded}, not {info.protocol()}",
+            "rerun with the study's original options, or start a new study with --study NAME (or another --run-dir)",
+        )
+    return study
+
+
+def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+    """Fail trials left RUNNING by a killed run and re-enqueue their parameters; returns their numbers.
+
+    Safe because a run directory is locked by one driver at a time (:class:`RunLock`).
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        if trial.params:
+            study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items() if k == PRESET_ATTR})
+        recovered.append(trial.number)
+    return recovered
+
+
+def enqueue_presets(study: optuna.Study) -> list[str]:
+    """Enqueue every literature preset once per study; returns the names newly enqueued."""
+    already = {t.user_attrs.get(PRESET_ATTR) for t in study.get_trials(deepcopy=False)}
+    added = []
+    for name, config in PRESETS.items():
+        if name not in already:
+            study.enqueue_trial(config.to_params(), user_attrs={PRESET_ATTR: name})
+            added.append(name)
+    return added
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count against the budget: finished ones, except those failed by an interruption."""
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        if not t.user_attrs.get(INTERRUPTED_ATTR)
+    )

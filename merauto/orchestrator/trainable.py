@@ -1,0 +1,100 @@
+"""What a Ray Tune worker runs for one trial: build inputs, evaluate nested LOSO, report.
+
+Intermediate reports carry the running inner-validation UF1 only. The final report adds the
+full outcome (with test predictions) for the results store, as JSON text (Ray Tune reserves
+and flattens nested result keys); the searcher forwards nothing but ``inner_uf1`` to Optuna.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from merauto.data.cache import FeatureCache
+from merauto.data.features import FeatureBuilder
+from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.model import build_model, count_parameters
+from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_trial
+from merauto.orchestrator.study import OBJECTIVE
+from merauto.search_space.config import PipelineConfig
+from merauto.search_space.space import resolve
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """Everything a worker needs, shipped once per search through Ray's object store."""
+
+    index: SampleIndex
+    fingerprints: dict[str, str]
+    cache_dir: Path
+    evaluation: EvaluationSettings
+    device: str
+    threads: int
+
+
+_BUILDERS: dict[tuple[str, Path], FeatureBuilder] = {}  # reused across trials of a reused actor
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` means CUDA when this process sees a GPU, else CPU."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:
+    """The inputs of ``config`` for the whole index, from the feature cache."""
+    key = (context.index.name, context.cache_dir)
+    builder = _BUILDERS.get(key)
+    if builder is None or builder.index is not context.index:
+        builder = FeatureBuilder(context.index, FeatureCache(context.cache_dir), context.fingerprints)
+        _BUILDERS[key] = builder
+    index = context.index
+    inputs = builder.inputs(config.input.name, config.input.params)
+    return EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
+
+
+def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any = tune.report) -> None:
+    """Evaluate the pipeline named by Optuna's flat ``params``; never raises (failures are reported)."""
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, context.threads))
+    try:
+        config = resolve(PipelineConfig.from_params(params))
+        data = eval_data(context, config)
+        evaluation = EvaluationSettings(context.evaluation.inner, context.evaluation.refit, context.evaluation.seed, resolve_device(context.device))
+        shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
+        n_params = count_parameters(build_model(config, shapes, data.n_classes))
+
+        def on_fold(fold: FoldOutcome, so_far: TrialOutcome) -> None:
+            report({OBJECTIVE: so_far.objective(), "folds_done": len(so_far.folds), "status": "running"})
+
+        outcome = evaluate_trial(config, data, evaluation, on_fold=on_fold)
+        report({
+            OBJECTIVE: outcome.objective(),
+            "status": "ok",
+            "folds_done": len(outcome.folds),
+            "pipeline_json": config.to_json(),
+            "n_params": n_params,
+            "seconds": time.perf_counter() - started,
+            "outcome_json": json.dumps(outcome.to_json()),
+        })
+    except Exception as exc:  # a failed trial is recorded as failed and the search goes on
+        report({
+            OBJECTIVE: float("nan"),
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "seconds": time.perf_counter() - started,
+        })
+
+
+def run_trial(params: dict[str, Any], context: WorkerContext) -> None:
+    """Ray Tune function trainable (bound to its context with ``tune.with_parameters``)."""
+    evaluate_params(params, context)

@@ -1,0 +1,1 @@
+"""Results store, selections, reports (plotly), export and prediction."""

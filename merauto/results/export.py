@@ -1,0 +1,175 @@
+"""`merauto export` and `merauto predict`: the selected pipeline refit on all subjects, and its use on new clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from merauto import __version__
+from merauto.data.cache import FeatureCache
+from merauto.data.datasets import load_index
+from merauto.data.features import FeatureBuilder
+from merauto.data.frames import frame_number, ordered_frames
+from merauto.data.inputs import INPUTS, STREAM_BUILDERS, ClipFrames, StreamSpec, estimate_apex
+from merauto.data.sample_index import Sample
+from merauto.errors import MerautoError
+from merauto.evaluator.model import build_model
+from merauto.evaluator.training import Learner, Standardiser
+from merauto.orchestrator.run_dir import load_run
+from merauto.results.selection import global_selection
+from merauto.results.store import ResultsStore, StoredTrial
+from merauto.search_space.config import PipelineConfig
+
+PIPELINE_FILE = "pipeline.json"
+PREPROCESSING_FILE = "preprocessing.json"
+WEIGHTS_FILE = "model.pt"
+
+
+def _choose(trials: list[StoredTrial], number: int | None) -> StoredTrial:
+    if number is None:
+        estimate = global_selection(trials)
+        if estimate is None:
+            raise MerautoError("this run has no completed trial to export", "run merauto search first (or wait for a trial to finish)")
+        number = next(iter(estimate.fold_trials.values()))
+    for trial in trials:
+        if trial.number == number:
+            if trial.outcome is None:
+                raise MerautoError(f"trial {number} failed ({trial.error}); it has no pipeline to export", "pick a completed trial with --trial")
+            return trial
+    raise MerautoError(f"the run has no trial {number}", "see merauto report RUN_DIR for trial numbers")
+
+
+def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cache_dir: Path, console: Console) -> Path:
+    """Refit the chosen trial's pipeline on every subject and write it to ``out_dir``.
+
+    The number of epochs is the median of the epochs its outer folds selected on inner
+    validation. Files are written to a temporary folder renamed into place when complete.
+    """
+    info = load_run(run_dir)
+    chosen = _choose(ResultsStore(run_dir).trials(info.study_name), trial)
+    config = chosen.config
+    epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
+    out_dir = Path(out_dir or Path(run_dir) / "export" / f"trial-{chosen.number}")
+
+    index = load_index(info.dataset, cache_dir)
+    builder = FeatureBuilder(index, FeatureCache(cache_dir))
+    inputs = builder.inputs(config.input.name, config.input.params)
+    rows = np.arange(len(index))
+    with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
+        learner = Learner(config, inputs, index.labels, rows, len(index.classes), info.evaluation.seed, torch.device("cpu"))
+        for _ in range(epochs):
+            learner.train_epoch()
+
+    kind = INPUTS.get(config.input.name)
+    streams = kind.streams(kind.resolve(config.input.params))
+    scores = chosen.outcome.test_scores()
+    pipeline = {
+        "merauto_version": __version__,
+        "config": config.to_dict(),
+        "classes": list(index.classes),
+        "epochs": epochs,
+        "trained_on": {"dataset": info.dataset.label(), "clips": len(index), "subjects": int(len(set(index.subjects)))},
+        "provenance": {
+            "study": info.study_name, "trial": chosen.number, "inner_uf1": chosen.objective,
+            "outer_uf1": scores["uf1"], "outer_uar": scores["uar"], "protocol": info.protocol(),
+        },
+    }
+    preprocessing = {
+        "streams": {name: {"kind": s.kind, "params": s.as_dict(), "version": STREAM_BUILDERS[s.kind][0]} for name, s in streams.items()},
+        "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
+    }
+    weights = {
+        "state_dict": learner.model.state_dict(),
+        "standardiser": learner.standardiser.to_json(),
+        "stream_shapes": {name: list(a.shape[1:]) for name, a in inputs.items()},
+    }
+    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        (scratch / PIPELINE_FILE).write_text(json.dumps(pipeline, indent=2))
+        (scratch / PREPROCESSING_FILE).write_text(json.dumps(preprocessing, indent=2))
+        torch.save(weights, scratch / WEIGHTS_FILE)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(scratch, out_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out_dir
+
+
+@dataclass
+class ExportedPipeline:
+    """A pipeline written by :func:`export_pipeline`, ready to classify new clips."""
+
+    config: PipelineConfig
+    classes: tuple[str, ...]
+    streams: dict[str, StreamSpec]
+    model: torch.nn.Module
+    standardiser: Standardiser
+    metadata: dict[str, Any]
+
+    @classmethod
+    def load(cls, export_dir: Path) -> ExportedPipeline:
+        export_dir = Path(export_dir)
+        for name in (PIPELINE_FILE, PREPROCESSING_FILE, WEIGHTS_FILE):
+            if not (export_dir / name).is_file():
+                raise MerautoError(f"{export_dir} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
+        pipeline = json.loads((export_dir / PIPELINE_FILE).read_text())
+        preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
+        streams = {}
+        for name, s in preprocessing["streams"].items():
+            current = STREAM_BUILDERS[s["kind"]][0]
+            if s["version"] != current:
+                raise MerautoError(
+                    f"{export_dir} was exported with {s['kind']} version {s['version']}; this merauto computes version {current}",
+                    "re-export the pipeline with this merauto version",
+                )
+            streams[name] = StreamSpec.of(s["kind"], **s["params"])
+        weights = torch.load(export_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        config = PipelineConfig.from_dict(pipeline["config"])
+        shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
+        model = build_model(config, shapes, len(pipeline["classes"]))
+        model.load_state_dict(weights["state_dict"])
+        model.eval()
+        return cls(config, tuple(pipeline["classes"]), streams, model, Standardiser.from_json(weights["standardiser"]), pipeline)
+
+    def predict_proba(self, clips: list[ClipFrames]) -> np.ndarray:
+        """Class probabilities (len(clips), n_classes)."""
+        inputs = {name: np.stack([STREAM_BUILDERS[s.kind][1](clip, **s.as_dict()) for clip in clips]) for name, s in self.streams.items()}
+        tensors = self.standardiser.tensors(inputs, np.arange(len(clips)), torch.device("cpu"))
+        with torch.inference_mode():
+            return torch.softmax(self.model(tensors), dim=1).numpy()
+
+    def predict_folders(self, folders: list[Path], onset: int | None = None, apex: int | None = None) -> list[tuple[str, str, list[float]]]:
+        """(folder, predicted class, probabilities) for clip folders of numbered frames."""
+        clips = [ClipFrames(_clip_sample(Path(f), onset, apex), lambda s, c: estimate_apex(c)) for f in folders]
+        probs = self.predict_proba(clips)
+        return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs)]
+
+
+def _clip_sample(folder: Path, onset: int | None, apex: int | None) -> Sample:
+    frames = ordered_frames(folder)
+    if len(frames) < 2:
+        raise MerautoError(f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames")
+    numbers = [frame_number(f) for f in frames]
+
+    def position(number: int | None, default: int, what: str) -> int:
+        if number is None:
+            return default
+        if number not in numbers:
+            raise MerautoError(f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder")
+        return numbers.index(number)
+
+    first = position(onset, 0, "onset")
+    return Sample(id=str(folder), dataset="new", subject="", label="", frames=tuple(frames), onset=first,
+                  apex=position(apex, first, "apex") if apex is not None else None, offset=len(frames) - 1, fps=0.0,
+                  frame_numbers=tuple(numbers))

@@ -1,0 +1,208 @@
+"""`merauto report`: a leaderboard on the terminal and a self-contained plotly HTML report."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from rich.console import Console
+from rich.table import Table
+
+from merauto.orchestrator.run_dir import RunInfo, load_run
+from merauto.orchestrator.study import open_storage
+from merauto.results.selection import Estimate, eligible, global_selection, per_fold_selection, trial_estimate
+from merauto.results.store import ResultsStore, StoredTrial
+from merauto.search_space.config import SLOTS
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the report shows, computed once."""
+
+    run_dir: Path
+    info: RunInfo
+    study: optuna.Study
+    trials: list[StoredTrial]
+    estimates: list[Estimate]
+    intervals: dict[str, dict[str, tuple[float, float]]]
+
+
+def build_report(run_dir: Path) -> Report:
+    """Read the run's study and results store and compute the selections."""
+    info = load_run(run_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage_url))
+    trials = ResultsStore(run_dir).trials(info.study_name)
+    estimates = [e for e in (global_selection(trials), per_fold_selection(trials)) if e is not None]
+    for trial in eligible(trials):
+        if trial.preset:
+            estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
+    return Report(Path(run_dir), info, study, trials, estimates, {e.name: e.intervals() for e in estimates})
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def leaderboard_rows(report: Report) -> list[dict[str, str]]:
+    """Completed trials by objective (best first), then failed ones."""
+    complete = sorted((t for t in report.trials if t.outcome is not None), key=lambda t: (-t.objective, t.number))
+    rows = []
+    for rank, t in enumerate(complete, start=1):
+        inner, outer = t.outcome.inner_scores(), t.outcome.test_scores()
+        rows.append({
+            "rank": str(rank), "trial": str(t.number), "preset": t.preset or "", "inner UF1": _fmt(inner["uf1"]),
+            "inner UAR": _fmt(inner["uar"]), "outer UF1": _fmt(outer["uf1"]), "outer UAR": _fmt(outer["uar"]),
+            "params": str(t.n_params or ""), "seconds": f"{t.seconds:.0f}" if t.seconds else "",
+            "config": t.config.summary() if t.config else "",
+        })
+    for t in report.trials:
+        if t.outcome is None:
+            rows.append({"rank": "failed", "trial": str(t.number), "preset": t.preset or "", "inner UF1": "-", "inner UAR": "-",
+                         "outer UF1": "-", "outer UAR": "-", "params": "", "seconds": "", "config": (t.error or "")[:120]})
+    return rows
+
+
+def estimate_rows(report: Report) -> list[dict[str, str]]:
+    rows = []
+    for e in report.estimates:
+        s, ci = e.scores, report.intervals[e.name]
+        sources = ", ".join(f"{k} {v['uf1']:.3f}" for k, v in e.by_source.items())
+        rows.append({
+            "estimate": e.name, "UF1 [95% CI]": f"{s['uf1']:.3f} [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}]",
+            "UAR [95% CI]": f"{s['uar']:.3f} [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}]", "accuracy": f"{s['accuracy']:.3f}",
+            "UF1 per source": sources, "how": e.description,
+        })
+    return rows
+
+
+def _protocol_line(report: Report) -> str:
+    ev = report.info.evaluation
+    return (f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer LOSO, inner {ev.inner}, "
+            f"{'refit on all training subjects' if ev.refit else 'inner models predict the test subject'}, seed {ev.seed}. "
+            "Optuna saw inner-validation UF1 only; outer scores never informed a choice.")
+
+
+def print_report(report: Report, console: Console, top: int = 10) -> None:
+    """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
+    console.print(_protocol_line(report))
+    rows = leaderboard_rows(report)
+    complete = [r for r in rows if r["rank"] != "failed"]
+    failed = [r for r in rows if r["rank"] == "failed"]
+    columns = ("rank", "trial", "preset", "inner UF1", "inner UAR", "outer UF1", "outer UAR", "config")
+    table = Table(title=f"leaderboard: {len(complete)} complete, {len(failed)} failed (best {min(top, len(complete))} shown)")
+    for column in columns:
+        table.add_column(column, overflow="fold", ratio=6 if column == "config" else None)
+    for row in complete[:top]:
+        table.add_row(*(row[c] for c in columns))
+    console.print(table)
+    for row in failed:
+        console.print(f"trial {row['trial']} failed: {row['config']}", highlight=False)
+    estimates = estimate_rows(report)
+    if estimates:
+        table = Table(title="outer-test estimates (pooled over all test subjects)")
+        for column in estimates[0]:
+            table.add_column(column, overflow="fold")
+        for row in estimates:
+            table.add_row(*row.values())
+        console.print(table)
+
+
+def _history_figure(report: Report) -> go.Figure:
+    complete = sorted((t for t in report.trials if t.outcome is not None), key=lambda t: t.number)
+    numbers = [t.number for t in complete]
+    inner = [t.objective for t in complete]
+    best, running = [], float("-inf")
+    for value in inner:
+        running = max(running, value)
+        best.append(running)
+    figure = go.Figure()
+    figure.add_scatter(x=numbers, y=inner, mode="markers", name="inner-validation UF1 (objective)")
+    figure.add_scatter(x=numbers, y=best, mode="lines", name="best objective so far")
+    figure.add_scatter(x=numbers, y=[t.outcome.test_scores()["uf1"] for t in complete], mode="markers",
+                       marker_symbol="x", name="outer-test UF1 (never used to select)")
+    failed = [t.number for t in report.trials if t.outcome is None]
+    if failed:
+        figure.add_scatter(x=failed, y=[0] * len(failed), mode="markers", marker_color="red", name="failed trial")
+    figure.update_layout(title="optimisation history", xaxis_title="trial", yaxis_title="UF1")
+    return figure
+
+
+def _confusion_figure(report: Report) -> go.Figure:
+    shown = [e for e in report.estimates if not e.name.startswith("preset")]
+    figure = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[e.name for e in shown])
+    for i, e in enumerate(shown, start=1):
+        matrix = e.scores["confusion"]
+        figure.add_trace(go.Heatmap(z=matrix, x=list(e.classes), y=list(e.classes), text=matrix, texttemplate="%{text}",
+                                    colorscale="Blues", showscale=False), row=1, col=i)
+        figure.update_xaxes(title_text="predicted", row=1, col=i)
+        figure.update_yaxes(title_text="true", autorange="reversed", row=1, col=i)
+    figure.update_layout(title="confusion matrices of the selected pipelines (outer test)")
+    return figure
+
+
+def _source_figure(report: Report) -> go.Figure:
+    figure = go.Figure()
+    for e in report.estimates:
+        by_source = e.by_source
+        figure.add_bar(name=e.name, x=list(by_source), y=[v["uf1"] for v in by_source.values()])
+    figure.update_layout(title="outer-test UF1 per source dataset", barmode="group", yaxis_title="UF1")
+    return figure
+
+
+def _options_figure(report: Report) -> go.Figure:
+    configs = [t.config for t in report.trials if t.config is not None]
+    figure = make_subplots(rows=1, cols=len(SLOTS), subplot_titles=list(SLOTS))
+    for i, slot in enumerate(SLOTS, start=1):
+        counts = Counter(getattr(c, slot).name for c in configs)
+        figure.add_bar(x=list(counts), y=list(counts.values()), showlegend=False, row=1, col=i)
+    figure.update_layout(title="how often each option was tried")
+    return figure
+
+
+def _importance_figure(report: Report) -> go.Figure | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.visualization.plot_param_importances(report.study)
+    except (ValueError, RuntimeError):  # too few complete trials, or no parameter varies
+        return None
+
+
+def _table_html(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "<p>none yet</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_html(report: Report, path: Path) -> Path:
+    """Write a self-contained HTML report (plotly.js inlined once) atomically; returns its path."""
+    figures = [_history_figure(report), _confusion_figure(report), _source_figure(report), _options_figure(report)]
+    importance = _importance_figure(report) if len(eligible(report.trials)) >= 3 else None
+    if importance is not None:
+        figures.append(importance)
+    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
+    document = f"""<!doctype html><html><head><meta charset="utf-8"><title>merauto report: {html.escape(report.info.study_name)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}</style>
+</head><body><h1>merauto report: {html.escape(report.info.study_name)}</h1>
+<p>{html.escape(_protocol_line(report))}</p>
+<h2>Outer-test estimates</h2>{_table_html(estimate_rows(report))}
+{''.join(parts)}
+<h2>Leaderboard</h2>{_table_html(leaderboard_rows(report))}
+</body></html>"""
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".html", delete=False, encoding="utf-8")
+    with handle:
+        handle.write(document)
+    os.replace(handle.name, path)
+    return path

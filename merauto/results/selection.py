@@ -1,0 +1,100 @@
+"""Final estimates from stored trials: global selection and per-fold (nested) selection.
+
+Both choose by inner-validation scores only and then read the chosen trials' stored
+outer-test predictions (shared/docs/protocol.md, "Final estimate").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from merauto.evaluator.metrics import scores, scores_by_group, subject_bootstrap, uar, uf1
+from merauto.results.store import StoredTrial
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Pooled outer-test predictions of a selection rule, with their scores."""
+
+    name: str
+    description: str
+    fold_trials: dict[int, int]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    subjects: np.ndarray
+    sources: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def scores(self) -> dict:
+        return scores(self.y_true, self.y_pred, len(self.classes))
+
+    @property
+    def by_source(self) -> dict[str, dict]:
+        return scores_by_group(self.y_true, self.y_pred, self.sources, len(self.classes))
+
+    def interval(self, metric: Callable[[np.ndarray, np.ndarray, int], float], n_resamples: int = 1000) -> tuple[float, float]:
+        """Subject-level bootstrap 95% interval."""
+        return subject_bootstrap(self.y_true, self.y_pred, self.subjects, metric, len(self.classes), n_resamples)
+
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        return {"uf1": self.interval(uf1), "uar": self.interval(uar)}
+
+
+def eligible(trials: list[StoredTrial]) -> list[StoredTrial]:
+    """Completed trials evaluated on every outer fold: the only ones a selection may pick."""
+    complete = [t for t in trials if t.outcome is not None and t.objective is not None]
+    if not complete:
+        return []
+    n_folds = max(len(t.outcome.folds) for t in complete)
+    return [t for t in complete if len(t.outcome.folds) == n_folds]
+
+
+def _pool(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estimate:
+    true, pred, subjects, sources = [], [], [], []
+    classes: tuple[str, ...] = ()
+    for fold, trial in sorted(chosen.items()):
+        outcome = trial.outcome
+        classes = outcome.classes
+        test = next(f.test for f in outcome.folds if f.test.fold == fold)
+        true += test.y_true
+        pred += test.y_pred
+        subjects += [test.test_subject] * len(test.ids)
+        sources += test.sources
+    return Estimate(name, description, {k: t.number for k, t in chosen.items()}, np.array(true, int), np.array(pred, int),
+                    np.array(subjects), np.array(sources), classes)
+
+
+def trial_estimate(trial: StoredTrial, name: str, description: str) -> Estimate:
+    """One trial's pooled outer-test predictions over all its folds."""
+    return _pool(name, description, {f.test.fold: trial for f in trial.outcome.folds})
+
+
+def global_selection(trials: list[StoredTrial]) -> Estimate | None:
+    """The trial with the best objective (pooled inner-validation UF1); ties go to the earlier trial."""
+    pool = eligible(trials)
+    if not pool:
+        return None
+    best = max(pool, key=lambda t: (t.objective, -t.number))
+    return trial_estimate(best, "global selection", f"trial {best.number}, best pooled inner-validation UF1 ({best.objective:.3f}); slightly optimistic")
+
+
+def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
+    """For each outer fold k, the trial whose fold-k inner-validation UF1 is best (the nested estimate).
+
+    Only fold k's own inner scores are read for fold k; ties go to the earlier trial.
+    """
+    pool = eligible(trials)
+    if not pool:
+        return None
+    chosen: dict[int, StoredTrial] = {}
+    for fold in (f.selection.fold for f in pool[0].outcome.folds):
+        def fold_score(t: StoredTrial) -> tuple[float, int]:
+            selection = next(f.selection for f in t.outcome.folds if f.selection.fold == fold)
+            return selection.inner_uf1, -t.number
+        chosen[fold] = max(pool, key=fold_score)
+    distinct = sorted({t.number for t in chosen.values()})
+    return _pool("per-fold selection", f"nested estimate; per fold the best fold-level inner-validation UF1 (trials {distinct})", chosen)

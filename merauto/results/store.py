@@ -1,0 +1,141 @@
+"""The results store: every finished trial's config, scores and predictions (SQLAlchemy).
+
+Only the search driver writes it (one writer; workers hand results back through Ray).
+Test predictions live here and nowhere the sampler or pruner can read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from merauto.evaluator.nested import TrialOutcome
+from merauto.search_space.config import PipelineConfig
+
+RESULTS_FILE = "results.db"
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class TrialRow(_Base):
+    __tablename__ = "trials"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # "complete" or "failed"
+    preset: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    objective: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_params: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PredictionRow(_Base):
+    """One outer-test prediction, for SQL users; the full record is ``TrialRow.outcome``."""
+
+    __tablename__ = "test_predictions"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    fold: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(100))
+    y_true: Mapped[int] = mapped_column(Integer)
+    y_pred: Mapped[int] = mapped_column(Integer)
+    probs: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """A finished trial as read back from the store."""
+
+    number: int
+    state: str
+    preset: str | None
+    config: PipelineConfig | None
+    objective: float | None
+    n_params: int | None
+    seconds: float | None
+    error: str | None
+    outcome: TrialOutcome | None
+
+
+class ResultsStore:
+    """Read and write trial results in ``<run_dir>/results.db``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = (Path(run_dir) / RESULTS_FILE).resolve()
+        self.engine = create_engine(f"sqlite:///{self.path}")
+        _Base.metadata.create_all(self.engine)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}  # Ray Tune pickles its searcher; engines do not pickle
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"].parent)
+
+    def record(
+        self,
+        study: str,
+        number: int,
+        *,
+        config: PipelineConfig | None,
+        preset: str | None,
+        outcome: TrialOutcome | None = None,
+        n_params: int | None = None,
+        seconds: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Store one finished trial (replacing an earlier record of the same number)."""
+        row = TrialRow(
+            study=study,
+            number=number,
+            state="complete" if outcome is not None else "failed",
+            preset=preset,
+            config=config.to_dict() if config else None,
+            objective=outcome.objective() if outcome else None,
+            n_params=n_params,
+            seconds=seconds,
+            error=error,
+            outcome=outcome.to_json() if outcome else None,
+            finished_at=datetime.now(timezone.utc),
+        )
+        with Session(self.engine) as session, session.begin():
+            session.merge(row)
+            for fold in outcome.folds if outcome else []:
+                for i, sample_id in enumerate(fold.test.ids):
+                    session.merge(PredictionRow(
+                        study=study, number=number, sample_id=sample_id, fold=fold.test.fold,
+                        subject=fold.test.test_subject, y_true=fold.test.y_true[i], y_pred=fold.test.y_pred[i],
+                        probs=json.dumps(fold.test.probs[i]),
+                    ))
+
+    def trials(self, study: str) -> list[StoredTrial]:
+        """Every stored trial of ``study``, by trial number."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(TrialRow).where(TrialRow.study == study).order_by(TrialRow.number)).all()
+            return [
+                StoredTrial(
+                    number=r.number,
+                    state=r.state,
+                    preset=r.preset,
+                    config=PipelineConfig.from_dict(r.config) if r.config else None,
+                    objective=r.objective,
+                    n_params=r.n_params,
+                    seconds=r.seconds,
+                    error=r.error,
+                    outcome=TrialOutcome.from_json(r.outcome) if r.outcome else None,
+                )
+                for r in rows
+            ]

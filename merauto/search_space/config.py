@@ -1,0 +1,97 @@
+"""PipelineConfig: the plain-data description of one candidate pipeline, round-tripping through JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A registered component by name, with its resolved hyper-parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        inner = ",".join(f"{k}={_short(v)}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({inner})" if inner else self.name
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation settings of a candidate."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_epochs: int = 40
+    patience: int = 10
+    class_weighting: str = "balanced"
+    dropout: float = 0.0
+
+
+SLOTS = ("input", "topology", "block", "loss")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Input, network (topology + block), loss and training: one point of the search space."""
+
+    input: Choice
+    topology: Choice
+    block: Choice
+    loss: Choice
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        choices = {slot: Choice(data[slot]["name"], dict(data[slot].get("params", {}))) for slot in SLOTS}
+        known = {f.name for f in fields(TrainingConfig)}
+        training = TrainingConfig(**{k: v for k, v in data.get("training", {}).items() if k in known})
+        return cls(**choices, training=training)
+
+    @classmethod
+    def from_json(cls, text: str) -> PipelineConfig:
+        return cls.from_dict(json.loads(text))
+
+    def to_params(self) -> dict[str, Any]:
+        """Flat Optuna parameters naming this config (as the define-by-run space names them)."""
+        params: dict[str, Any] = {}
+        for slot in SLOTS:
+            choice: Choice = getattr(self, slot)
+            params[slot] = choice.name
+            params.update({f"{slot}.{choice.name}.{k}": v for k, v in choice.params.items()})
+        params.update({f"training.{k}": v for k, v in asdict(self.training).items()})
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PipelineConfig:
+        """Inverse of :meth:`to_params`; parameters a trial did not sample keep their defaults."""
+        data: dict[str, Any] = {}
+        for slot in SLOTS:
+            name = params[slot]
+            prefix = f"{slot}.{name}."
+            data[slot] = {"name": name, "params": {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}}
+        data["training"] = {k[len("training."):]: v for k, v in params.items() if k.startswith("training.")}
+        return cls.from_dict(data)
+
+    def summary(self) -> str:
+        """One line a person can read in a leaderboard."""
+        t = self.training
+        return (
+            f"{self.input.summary()} | {self.topology.summary()} x {self.block.summary()} | "
+            f"{self.loss.summary()} w={t.class_weighting} lr={t.lr:.2g} wd={t.weight_decay:.2g} "
+            f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g}"
+        )

@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny synthetic dataset generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from merauto.data.cache import FeatureCache
+from merauto.data.datasets import DatasetRequest, load_index
+from merauto.data.features import FeatureBuilder
+from merauto.data.sample_index import SampleIndex
+from merauto.data.synthetic.generator import SyntheticSpec
+from merauto.evaluator.nested import EvalData
+
+TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("merauto-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_index(cache_dir: Path) -> SampleIndex:
+    return load_index(TINY, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_flow(tiny_index: SampleIndex, cache_dir: Path) -> EvalData:
+    """Flow+strain inputs of the tiny dataset, as the evaluator reads them."""
+    builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))
+    inputs = builder.inputs("flow_strain", {})
+    i = tiny_index
+    return EvalData(inputs, i.labels, i.subjects, i.sources, i.ids, i.classes)
+
+
+def random_eval_data(n_subjects: int = 6, per_subject: int = 6, seed: int = 0) -> EvalData:
+    """Small random inputs with a learnable signal, for fast evaluator tests."""
+    rng = np.random.default_rng(seed)
+    n = n_subjects * per_subject
+    labels = np.tile(np.arange(3), n // 3 + 1)[:n]
+    rng.shuffle(labels)
+    x = rng.normal(0, 1, (n, 3, 12, 12)).astype(np.float32)
+    x[:, 0] += labels[:, None, None] * 0.8
+    subjects = np.repeat([f"s{i:02d}" for i in range(n_subjects)], per_subject)
+    sources = np.where(np.arange(n) % 2 == 0, "a", "b")
+    ids = np.array([f"id{i}" for i in range(n)])
+    return EvalData({"flow": x}, labels.astype(np.int64), subjects, sources, ids, ("negative", "positive", "surprise"))

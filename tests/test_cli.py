@@ -1,0 +1,172 @@
+"""The command line, as a user runs it: bad input fails fast; search, resume, report, export, dashboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+
+from merauto.cli import build_parser, main
+from merauto.results.export import ExportedPipeline
+from merauto.results.store import ResultsStore
+
+TINY = ["--synthetic-size", "tiny"]
+
+
+def _merauto(*args: str, cache: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "merauto", *args], capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"})
+    if check and result.returncode != 0:
+        raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _complete(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("search", "report", "export", "predict", "dashboard"):
+        assert command in out
+    parser = build_parser()
+    for action in parser._subparsers._group_actions[0].choices.values():  # noqa: SLF001 - walk every option
+        for option in action._actions:  # noqa: SLF001
+            assert option.help, f"{action.prog} {option.dest} has no help text"
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--dataset", "casme9"], "--dataset"),
+        (["--budget", "0"], "--budget"),
+        (["--storage", "sqlite:////nonexistent/dir/study.db"], "--storage"),
+        (["--storage", "nosuchdb://host/db"], "--storage"),
+        (["--inner", "holdout:2"], "--inner"),
+        (["--device", "tpu"], "--device"),
+    ],
+)
+def test_bad_input_fails_at_once_naming_the_option(args: list[str], names: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    started = time.perf_counter()
+    code = main(["search", *TINY, "--run-dir", str(run_dir), "--cache-dir", str(tmp_path / "cache"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and names in err and "fix:" in err
+    assert time.perf_counter() - started < 10
+    assert not run_dir.exists(), "nothing half-written is left behind"
+    assert not (tmp_path / "cache").exists(), "no data is generated before the options are checked"
+
+
+def test_unwritable_run_dir_fails_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["search", *TINY, "--run-dir", str(blocker / "run"), "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--run-dir" in err and "fix:" in err
+
+
+@pytest.mark.slow
+def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    search = ["search", *TINY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
+    _merauto(*search, cache=cache)
+
+    study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
+    assert len(study.trials) == 2 and study.trials[0].user_attrs["preset"] == "ststnet"
+    complete = _complete(run_dir)
+    assert complete and all({"outer_uf1", "outer_uar", "config"} <= set(t.user_attrs) for t in complete)
+    assert (run_dir / "report.html").read_text().count("plotly") > 10
+
+    report = _merauto("report", str(run_dir), cache=cache)
+    assert "leaderboard" in report.stdout and "per-fold selection" in report.stdout
+
+    # Same command again: the budget is reached, nothing runs, nothing is duplicated.
+    again = _merauto(*search, cache=cache)
+    assert "nothing to run" in again.stderr
+    # A larger budget resumes the same study.
+    _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+    numbers = [t.number for t in ResultsStore(run_dir).trials("synthetic-tiny")]
+    assert numbers == [0, 1, 2]
+
+    _merauto("export", str(run_dir), cache=cache)
+    (export_dir,) = (run_dir / "export").iterdir()
+    pipeline = ExportedPipeline.load(export_dir)
+    manifest = next((cache / "synthetic").glob("tiny-*/manifest.csv"))
+    clips = [manifest.parent / line.split(",")[3] for line in manifest.read_text().splitlines()[1:3]]
+    predicted = _merauto("predict", str(export_dir), *map(str, clips), cache=cache)
+    rows = predicted.stdout.strip().splitlines()
+    assert rows[0].startswith("clip,label") and len(rows) == 3
+    assert all(row.split(",")[1] in pipeline.classes for row in rows[1:])
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        studies = _poll_json(f"http://127.0.0.1:{port}/api/studies")
+        assert [s["study_name"] for s in studies["study_summaries"]] == ["synthetic-tiny"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: Path) -> None:
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    search = ["search", *TINY, "--budget", "4", "--run-dir", str(run_dir)]
+    process = subprocess.Popen([sys.executable, "-m", "merauto", *search], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "MERAUTO_CACHE": str(cache)})
+    deadline = time.time() + 240
+    while time.time() < deadline and _count_complete(run_dir / "study.db") < 1:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    interrupted = _count_complete(run_dir / "study.db")
+    assert 1 <= interrupted < 4
+
+    resumed = _merauto(*search, cache=cache)
+    assert "4/4 trials finished" in resumed.stderr
+    complete = _complete(run_dir)
+    assert len(complete) == 4 and len({t.number for t in complete}) == 4
+    assert [t.number for t in ResultsStore(run_dir).trials("synthetic-tiny")] == sorted(t.number for t in complete)
+
+
+def _count_complete(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as connection:
+            return connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # the study's tables do not exist yet
+        return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _poll_json(url: str, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)

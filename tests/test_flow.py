@@ -1,0 +1,53 @@
+"""Optical flow, strain and apex spotting on images with known motion."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from merauto.data.apex import spot_apex
+from merauto.data.flow import flow_strain_map, optical_flow, optical_strain
+
+
+def _texture(size: int = 96, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.uniform(0, 255, (size // 4, size // 4)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(image, (0, 0), 1.0)
+
+
+def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.mark.parametrize("method", ["farneback", "dis"])
+def test_flow_recovers_a_subpixel_translation(method: str) -> None:
+    image = _texture()
+    flow = optical_flow(image, _shift(image, 0.6, -0.4), method)
+    centre = flow[24:72, 24:72]
+    assert abs(np.median(centre[..., 0]) - 0.6) < 0.15
+    assert abs(np.median(centre[..., 1]) + 0.4) < 0.15
+
+
+def test_strain_of_a_translation_is_zero_and_of_a_stretch_is_not() -> None:
+    translation = np.zeros((32, 32, 2), np.float32)
+    translation[..., 0] = 0.7
+    assert np.allclose(optical_strain(translation), 0)
+    stretch = np.zeros((32, 32, 2), np.float32)
+    stretch[..., 0] = np.linspace(0, 3.1, 32)[None, :]  # du/dx = 0.1
+    assert np.allclose(optical_strain(stretch)[:, 1:-1], 0.1, atol=1e-5)
+
+
+def test_flow_strain_map_is_resized_with_flow_rescaled() -> None:
+    image = _texture(112)
+    result = flow_strain_map(image, _shift(image, 2.0, 0.0), size=28)
+    assert result.shape == (3, 28, 28)
+    assert abs(np.median(result[0, 6:22, 6:22]) - 0.5) < 0.1  # 2 px at 112 px is 0.5 px at 28 px
+
+
+def test_apex_spotting_finds_the_largest_motion() -> None:
+    image = _texture()
+    shifts = [0, 0.3, 0.8, 1.5, 2.0, 1.4, 0.9, 0.4]
+    frames = [_shift(image, s, 0) for s in shifts]
+    assert spot_apex(frames, 0, len(frames) - 1) in (3, 4, 5)

@@ -1,0 +1,110 @@
+"""The leakage invariant of shared/docs/protocol.md, as a test.
+
+For an outer fold k, fold k is run twice with the same seeds, the second time with the test
+subject's labels permuted and its features replaced by noise. Every fold-k quantity that a
+selection can read must be bit-identical; only the test predictions may differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import numpy as np
+import pytest
+
+import merauto.evaluator.nested as nested
+from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_fold
+from merauto.evaluator.protocol import InnerSpec, outer_loso
+from merauto.search_space.presets import PRESETS
+
+from conftest import random_eval_data
+
+CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
+
+
+def _corrupt_test_subject(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
+    rng = np.random.default_rng(seed)
+    labels = data.labels.copy()
+    labels[test_rows] = rng.permutation((labels[test_rows] + 1) % data.n_classes)
+    inputs = {}
+    for name, array in data.inputs.items():
+        noisy = array.copy()
+        noisy[test_rows] = rng.normal(0, 5, noisy[test_rows].shape).astype(noisy.dtype)
+        inputs[name] = noisy
+    return replace(data, inputs=inputs, labels=labels)
+
+
+def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:
+    """Names of selection-visible fold quantities that differ between two runs of a fold."""
+    left, right = asdict(a.selection), asdict(b.selection)
+    return [key for key in left if left[key] != right[key]]
+
+
+def _run_fold_twice(data: EvalData, fold: int, settings: EvaluationSettings) -> tuple[FoldOutcome, FoldOutcome]:
+    train_rows, test_rows = outer_loso(data.subjects)[fold]
+    clean = evaluate_fold(CONFIG, data, fold, train_rows, test_rows, settings)
+    corrupted = evaluate_fold(CONFIG, _corrupt_test_subject(data, test_rows), fold, train_rows, test_rows, settings)
+    return clean, corrupted
+
+
+@pytest.mark.parametrize("inner", [InnerSpec("holdout", 0.25), InnerSpec("kfold", 3), InnerSpec("loso")])
+@pytest.mark.parametrize("refit", [True, False])
+def test_fold_selection_never_depends_on_the_test_subject(inner: InnerSpec, refit: bool) -> None:
+    data = random_eval_data()
+    settings = EvaluationSettings(inner=inner, refit=refit, seed=7)
+    for fold in (0, 3):
+        clean, corrupted = _run_fold_twice(data, fold, settings)
+        assert selection_differences(clean, corrupted) == []
+        assert clean.test.y_true != corrupted.test.y_true or clean.test.probs != corrupted.test.probs
+
+
+def test_on_real_inputs_the_objective_and_reported_values_ignore_test_subjects(tiny_flow: EvalData) -> None:
+    """On the synthetic flow inputs: the objective and every intermediate value are unchanged."""
+    settings = EvaluationSettings(seed=1)
+    fold = 2
+    clean, corrupted = _run_fold_twice(tiny_flow, fold, settings)
+    assert selection_differences(clean, corrupted) == []
+    a, b = TrialOutcome(tiny_flow.classes, [clean]), TrialOutcome(tiny_flow.classes, [corrupted])
+    assert a.objective() == b.objective()  # what Optuna sees (final and intermediate)
+    assert a.test_scores() != b.test_scores() or clean.test.probs != corrupted.test.probs
+
+
+def test_the_invariant_test_catches_a_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wire the test subject into selection (normalisation fitted on every row) and watch it fail."""
+    original = nested.Learner
+
+    class LeakyLearner(original):  # type: ignore[misc, valid-type]
+        def __init__(self, config, inputs, labels, rows, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            super().__init__(config, inputs, labels, np.arange(len(labels)), *args, **kwargs)
+
+    monkeypatch.setattr(nested, "Learner", LeakyLearner)
+    clean, corrupted = _run_fold_twice(random_eval_data(), 0, EvaluationSettings(seed=7))
+    assert "fitted" in selection_differences(clean, corrupted)
+
+
+def test_the_invariant_test_catches_a_test_score_in_the_objective(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Report the test subject's UF1 as the fold's inner score (the published mistake) and watch it fail."""
+    original = nested.evaluate_fold
+
+    def leaky(*args, **kwargs):  # noqa: ANN002, ANN003
+        outcome = original(*args, **kwargs)
+        from merauto.evaluator.metrics import uf1
+
+        outcome.selection.inner_uf1 = uf1(np.array(outcome.test.y_true), np.array(outcome.test.y_pred), 3)
+        return outcome
+
+    monkeypatch.setattr(nested, "evaluate_fold", leaky)
+    data = random_eval_data()
+    train_rows, test_rows = outer_loso(data.subjects)[1]
+    settings = EvaluationSettings(seed=7)
+    clean = nested.evaluate_fold(CONFIG, data, 1, train_rows, test_rows, settings)
+    corrupted = nested.evaluate_fold(CONFIG, _corrupt_test_subject(data, test_rows), 1, train_rows, test_rows, settings)
+    assert "inner_uf1" in selection_differences(clean, corrupted)
+
+
+def test_same_seed_same_objective(tiny_flow: EvalData) -> None:
+    settings = EvaluationSettings(seed=3)
+    first = nested.evaluate_trial(CONFIG, tiny_flow, settings, folds=[0, 1])
+    second = nested.evaluate_trial(CONFIG, tiny_flow, settings, folds=[0, 1])
+    assert first.objective() == second.objective()
+    assert [f.test.probs for f in first.folds] == [f.test.probs for f in second.folds]

@@ -1,0 +1,54 @@
+"""MEGC metrics equal scikit-learn's on the same pooled predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+from merauto.evaluator.metrics import scores, scores_by_group, subject_bootstrap, uar, uf1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_uf1_uar_accuracy_match_scikit_learn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 3, 60)
+    y_pred = np.where(rng.uniform(size=60) < 0.6, y_true, rng.integers(0, 3, 60))
+    labels = [0, 1, 2]
+    assert uf1(y_true, y_pred, 3) == pytest.approx(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0))
+    assert uar(y_true, y_pred, 3) == pytest.approx(recall_score(y_true, y_pred, average="macro", labels=labels, zero_division=0))
+    s = scores(y_true, y_pred, 3)
+    assert s["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert s["confusion"] == confusion_matrix(y_true, y_pred, labels=labels).tolist()
+
+
+def test_a_class_never_predicted_counts_as_zero_f1() -> None:
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 1])
+    assert uf1(y_true, y_pred, 3) == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert scores(y_true, y_pred, 3)["f1_per_class"][2] == 0.0
+
+
+def test_scores_by_group_split_the_pooled_predictions() -> None:
+    y_true = np.array([0, 1, 2, 0, 1, 2])
+    y_pred = np.array([0, 1, 2, 1, 1, 1])
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    by = scores_by_group(y_true, y_pred, groups, 3)
+    assert by["a"]["uf1"] == 1.0 and by["b"]["n"] == 3
+
+
+def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_more_subjects() -> None:
+    rng = np.random.default_rng(0)
+
+    def data(n_subjects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        subjects = np.repeat(np.arange(n_subjects), 6)
+        y_true = rng.integers(0, 3, len(subjects))
+        y_pred = np.where(rng.uniform(size=len(subjects)) < 0.7, y_true, rng.integers(0, 3, len(subjects)))
+        return y_true, y_pred, subjects
+
+    few, many = data(8), data(80)
+    low_f, high_f = subject_bootstrap(*few[:2], few[2], uf1, 3, n_resamples=400)
+    low_m, high_m = subject_bootstrap(*many[:2], many[2], uf1, 3, n_resamples=400)
+    assert low_f <= uf1(few[0], few[1], 3) <= high_f
+    assert low_m <= uf1(many[0], many[1], 3) <= high_m
+    assert high_m - low_m < high_f - low_f

@@ -1,0 +1,54 @@
+"""Global and per-fold selection read inner-validation scores only and pool the chosen test predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from merauto.evaluator.nested import FoldOutcome, FoldSelection, FoldTest, TrialOutcome
+from merauto.results.selection import global_selection, per_fold_selection
+from merauto.results.store import ResultsStore
+from merauto.search_space.presets import PRESETS
+
+CLASSES = ("negative", "positive", "surprise")
+
+
+def _fold(fold: int, inner_correct: bool, test_correct: bool) -> FoldOutcome:
+    inner_pred = [0, 1, 2] if inner_correct else [1, 2, 0]
+    test_pred = [0, 1] if test_correct else [2, 2]
+    selection = FoldSelection(fold, f"s{fold}", [0.5], 1, ["a", "b", "c"], [0, 1, 2], inner_pred, float(inner_correct), float(inner_correct), [])
+    test = FoldTest(fold, f"s{fold}", [f"t{fold}a", f"t{fold}b"], ["casme2", "samm"], [0, 1], test_pred, [[1, 0, 0], [0, 1, 0]])
+    return FoldOutcome(selection, test, 0.0)
+
+
+def test_selections_choose_by_inner_scores_and_report_test_scores(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    # trial 0: good inner score on fold 0 only; trial 1: good inner on folds 1 and 2 (better overall)
+    # Test predictions are deliberately anti-correlated with inner scores: selection must not look at them.
+    store.record("s", 0, config=PRESETS["ststnet"], preset="ststnet",
+                 outcome=TrialOutcome(CLASSES, [_fold(0, True, False), _fold(1, False, True), _fold(2, False, True)]))
+    store.record("s", 1, config=PRESETS["ststnet"], preset=None,
+                 outcome=TrialOutcome(CLASSES, [_fold(0, False, True), _fold(1, True, False), _fold(2, True, False)]))
+    store.record("s", 2, config=None, preset=None, error="boom")
+    store.record("s", 3, config=PRESETS["ststnet"], preset=None,
+                 outcome=TrialOutcome(CLASSES, [_fold(0, True, True)]))  # partial: never selectable
+    trials = store.trials("s")
+    assert [t.state for t in trials] == ["complete", "complete", "failed", "complete"]
+
+    chosen = global_selection(trials)
+    assert chosen.fold_trials == {0: 1, 1: 1, 2: 1}
+    assert chosen.scores["accuracy"] == 1 / 3  # trial 1 is right on fold 0's test subject only
+
+    nested = per_fold_selection(trials)
+    assert nested.fold_trials == {0: 0, 1: 1, 2: 1}
+    assert nested.scores["accuracy"] == 0.0
+    assert set(nested.by_source) == {"casme2", "samm"}
+    low, high = nested.intervals()["uf1"]
+    assert low <= nested.scores["uf1"] <= high
+
+
+def test_store_round_trips_outcomes(tmp_path: Path) -> None:
+    outcome = TrialOutcome(CLASSES, [_fold(0, True, True)])
+    ResultsStore(tmp_path).record("s", 5, config=PRESETS["ststnet"], preset=None, outcome=outcome, n_params=1683, seconds=1.5)
+    (trial,) = ResultsStore(tmp_path).trials("s")
+    assert trial.outcome == outcome and trial.config == PRESETS["ststnet"] and trial.n_params == 1683
+    assert trial.objective == outcome.objective()

@@ -1,0 +1,78 @@
+"""Study bookkeeping: protocol check, presets once, interrupted trials re-run, the budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from merauto.data.datasets import DatasetRequest
+from merauto.errors import MerautoError
+from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.protocol import InnerSpec
+from merauto.orchestrator.run_dir import RunInfo, default_storage_url
+from merauto.orchestrator.study import (
+    INTERRUPTED_ATTR,
+    PRESET_ATTR,
+    enqueue_presets,
+    finished_trials,
+    open_storage,
+    open_study,
+    recover_interrupted,
+)
+from merauto.search_space.presets import PRESETS
+from merauto.search_space.space import sample_config
+
+
+def _info(tmp_path: Path, inner: str = "holdout") -> RunInfo:
+    evaluation = EvaluationSettings(inner=InnerSpec(inner, 0.25 if inner == "holdout" else 0.0))
+    return RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), evaluation)
+
+
+def test_presets_are_enqueued_once(tmp_path: Path) -> None:
+    info = _info(tmp_path)
+    storage = open_storage(info.storage_url)
+    study = open_study(storage, info, seed=0)
+    assert enqueue_presets(study) == list(PRESETS)
+    assert enqueue_presets(open_study(storage, info, seed=0)) == []
+    trial = study.ask()
+    assert trial.user_attrs[PRESET_ATTR] == "ststnet"
+    assert sample_config(trial).topology.name == "branches"
+
+
+def test_resuming_with_another_protocol_is_refused(tmp_path: Path) -> None:
+    storage = open_storage(_info(tmp_path).storage_url)
+    open_study(storage, _info(tmp_path), seed=0)
+    with pytest.raises(MerautoError, match="--study"):
+        open_study(storage, _info(tmp_path, inner="loso"), seed=0)
+
+
+def test_interrupted_trials_fail_and_run_again_without_counting(tmp_path: Path) -> None:
+    info = _info(tmp_path)
+    storage = open_storage(info.storage_url)
+    study = open_study(storage, info, seed=0)
+    done = study.ask()
+    sample_config(done)
+    study.tell(done, 0.5)
+    crashed = study.ask()  # a trial whose process was killed: RUNNING forever
+    sample_config(crashed)
+    failed = study.ask()
+    sample_config(failed)
+    study.tell(failed, state=TrialState.FAIL)
+    assert finished_trials(study) == 2
+
+    assert recover_interrupted(study, storage) == [crashed.number]
+    trials = study.get_trials()
+    assert trials[crashed.number].state == TrialState.FAIL and trials[crashed.number].user_attrs[INTERRUPTED_ATTR]
+    assert finished_trials(study) == 2, "an interrupted trial does not use up the budget"
+    retry = study.ask()
+    assert retry.number == 3 and sample_config(retry) == sample_config(optuna.trial.FixedTrial(trials[crashed.number].params))
+
+
+def test_unreachable_storage_fails_with_the_url_and_a_fix(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path}/missing/dir/study.db", "nosuchdb://host/db"):
+        with pytest.raises(MerautoError, match="--storage") as error:
+            open_storage(url)
+        assert "omit --storage" in str(error.value)

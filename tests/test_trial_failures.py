@@ -1,0 +1,58 @@
+"""A trial that raises or diverges is recorded as failed with its error; the search goes on."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+
+from merauto.data.cache import FeatureCache
+from merauto.data.features import FeatureBuilder
+from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.nested import EvaluationSettings
+from merauto.orchestrator.searcher import RecordingOptunaSearch
+from merauto.orchestrator.study import OBJECTIVE
+from merauto.orchestrator.trainable import WorkerContext, evaluate_params
+from merauto.results.store import ResultsStore
+from merauto.search_space.presets import PRESETS
+from merauto.search_space.space import define_by_run
+
+
+def _context(index: SampleIndex, cache_dir: Path) -> WorkerContext:
+    builder = FeatureBuilder(index, FeatureCache(cache_dir))
+    return WorkerContext(index, builder.fingerprints, cache_dir, EvaluationSettings(), "cpu", 1)
+
+
+def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIndex, cache_dir: Path) -> None:
+    params = PRESETS["ststnet"].to_params() | {"training.lr": 1e12, "training.max_epochs": 3}
+    reports: list[dict] = []
+    evaluate_params(params, _context(tiny_index, cache_dir), report=reports.append)
+    assert reports[-1]["status"] == "failed"
+    assert "TrialDiverged" in reports[-1]["error"] and math.isnan(reports[-1][OBJECTIVE])
+
+
+def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
+    store = ResultsStore(tmp_path)
+    searcher = RecordingOptunaSearch(space=define_by_run, metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store)
+    context = _context(tiny_index, cache_dir)
+
+    searcher.suggest("bad")
+    searcher.on_trial_complete("bad", {"status": "failed", OBJECTIVE: float("nan"), "error": "ValueError: boom", "seconds": 1.0})
+
+    config = searcher.suggest("good")
+    reports: list[dict] = []
+    evaluate_params(config | {"training.max_epochs": 2}, context, report=reports.append)
+    for step, report in enumerate(reports, start=1):
+        searcher.on_trial_result("good", report | {"training_iteration": step})
+    searcher.on_trial_complete("good", reports[-1])
+
+    study = optuna.load_study(study_name="s", storage=storage)
+    bad, good = study.trials
+    assert bad.state == optuna.trial.TrialState.FAIL and bad.user_attrs["error"] == "ValueError: boom"
+    assert good.state == optuna.trial.TrialState.COMPLETE and good.value == reports[-1][OBJECTIVE]
+    assert {"outer_uf1", "outer_uar", "inner_uar", "config", "outer_uf1_casme2"} <= set(good.user_attrs)
+    n_folds = len(set(tiny_index.subjects))
+    assert len(good.intermediate_values) == n_folds + 1, "one inner-only value per fold, then the final one"
+    assert [t.state for t in store.trials("s")] == ["failed", "complete"]
