@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from merauto import __version__
+from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
@@ -19,25 +20,43 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("dataset")
     group.add_argument("--dataset", default="synthetic", help="dataset to use: " + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
-    group.add_argument("--manifest", type=Path, default=None, help="CSV manifest for --dataset manifest (columns: subject, sample, label, frames_dir, ...)")
-    group.add_argument("--cache-dir", type=Path, default=None, help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)")
+    group.add_argument(
+        "--manifest", type=Path, default=None, help="CSV manifest for --dataset manifest (columns: subject, sample, label, frames_dir, ...)"
+    )
+    group.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
+    )
     synthetic = parser.add_argument_group("synthetic dataset")
-    synthetic.add_argument("--synthetic-size", choices=("tiny", "small", "composite"), default="small", help="tiny: 6 subjects, ~30 clips (tests, smoke runs); small: 12 subjects, ~100 clips; composite: the 68-subject, 442-clip MEGC2019 skeleton")
+    synthetic.add_argument(
+        "--synthetic-size",
+        choices=("tiny", "small", "composite"),
+        default="small",
+        help="tiny: 6 subjects, ~30 clips (tests, smoke runs); small: 12 subjects, ~100 clips; "
+        "composite: the 68-subject, 442-clip MEGC2019 skeleton",
+    )
     synthetic.add_argument("--synthetic-seed", type=int, default=0, help="seed of the generated clips")
-    synthetic.add_argument("--synthetic-amplitude", type=float, default=1.0, help="multiplier of the apex displacement (1.0: 0.5-2 px; ~10: macro-expressions)")
+    synthetic.add_argument(
+        "--synthetic-amplitude", type=float, default=1.0, help="multiplier of the apex displacement (1.0: 0.5-2 px; ~10: macro-expressions)"
+    )
     synthetic.add_argument("--synthetic-noise", type=float, default=1.0, help="multiplier of sensor noise")
     synthetic.add_argument("--synthetic-jitter", type=float, default=1.0, help="multiplier of rigid head motion")
     synthetic.add_argument("--synthetic-identity", type=float, default=1.0, help="multiplier of how much subjects differ")
 
 
-def _dataset_request(args: argparse.Namespace):  # noqa: ANN202 - returns DatasetRequest
-    from merauto.data.datasets import DatasetRequest
+def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
     from merauto.data.synthetic.generator import SyntheticSpec
 
     try:
         spec = SyntheticSpec(
-            size=args.synthetic_size, seed=args.synthetic_seed, amplitude=args.synthetic_amplitude,
-            noise=args.synthetic_noise, jitter=args.synthetic_jitter, identity_variation=args.synthetic_identity,
+            size=args.synthetic_size,
+            seed=args.synthetic_seed,
+            amplitude=args.synthetic_amplitude,
+            noise=args.synthetic_noise,
+            jitter=args.synthetic_jitter,
+            identity_variation=args.synthetic_identity,
         )
     except ValueError as exc:
         raise MerautoError(f"synthetic dataset options: {exc}", "use non-negative multipliers") from None
@@ -60,10 +79,21 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     study = args.study or request.label()
     run_dir = args.run_dir or DEFAULT_RUNS / study
     options = SearchOptions(
-        dataset=request, run_dir=run_dir, study_name=study, cache_dir=_cache_dir(args), budget=args.budget,
-        storage_url=args.storage, timeout_s=args.timeout, cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent, seed=args.seed,
-        ray_address=args.ray_address, inner=parse_inner(args.inner), refit=args.refit, device=args.device,
+        dataset=request,
+        run_dir=run_dir,
+        study_name=study,
+        cache_dir=_cache_dir(args),
+        budget=args.budget,
+        storage_url=args.storage,
+        timeout_s=args.timeout,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        seed=args.seed,
+        ray_address=args.ray_address,
+        inner=parse_inner(args.inner),
+        refit=args.refit,
+        device=args.device,
         seed_presets=args.seed_presets,
     )
     summary = run_search(options, console)
@@ -115,31 +145,57 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="merauto", description="AutoML for facial micro-expression recognition, evaluated with nested leave-one-subject-out.")
+    parser = argparse.ArgumentParser(
+        prog="merauto", description="AutoML for facial micro-expression recognition, evaluated with nested leave-one-subject-out."
+    )
     parser.add_argument("--version", action="version", version=f"merauto {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    search = commands.add_parser("search", help="search MER pipelines with Optuna on Ray Tune, scored by nested LOSO", formatter_class=FORMATTER,
-                                 description="Search MER pipelines. Optuna sees inner-validation UF1 only; test subjects never inform a choice. "
-                                             "Running the same command again resumes the study until the budget is reached.")
+    search = commands.add_parser(
+        "search",
+        help="search MER pipelines with Optuna on Ray Tune, scored by nested LOSO",
+        formatter_class=FORMATTER,
+        description="Search MER pipelines. Optuna sees inner-validation UF1 only; test subjects never inform a choice. "
+        "Running the same command again resumes the study until the budget is reached.",
+    )
     _add_dataset_options(search)
     run = search.add_argument_group("study")
     run.add_argument("--budget", type=int, default=20, help="number of finished trials the study should hold")
     run.add_argument("--study", default=None, help="study name (default: the dataset's name, e.g. synthetic-small)")
-    run.add_argument("--run-dir", type=Path, default=None, help="folder for the study, results, report and exports (default: merauto-runs/<study>)")
-    run.add_argument("--storage", default=None, help="Optuna storage URL, e.g. postgresql://user:pass@host/db (default: sqlite file in the run dir)")
+    run.add_argument(
+        "--run-dir", type=Path, default=None, help="folder for the study, results, report and exports (default: merauto-runs/<study>)"
+    )
+    run.add_argument(
+        "--storage", default=None, help="Optuna storage URL, e.g. postgresql://user:pass@host/db (default: sqlite file in the run dir)"
+    )
     run.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     run.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
-    run.add_argument("--seed-presets", action=argparse.BooleanOptionalAction, default=False, help="enqueue the literature presets (STSTNet-like) as the first trials")
+    run.add_argument(
+        "--seed-presets",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="enqueue the literature presets (STSTNet-like) as the first trials",
+    )
     protocol = search.add_argument_group("protocol")
-    protocol.add_argument("--inner", default="holdout:0.25", help="inner validation inside each outer fold's training subjects: holdout:F, kfold:K or loso")
-    protocol.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True, help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject")
+    protocol.add_argument(
+        "--inner", default="holdout:0.25", help="inner validation inside each outer fold's training subjects: holdout:F, kfold:K or loso"
+    )
+    protocol.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject",
+    )
     compute = search.add_argument_group("compute")
-    compute.add_argument("--ray-address", default=None, help="join an existing Ray cluster (e.g. ray://host:10001 or auto); default: start Ray locally")
+    compute.add_argument(
+        "--ray-address", default=None, help="join an existing Ray cluster (e.g. ray://host:10001 or auto); default: start Ray locally"
+    )
     compute.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (also its torch threads)")
     compute.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (fractions share a GPU)")
     compute.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as many as the resources fit)")
-    compute.add_argument("--device", default="auto", help="torch device for training: auto (CUDA when a trial sees a GPU), cpu, cuda or cuda:N")
+    compute.add_argument(
+        "--device", default="auto", help="torch device for training: auto (CUDA when a trial sees a GPU), cpu, cuda or cuda:N"
+    )
     search.set_defaults(handler=cmd_search)
 
     report = commands.add_parser("report", help="print the leaderboard and write report.html for a run", formatter_class=FORMATTER)
@@ -148,14 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, default=None, help="where to write the HTML report (default: RUN_DIR/report.html)")
     report.set_defaults(handler=cmd_report)
 
-    export = commands.add_parser("export", help="write the selected pipeline (config, preprocessing, weights refit on all subjects)", formatter_class=FORMATTER)
+    export = commands.add_parser(
+        "export", help="write the selected pipeline (config, preprocessing, weights refit on all subjects)", formatter_class=FORMATTER
+    )
     export.add_argument("run_dir", type=Path, help="run directory written by merauto search")
-    export.add_argument("--trial", type=int, default=None, help="trial number to export (default: the global selection, best inner-validation UF1)")
+    export.add_argument(
+        "--trial", type=int, default=None, help="trial number to export (default: the global selection, best inner-validation UF1)"
+    )
     export.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/export/trial-N)")
-    export.add_argument("--cache-dir", type=Path, default=None, help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)")
+    export.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
+    )
     export.set_defaults(handler=cmd_export)
 
-    predict = commands.add_parser("predict", help="classify new clips (folders of numbered frames) with an exported pipeline", formatter_class=FORMATTER)
+    predict = commands.add_parser(
+        "predict", help="classify new clips (folders of numbered frames) with an exported pipeline", formatter_class=FORMATTER
+    )
     predict.add_argument("export_dir", type=Path, help="folder written by merauto export")
     predict.add_argument("clips", type=Path, nargs="+", help="clip folders holding numbered frames")
     predict.add_argument("--onset", type=int, default=None, help="onset frame number (default: the first frame)")

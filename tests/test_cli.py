@@ -24,8 +24,13 @@ TINY = ["--synthetic-size", "tiny"]
 
 
 def _merauto(*args: str, cache: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "merauto", *args], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, "-m", "merauto", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"},
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
@@ -112,8 +117,11 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert all(row.split(",")[1] in pipeline.classes for row in rows[1:])
 
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         studies = _poll_json(f"http://127.0.0.1:{port}/api/studies")
         assert [s["study_name"] for s in studies["study_summaries"]] == ["synthetic-tiny"]
@@ -126,8 +134,13 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *TINY, "--budget", "4", "--run-dir", str(run_dir)]
-    process = subprocess.Popen([sys.executable, "-m", "merauto", *search], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "MERAUTO_CACHE": str(cache)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "merauto", *search],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MERAUTO_CACHE": str(cache)},
+    )
     deadline = time.time() + 240
     while time.time() < deadline and _count_complete(run_dir / "study.db") < 1:
         time.sleep(0.5)

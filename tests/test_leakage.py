@@ -11,13 +11,12 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+from conftest import random_eval_data
 
 import merauto.evaluator.nested as nested
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_fold
 from merauto.evaluator.protocol import InnerSpec, outer_loso
 from merauto.search_space.presets import PRESETS
-
-from conftest import random_eval_data
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
 

@@ -54,7 +54,7 @@ def test_inner_splits_are_subject_disjoint_and_inside_the_training_subjects(spec
 
 def test_holdout_fraction_sets_the_number_of_validation_subjects() -> None:
     labels, subjects, sources = _toy(n_subjects=20)
-    (train, val), = inner_splits(InnerSpec("holdout", 0.25), labels, subjects, sources, 0)
+    ((train, val),) = inner_splits(InnerSpec("holdout", 0.25), labels, subjects, sources, 0)
     assert 3 <= len(set(subjects[val])) <= 7
 
 

@@ -15,7 +15,9 @@ CLASSES = ("negative", "positive", "surprise")
 def _fold(fold: int, inner_correct: bool, test_correct: bool) -> FoldOutcome:
     inner_pred = [0, 1, 2] if inner_correct else [1, 2, 0]
     test_pred = [0, 1] if test_correct else [2, 2]
-    selection = FoldSelection(fold, f"s{fold}", [0.5], 1, ["a", "b", "c"], [0, 1, 2], inner_pred, float(inner_correct), float(inner_correct), [])
+    selection = FoldSelection(
+        fold, f"s{fold}", [0.5], 1, ["a", "b", "c"], [0, 1, 2], inner_pred, float(inner_correct), float(inner_correct), []
+    )
     test = FoldTest(fold, f"s{fold}", [f"t{fold}a", f"t{fold}b"], ["casme2", "samm"], [0, 1], test_pred, [[1, 0, 0], [0, 1, 0]])
     return FoldOutcome(selection, test, 0.0)
 
@@ -24,13 +26,24 @@ def test_selections_choose_by_inner_scores_and_report_test_scores(tmp_path: Path
     store = ResultsStore(tmp_path)
     # trial 0: good inner score on fold 0 only; trial 1: good inner on folds 1 and 2 (better overall)
     # Test predictions are deliberately anti-correlated with inner scores: selection must not look at them.
-    store.record("s", 0, config=PRESETS["ststnet"], preset="ststnet",
-                 outcome=TrialOutcome(CLASSES, [_fold(0, True, False), _fold(1, False, True), _fold(2, False, True)]))
-    store.record("s", 1, config=PRESETS["ststnet"], preset=None,
-                 outcome=TrialOutcome(CLASSES, [_fold(0, False, True), _fold(1, True, False), _fold(2, True, False)]))
+    store.record(
+        "s",
+        0,
+        config=PRESETS["ststnet"],
+        preset="ststnet",
+        outcome=TrialOutcome(CLASSES, [_fold(0, True, False), _fold(1, False, True), _fold(2, False, True)]),
+    )
+    store.record(
+        "s",
+        1,
+        config=PRESETS["ststnet"],
+        preset=None,
+        outcome=TrialOutcome(CLASSES, [_fold(0, False, True), _fold(1, True, False), _fold(2, True, False)]),
+    )
     store.record("s", 2, config=None, preset=None, error="boom")
-    store.record("s", 3, config=PRESETS["ststnet"], preset=None,
-                 outcome=TrialOutcome(CLASSES, [_fold(0, True, True)]))  # partial: never selectable
+    store.record(
+        "s", 3, config=PRESETS["ststnet"], preset=None, outcome=TrialOutcome(CLASSES, [_fold(0, True, True)])
+    )  # partial: never selectable
     trials = store.trials("s")
     assert [t.state for t in trials] == ["complete", "complete", "failed", "complete"]
 

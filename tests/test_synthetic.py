@@ -11,12 +11,12 @@ import pytest
 
 from merauto.data.synthetic.generator import (
     SyntheticSpec,
+    _subject_traits,
     composite_skeleton,
     ensure_generated,
     generate,
     render_clip,
     sampled_skeleton,
-    _subject_traits,
 )
 
 

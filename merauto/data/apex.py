@@ -16,6 +16,7 @@ def spot_apex(frames: list[np.ndarray], onset: int, offset: int) -> int:
     The mean flow magnitude over the frame is smoothed over three frames so a single noisy
     frame cannot win.
     """
+
     def small(image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         return cv2.resize(image, (SPOTTING_SIZE, max(1, round(h * SPOTTING_SIZE / w))), interpolation=cv2.INTER_AREA)

@@ -79,6 +79,7 @@ def stream_builder(kind: str, version: str) -> Callable[[StreamBuilder], StreamB
     def register(function: StreamBuilder) -> StreamBuilder:
         STREAM_BUILDERS[kind] = (version, function)
         return function
+
     return register
 
 

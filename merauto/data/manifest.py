@@ -81,21 +81,23 @@ def load_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
                 warnings.append(f"apex frame {apex_number} outside onset..offset; it will be estimated")
                 apex = None
         dataset = row.get("dataset") or (name or path.stem)
-        samples.append(Sample(
-            id=f"{dataset}/{row['subject']}/{row['sample']}",
-            dataset=dataset,
-            subject=row["subject"],
-            label=row["label"],
-            raw_label=row["label"],
-            frames=tuple(frames),
-            onset=onset,
-            apex=apex,
-            offset=offset,
-            fps=float(row.get("fps") or default_fps),
-            action_units=row.get("au", ""),
-            frame_numbers=tuple(numbers),
-            warnings=tuple(warnings),
-        ))
+        samples.append(
+            Sample(
+                id=f"{dataset}/{row['subject']}/{row['sample']}",
+                dataset=dataset,
+                subject=row["subject"],
+                label=row["label"],
+                raw_label=row["label"],
+                frames=tuple(frames),
+                onset=onset,
+                apex=apex,
+                offset=offset,
+                fps=float(row.get("fps") or default_fps),
+                action_units=row.get("au", ""),
+                frame_numbers=tuple(numbers),
+                warnings=tuple(warnings),
+            )
+        )
     found = tuple(sorted({s.label for s in samples}))
     if classes is not None and set(found) - set(classes):
         raise MerautoError(

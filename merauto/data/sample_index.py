@@ -37,13 +37,9 @@ class Sample:
         if n < 2:
             raise ValueError(f"sample {self.id}: a clip needs at least 2 frames, found {n}")
         if not 0 <= self.onset < self.offset < n:
-            raise ValueError(
-                f"sample {self.id}: onset {self.onset} / offset {self.offset} outside 0..{n - 1}"
-            )
+            raise ValueError(f"sample {self.id}: onset {self.onset} / offset {self.offset} outside 0..{n - 1}")
         if self.apex is not None and not self.onset <= self.apex <= self.offset:
-            raise ValueError(
-                f"sample {self.id}: apex {self.apex} outside onset..offset {self.onset}..{self.offset}"
-            )
+            raise ValueError(f"sample {self.id}: apex {self.apex} outside onset..offset {self.onset}..{self.offset}")
 
 
 @dataclass(frozen=True)

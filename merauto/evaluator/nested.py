@@ -125,9 +125,7 @@ class TrialOutcome:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialOutcome:
-        folds = [
-            FoldOutcome(FoldSelection(**f["selection"]), FoldTest(**f["test"]), f["seconds"]) for f in data["folds"]
-        ]
+        folds = [FoldOutcome(FoldSelection(**f["selection"]), FoldTest(**f["test"]), f["seconds"]) for f in data["folds"]]
         return cls(tuple(data["classes"]), folds)
 
 
@@ -152,11 +150,11 @@ def _select_epochs(
     for epoch in range(1, training.max_epochs + 1):
         for learner in learners:
             learner.train_epoch()
-        pred = np.concatenate([l.predict_proba(data.inputs, v).argmax(1) for l, v in zip(learners, validation)])
+        pred = np.concatenate([m.predict_proba(data.inputs, v).argmax(1) for m, v in zip(learners, validation, strict=True)])
         curve.append(uf1(true, pred, data.n_classes))
         if best_epoch == 0 or curve[-1] > curve[best_epoch - 1]:
             best_epoch, best_pred = epoch, pred
-            best_states = [l.snapshot() for l in learners] if keep_states else []
+            best_states = [m.snapshot() for m in learners] if keep_states else []
         elif epoch - best_epoch >= training.patience:
             break
     return curve, best_epoch, best_pred, best_states
@@ -169,9 +167,7 @@ def evaluate_fold(
     started = time.perf_counter()
     device = torch.device(settings.device)
     split_seed, model_seed, refit_seed = _fold_seeds(settings.seed, fold)
-    splits = inner_splits(
-        settings.inner, data.labels[train_rows], data.subjects[train_rows], data.sources[train_rows], split_seed
-    )
+    splits = inner_splits(settings.inner, data.labels[train_rows], data.subjects[train_rows], data.sources[train_rows], split_seed)
     learners = [
         Learner(config, data.inputs, data.labels, train_rows[tr], data.n_classes, model_seed + j, device)
         for j, (tr, _) in enumerate(splits)
@@ -180,7 +176,7 @@ def evaluate_fold(
     curve, best_epoch, inner_pred, states = _select_epochs(config, data, learners, validation, keep_states=not settings.refit)
     inner_rows = np.concatenate(validation)
     inner_true = data.labels[inner_rows]
-    fitted = [l.fitted_statistics() for l in learners]
+    fitted = [m.fitted_statistics() for m in learners]
 
     if settings.refit:
         final = Learner(config, data.inputs, data.labels, train_rows, data.n_classes, refit_seed, device)
@@ -189,9 +185,9 @@ def evaluate_fold(
         fitted.append(final.fitted_statistics())
         probs = final.predict_proba(data.inputs, test_rows)
     else:
-        for learner, state in zip(learners, states):
+        for learner, state in zip(learners, states, strict=True):
             learner.restore(state)
-        probs = np.mean([l.predict_proba(data.inputs, test_rows) for l in learners], axis=0)
+        probs = np.mean([m.predict_proba(data.inputs, test_rows) for m in learners], axis=0)
 
     inner = scores(inner_true, inner_pred, data.n_classes)
     selection = FoldSelection(

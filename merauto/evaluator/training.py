@@ -104,7 +104,7 @@ class Learner:
         batch = self.config.training.batch_size
         total, count = 0.0, 0
         for start in range(0, len(order), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             if len(rows) < 2 and count > 0:  # a lone sample breaks batch norm; it is seen next epoch
                 continue
             logits = self.model({k: v[rows] for k, v in self.x.items()})
@@ -141,4 +141,3 @@ class Learner:
             "standardiser": self.standardiser.to_json(),
             "class_weights": None if self.class_weights is None else self.class_weights.tolist(),
         }
-

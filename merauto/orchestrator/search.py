@@ -17,6 +17,7 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
+from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import InnerSpec
@@ -158,19 +159,19 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         info = _open_run(options, storage_url)
         storage = open_storage(storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        first = open_study(storage, info, options.seed)
-        recovered = recover_interrupted(first, storage)
+        study = open_study(storage, info, options.seed)
+        recovered = recover_interrupted(study, storage)
         if recovered:
             console.print(f"trials {recovered} were interrupted; recorded as failed and queued to run again")
         if options.seed_presets:
-            added = enqueue_presets(first)
+            added = enqueue_presets(study)
             if added:
                 console.print(f"presets queued first: {', '.join(added)}")
-        done = finished_trials(first)
+        done = finished_trials(study)
         remaining = options.budget - done
         if remaining <= 0:
             console.print(f"study {info.study_name!r} already holds {done} finished trials (budget {options.budget}); nothing to run")
-            return _summarise(first, options)
+            return _summarise(study, options)
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
         _prepare_features(builder, console)
@@ -187,7 +188,17 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         lock.release()
 
 
-def _run_tune(options, info, storage, index, builder, remaining: int, done: int, console: Console) -> None:  # noqa: ANN001
+def _run_tune(
+    options: SearchOptions,
+    info: RunInfo,
+    storage: optuna.storages.BaseStorage,
+    index: SampleIndex,
+    builder: FeatureBuilder,
+    remaining: int,
+    done: int,
+    console: Console,
+) -> None:
+    """Run ``remaining`` trials on Ray Tune with Optuna as the searcher."""
     import ray
     from ray import tune
 
@@ -213,8 +224,13 @@ def _run_tune(options, info, storage, index, builder, remaining: int, done: int,
         context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, options.device, threads)
         sampler = make_sampler(options.seed + done)
         searcher = RecordingOptunaSearch(
-            space=define_by_run, metric=OBJECTIVE, mode="max", sampler=sampler,
-            study_name=info.study_name, storage=storage, store=ResultsStore(options.run_dir),
+            space=define_by_run,
+            metric=OBJECTIVE,
+            mode="max",
+            sampler=sampler,
+            study_name=info.study_name,
+            storage=storage,
+            store=ResultsStore(options.run_dir),
         )
         best = _best_value(optuna.load_study(study_name=info.study_name, storage=storage))
         progress = SearchProgress(options.budget, done, best, console)
@@ -222,16 +238,26 @@ def _run_tune(options, info, storage, index, builder, remaining: int, done: int,
             tune.with_parameters(run_trial, context=context),
             {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
         )
-        console.print(f"running {remaining} trial(s), {concurrent} at a time, on Ray ({cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs)")
+        console.print(
+            f"running {remaining} trial(s), {concurrent} at a time, on Ray ({cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs)"
+        )
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, metric=OBJECTIVE, mode="max", num_samples=remaining,
-                max_concurrent_trials=concurrent, time_budget_s=options.timeout_s, reuse_actors=True,
+                search_alg=searcher,
+                metric=OBJECTIVE,
+                mode="max",
+                num_samples=remaining,
+                max_concurrent_trials=concurrent,
+                time_budget_s=options.timeout_s,
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=f"tune-{done:05d}", storage_path=str((options.run_dir / "ray").resolve()), verbose=0,
-                callbacks=[progress], log_to_file=True,
+                name=f"tune-{done:05d}",
+                storage_path=str((options.run_dir / "ray").resolve()),
+                verbose=0,
+                callbacks=[progress],
+                log_to_file=True,
             ),
         )
         with progress:
@@ -248,14 +274,20 @@ def _best_value(study: optuna.Study) -> float | None:
 
 def _summarise(study: optuna.Study, options: SearchOptions) -> SearchSummary:
     finished = finished_trials(study)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None and math.isfinite(t.value)]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
     best = max(complete, key=lambda t: t.value) if complete else None
     return SearchSummary(
         run_dir=options.run_dir,
         study_name=study.study_name,
         budget=options.budget,
         finished=finished,
-        failed=sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if not t.user_attrs.get(INTERRUPTED_ATTR)),
+        failed=sum(
+            1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if not t.user_attrs.get(INTERRUPTED_ATTR)
+        ),
         best_number=best.number if best else None,
         best_value=best.value if best else None,
         stopped_early=finished < options.budget,

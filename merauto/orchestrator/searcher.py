@@ -67,13 +67,21 @@ class RecordingOptunaSearch(OptunaSearch):
             outcome = TrialOutcome.from_json(json.loads(result["outcome_json"]))
             for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
                 trial.set_user_attr(key, value)
-            self.store.record(self._study_name, trial.number, config=config, preset=preset, outcome=outcome,
-                              n_params=result["n_params"], seconds=result["seconds"])
+            self.store.record(
+                self._study_name,
+                trial.number,
+                config=config,
+                preset=preset,
+                outcome=outcome,
+                n_params=result["n_params"],
+                seconds=result["seconds"],
+            )
             super().on_trial_complete(trial_id, result, error)
             return
         message = (result or {}).get("error") or CRASH_MESSAGE
         trial.set_user_attr("error", message[:2000])
         config = _config_or_none(trial.params)
-        self.store.record(self._study_name, trial.number, config=config, preset=preset, error=message,
-                          seconds=(result or {}).get("seconds"))
+        self.store.record(
+            self._study_name, trial.number, config=config, preset=preset, error=message, seconds=(result or {}).get("seconds")
+        )
         super().on_trial_complete(trial_id, None, error=True)

@@ -45,9 +45,7 @@ def make_sampler(seed: int) -> optuna.samplers.TPESampler:
 def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -> optuna.Study:
     """Create the study or load it, refusing to mix trials of a different protocol."""
     sampler = make_sampler(seed)
-    study = optuna.create_study(
-        storage=storage, study_name=info.study_name, direction="maximize", sampler=sampler, load_if_exists=True
-    )
+    study = optuna.create_study(storage=storage, study_name=info.study_name, direction="maximize", sampler=sampler, load_if_exists=True)
     recorded = study.user_attrs.get(PROTOCOL_ATTR)
     if recorded is None:
         study.set_user_attr(PROTOCOL_ATTR, info.protocol())

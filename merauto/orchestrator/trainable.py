@@ -68,7 +68,9 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
     try:
         config = resolve(PipelineConfig.from_params(params))
         data = eval_data(context, config)
-        evaluation = EvaluationSettings(context.evaluation.inner, context.evaluation.refit, context.evaluation.seed, resolve_device(context.device))
+        evaluation = EvaluationSettings(
+            context.evaluation.inner, context.evaluation.refit, context.evaluation.seed, resolve_device(context.device)
+        )
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
 
@@ -76,23 +78,27 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
             report({OBJECTIVE: so_far.objective(), "folds_done": len(so_far.folds), "status": "running"})
 
         outcome = evaluate_trial(config, data, evaluation, on_fold=on_fold)
-        report({
-            OBJECTIVE: outcome.objective(),
-            "status": "ok",
-            "folds_done": len(outcome.folds),
-            "pipeline_json": config.to_json(),
-            "n_params": n_params,
-            "seconds": time.perf_counter() - started,
-            "outcome_json": json.dumps(outcome.to_json()),
-        })
+        report(
+            {
+                OBJECTIVE: outcome.objective(),
+                "status": "ok",
+                "folds_done": len(outcome.folds),
+                "pipeline_json": config.to_json(),
+                "n_params": n_params,
+                "seconds": time.perf_counter() - started,
+                "outcome_json": json.dumps(outcome.to_json()),
+            }
+        )
     except Exception as exc:  # a failed trial is recorded as failed and the search goes on
-        report({
-            OBJECTIVE: float("nan"),
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "seconds": time.perf_counter() - started,
-        })
+        report(
+            {
+                OBJECTIVE: float("nan"),
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+                "seconds": time.perf_counter() - started,
+            }
+        )
 
 
 def run_trial(params: dict[str, Any], context: WorkerContext) -> None:

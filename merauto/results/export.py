@@ -42,7 +42,9 @@ def _choose(trials: list[StoredTrial], number: int | None) -> StoredTrial:
     for trial in trials:
         if trial.number == number:
             if trial.outcome is None:
-                raise MerautoError(f"trial {number} failed ({trial.error}); it has no pipeline to export", "pick a completed trial with --trial")
+                raise MerautoError(
+                    f"trial {number} failed ({trial.error}); it has no pipeline to export", "pick a completed trial with --trial"
+                )
             return trial
     raise MerautoError(f"the run has no trial {number}", "see merauto report RUN_DIR for trial numbers")
 
@@ -78,8 +80,12 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
         "epochs": epochs,
         "trained_on": {"dataset": info.dataset.label(), "clips": len(index), "subjects": int(len(set(index.subjects)))},
         "provenance": {
-            "study": info.study_name, "trial": chosen.number, "inner_uf1": chosen.objective,
-            "outer_uf1": scores["uf1"], "outer_uar": scores["uar"], "protocol": info.protocol(),
+            "study": info.study_name,
+            "trial": chosen.number,
+            "inner_uf1": chosen.objective,
+            "outer_uf1": scores["uf1"],
+            "outer_uar": scores["uar"],
+            "protocol": info.protocol(),
         },
     }
     preprocessing = {
@@ -153,23 +159,36 @@ class ExportedPipeline:
         """(folder, predicted class, probabilities) for clip folders of numbered frames."""
         clips = [ClipFrames(_clip_sample(Path(f), onset, apex), lambda s, c: estimate_apex(c)) for f in folders]
         probs = self.predict_proba(clips)
-        return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs)]
+        return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs, strict=True)]
 
 
 def _clip_sample(folder: Path, onset: int | None, apex: int | None) -> Sample:
     frames = ordered_frames(folder)
     if len(frames) < 2:
-        raise MerautoError(f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames")
+        raise MerautoError(
+            f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames"
+        )
     numbers = [frame_number(f) for f in frames]
 
     def position(number: int | None, default: int, what: str) -> int:
         if number is None:
             return default
         if number not in numbers:
-            raise MerautoError(f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder")
+            raise MerautoError(
+                f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder"
+            )
         return numbers.index(number)
 
     first = position(onset, 0, "onset")
-    return Sample(id=str(folder), dataset="new", subject="", label="", frames=tuple(frames), onset=first,
-                  apex=position(apex, first, "apex") if apex is not None else None, offset=len(frames) - 1, fps=0.0,
-                  frame_numbers=tuple(numbers))
+    return Sample(
+        id=str(folder),
+        dataset="new",
+        subject="",
+        label="",
+        frames=tuple(frames),
+        onset=first,
+        apex=position(apex, first, "apex") if apex is not None else None,
+        offset=len(frames) - 1,
+        fps=0.0,
+        frame_numbers=tuple(numbers),
+    )

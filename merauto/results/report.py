@@ -22,6 +22,8 @@ from merauto.results.selection import Estimate, eligible, global_selection, per_
 from merauto.results.store import ResultsStore, StoredTrial
 from merauto.search_space.config import SLOTS
 
+STYLE = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px}"
+
 
 @dataclass(frozen=True)
 class Report:
@@ -58,16 +60,36 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
     rows = []
     for rank, t in enumerate(complete, start=1):
         inner, outer = t.outcome.inner_scores(), t.outcome.test_scores()
-        rows.append({
-            "rank": str(rank), "trial": str(t.number), "preset": t.preset or "", "inner UF1": _fmt(inner["uf1"]),
-            "inner UAR": _fmt(inner["uar"]), "outer UF1": _fmt(outer["uf1"]), "outer UAR": _fmt(outer["uar"]),
-            "params": str(t.n_params or ""), "seconds": f"{t.seconds:.0f}" if t.seconds else "",
-            "config": t.config.summary() if t.config else "",
-        })
+        rows.append(
+            {
+                "rank": str(rank),
+                "trial": str(t.number),
+                "preset": t.preset or "",
+                "inner UF1": _fmt(inner["uf1"]),
+                "inner UAR": _fmt(inner["uar"]),
+                "outer UF1": _fmt(outer["uf1"]),
+                "outer UAR": _fmt(outer["uar"]),
+                "params": str(t.n_params or ""),
+                "seconds": f"{t.seconds:.0f}" if t.seconds else "",
+                "config": t.config.summary() if t.config else "",
+            }
+        )
     for t in report.trials:
         if t.outcome is None:
-            rows.append({"rank": "failed", "trial": str(t.number), "preset": t.preset or "", "inner UF1": "-", "inner UAR": "-",
-                         "outer UF1": "-", "outer UAR": "-", "params": "", "seconds": "", "config": (t.error or "")[:120]})
+            rows.append(
+                {
+                    "rank": "failed",
+                    "trial": str(t.number),
+                    "preset": t.preset or "",
+                    "inner UF1": "-",
+                    "inner UAR": "-",
+                    "outer UF1": "-",
+                    "outer UAR": "-",
+                    "params": "",
+                    "seconds": "",
+                    "config": (t.error or "")[:120],
+                }
+            )
     return rows
 
 
@@ -76,19 +98,26 @@ def estimate_rows(report: Report) -> list[dict[str, str]]:
     for e in report.estimates:
         s, ci = e.scores, report.intervals[e.name]
         sources = ", ".join(f"{k} {v['uf1']:.3f}" for k, v in e.by_source.items())
-        rows.append({
-            "estimate": e.name, "UF1 [95% CI]": f"{s['uf1']:.3f} [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}]",
-            "UAR [95% CI]": f"{s['uar']:.3f} [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}]", "accuracy": f"{s['accuracy']:.3f}",
-            "UF1 per source": sources, "how": e.description,
-        })
+        rows.append(
+            {
+                "estimate": e.name,
+                "UF1 [95% CI]": f"{s['uf1']:.3f} [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}]",
+                "UAR [95% CI]": f"{s['uar']:.3f} [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}]",
+                "accuracy": f"{s['accuracy']:.3f}",
+                "UF1 per source": sources,
+                "how": e.description,
+            }
+        )
     return rows
 
 
 def _protocol_line(report: Report) -> str:
     ev = report.info.evaluation
-    return (f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer LOSO, inner {ev.inner}, "
-            f"{'refit on all training subjects' if ev.refit else 'inner models predict the test subject'}, seed {ev.seed}. "
-            "Optuna saw inner-validation UF1 only; outer scores never informed a choice.")
+    return (
+        f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer LOSO, inner {ev.inner}, "
+        f"{'refit on all training subjects' if ev.refit else 'inner models predict the test subject'}, seed {ev.seed}. "
+        "Optuna saw inner-validation UF1 only; outer scores never informed a choice."
+    )
 
 
 def print_report(report: Report, console: Console, top: int = 10) -> None:
@@ -127,8 +156,13 @@ def _history_figure(report: Report) -> go.Figure:
     figure = go.Figure()
     figure.add_scatter(x=numbers, y=inner, mode="markers", name="inner-validation UF1 (objective)")
     figure.add_scatter(x=numbers, y=best, mode="lines", name="best objective so far")
-    figure.add_scatter(x=numbers, y=[t.outcome.test_scores()["uf1"] for t in complete], mode="markers",
-                       marker_symbol="x", name="outer-test UF1 (never used to select)")
+    figure.add_scatter(
+        x=numbers,
+        y=[t.outcome.test_scores()["uf1"] for t in complete],
+        mode="markers",
+        marker_symbol="x",
+        name="outer-test UF1 (never used to select)",
+    )
     failed = [t.number for t in report.trials if t.outcome is None]
     if failed:
         figure.add_scatter(x=failed, y=[0] * len(failed), mode="markers", marker_color="red", name="failed trial")
@@ -141,8 +175,13 @@ def _confusion_figure(report: Report) -> go.Figure:
     figure = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[e.name for e in shown])
     for i, e in enumerate(shown, start=1):
         matrix = e.scores["confusion"]
-        figure.add_trace(go.Heatmap(z=matrix, x=list(e.classes), y=list(e.classes), text=matrix, texttemplate="%{text}",
-                                    colorscale="Blues", showscale=False), row=1, col=i)
+        figure.add_trace(
+            go.Heatmap(
+                z=matrix, x=list(e.classes), y=list(e.classes), text=matrix, texttemplate="%{text}", colorscale="Blues", showscale=False
+            ),
+            row=1,
+            col=i,
+        )
         figure.update_xaxes(title_text="predicted", row=1, col=i)
         figure.update_yaxes(title_text="true", autorange="reversed", row=1, col=i)
     figure.update_layout(title="confusion matrices of the selected pipelines (outer test)")
@@ -192,12 +231,13 @@ def write_html(report: Report, path: Path) -> Path:
     if importance is not None:
         figures.append(importance)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
-    document = f"""<!doctype html><html><head><meta charset="utf-8"><title>merauto report: {html.escape(report.info.study_name)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}</style>
-</head><body><h1>merauto report: {html.escape(report.info.study_name)}</h1>
+    title = f"merauto report: {html.escape(report.info.study_name)}"
+    document = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>{STYLE}</style>
+</head><body><h1>{title}</h1>
 <p>{html.escape(_protocol_line(report))}</p>
 <h2>Outer-test estimates</h2>{_table_html(estimate_rows(report))}
-{''.join(parts)}
+{"".join(parts)}
 <h2>Leaderboard</h2>{_table_html(leaderboard_rows(report))}
 </body></html>"""
     path = Path(path)

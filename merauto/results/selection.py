@@ -64,8 +64,16 @@ def _pool(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estima
         pred += test.y_pred
         subjects += [test.test_subject] * len(test.ids)
         sources += test.sources
-    return Estimate(name, description, {k: t.number for k, t in chosen.items()}, np.array(true, int), np.array(pred, int),
-                    np.array(subjects), np.array(sources), classes)
+    return Estimate(
+        name,
+        description,
+        {k: t.number for k, t in chosen.items()},
+        np.array(true, int),
+        np.array(pred, int),
+        np.array(subjects),
+        np.array(sources),
+        classes,
+    )
 
 
 def trial_estimate(trial: StoredTrial, name: str, description: str) -> Estimate:
@@ -79,7 +87,9 @@ def global_selection(trials: list[StoredTrial]) -> Estimate | None:
     if not pool:
         return None
     best = max(pool, key=lambda t: (t.objective, -t.number))
-    return trial_estimate(best, "global selection", f"trial {best.number}, best pooled inner-validation UF1 ({best.objective:.3f}); slightly optimistic")
+    return trial_estimate(
+        best, "global selection", f"trial {best.number}, best pooled inner-validation UF1 ({best.objective:.3f}); slightly optimistic"
+    )
 
 
 def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
@@ -90,11 +100,9 @@ def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
     pool = eligible(trials)
     if not pool:
         return None
-    chosen: dict[int, StoredTrial] = {}
-    for fold in (f.selection.fold for f in pool[0].outcome.folds):
-        def fold_score(t: StoredTrial) -> tuple[float, int]:
-            selection = next(f.selection for f in t.outcome.folds if f.selection.fold == fold)
-            return selection.inner_uf1, -t.number
-        chosen[fold] = max(pool, key=fold_score)
+    inner = {t.number: {f.selection.fold: f.selection.inner_uf1 for f in t.outcome.folds} for t in pool}
+    chosen = {
+        fold: max(pool, key=lambda t, k=fold: (inner[t.number][k], -t.number)) for fold in (f.selection.fold for f in pool[0].outcome.folds)
+    }
     distinct = sorted({t.number for t in chosen.values()})
     return _pool("per-fold selection", f"nested estimate; per fold the best fold-level inner-validation UF1 (trials {distinct})", chosen)

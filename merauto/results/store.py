@@ -115,11 +115,18 @@ class ResultsStore:
             session.merge(row)
             for fold in outcome.folds if outcome else []:
                 for i, sample_id in enumerate(fold.test.ids):
-                    session.merge(PredictionRow(
-                        study=study, number=number, sample_id=sample_id, fold=fold.test.fold,
-                        subject=fold.test.test_subject, y_true=fold.test.y_true[i], y_pred=fold.test.y_pred[i],
-                        probs=json.dumps(fold.test.probs[i]),
-                    ))
+                    session.merge(
+                        PredictionRow(
+                            study=study,
+                            number=number,
+                            sample_id=sample_id,
+                            fold=fold.test.fold,
+                            subject=fold.test.test_subject,
+                            y_true=fold.test.y_true[i],
+                            y_pred=fold.test.y_pred[i],
+                            probs=json.dumps(fold.test.probs[i]),
+                        )
+                    )
 
     def trials(self, study: str) -> list[StoredTrial]:
         """Every stored trial of ``study``, by trial number."""

@@ -83,8 +83,8 @@ class PipelineConfig:
         for slot in SLOTS:
             name = params[slot]
             prefix = f"{slot}.{name}."
-            data[slot] = {"name": name, "params": {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}}
-        data["training"] = {k[len("training."):]: v for k, v in params.items() if k.startswith("training.")}
+            data[slot] = {"name": name, "params": {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}}
+        data["training"] = {k[len("training.") :]: v for k, v in params.items() if k.startswith("training.")}
         return cls.from_dict(data)
 
     def summary(self) -> str:

@@ -11,7 +11,7 @@ import optuna
 from merauto.errors import MerautoError
 
 
-class Component(ABC):
+class Component(ABC):  # noqa: B024 - abstract by intent: subclasses add their build method
     """A searchable option. Subclasses set ``name``/``description`` and may override
     :meth:`suggest` (its conditional hyper-parameters) and ``defaults``."""
 

@@ -38,5 +38,8 @@ def define_by_run(trial: optuna.Trial) -> None:
 
 def resolve(config: PipelineConfig) -> PipelineConfig:
     """``config`` with every component's defaults filled in (what the trial actually runs)."""
-    resolved = {slot: Choice(getattr(config, slot).name, REGISTRIES[slot].get(getattr(config, slot).name).resolve(getattr(config, slot).params)) for slot in REGISTRIES}
+    resolved = {
+        slot: Choice(getattr(config, slot).name, REGISTRIES[slot].get(getattr(config, slot).name).resolve(getattr(config, slot).params))
+        for slot in REGISTRIES
+    }
     return PipelineConfig(**resolved, training=config.training)

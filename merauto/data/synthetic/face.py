@@ -153,7 +153,17 @@ def render_neutral(identity: FaceIdentity, size: int) -> np.ndarray:
     shade = tuple(float(c) * 0.75 for c in identity.skin)
     cv2.line(canvas, (bridge[0] + int(0.06 * u), bridge[1]), (tip[0] + int(0.08 * u), tip[1]), shade, int(0.008 * s), cv2.LINE_AA)
     for dx in (-1, 1):
-        cv2.ellipse(canvas, (tip[0] + dx * int(0.12 * u), tip[1]), (int(0.06 * u), int(0.035 * u)), 0, 0, 360, tuple(float(c) * 0.45 for c in identity.skin), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            canvas,
+            (tip[0] + dx * int(0.12 * u), tip[1]),
+            (int(0.06 * u), int(0.035 * u)),
+            0,
+            0,
+            360,
+            tuple(float(c) * 0.45 for c in identity.skin),
+            -1,
+            cv2.LINE_AA,
+        )
 
     # Mouth: upper and lower lip, a dark line between them.
     mouth = point("mouth")

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 from filelock import FileLock
 
-from merauto.data.sample_index import COMPOSITE_CLASSES
 from merauto.data.synthetic.face import FaceIdentity, landmarks, render_neutral, sample_identity
 from merauto.data.synthetic.motion import (
     ACTION_UNITS,
@@ -126,7 +125,7 @@ def sampled_skeleton(size: str, seed: int) -> list[ClipPlan]:
             drawn = np.concatenate(per_subject)
             if all((drawn == c).sum() >= per_class for c in classes):
                 break
-        for subject, labels in zip(subjects, per_subject):
+        for subject, labels in zip(subjects, per_subject, strict=True):
             plans += [ClipPlan(source, subject, f"{subject}_{k + 1:02d}", str(lab)) for k, lab in enumerate(labels)]
     return plans
 
@@ -242,11 +241,21 @@ def generate(spec: SyntheticSpec, root: Path, progress: Callable[[int, int], Non
         annotated_apex = ""
         if domain.apex_annotated:  # annotators are off by a frame now and then
             annotated_apex = str(first + int(np.clip(clip.apex + rng.integers(-1, 2), clip.onset + 1, clip.offset)))
-        rows.append({
-            "subject": plan.subject, "sample": plan.sample, "label": plan.label, "frames_dir": folder.as_posix(),
-            "dataset": plan.dataset, "onset": first + clip.onset, "apex": annotated_apex, "offset": first + clip.offset,
-            "fps": domain.fps, "au": "+".join(sorted(clip.action_units)), "true_apex": first + clip.apex,
-        })
+        rows.append(
+            {
+                "subject": plan.subject,
+                "sample": plan.sample,
+                "label": plan.label,
+                "frames_dir": folder.as_posix(),
+                "dataset": plan.dataset,
+                "onset": first + clip.onset,
+                "apex": annotated_apex,
+                "offset": first + clip.offset,
+                "fps": domain.fps,
+                "au": "+".join(sorted(clip.action_units)),
+                "true_apex": first + clip.apex,
+            }
+        )
         if progress is not None:
             progress(i + 1, len(plans))
     (root / "spec.json").write_text(json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, indent=2))
@@ -280,5 +289,3 @@ def ensure_generated(spec: SyntheticSpec, cache_dir: Path, progress: Callable[[i
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return manifest
-
-

@@ -89,11 +89,7 @@ def choose_action_units(label: str, rng: np.random.Generator, style: dict[str, f
     ``style`` multiplies each AU's probability: subjects differ in how they express a class.
     """
     pattern = CLASS_PATTERNS[label]
-    chosen = {
-        au: float(rng.uniform(0.6, 1.0))
-        for au, p in pattern.items()
-        if rng.uniform() < min(1.0, p * style.get(au, 1.0))
-    }
+    chosen = {au: float(rng.uniform(0.6, 1.0)) for au, p in pattern.items() if rng.uniform() < min(1.0, p * style.get(au, 1.0))}
     if not chosen:
         weights = np.array([pattern[au] * style.get(au, 1.0) for au in pattern])
         au = str(rng.choice(list(pattern), p=weights / weights.sum()))
