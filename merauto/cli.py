@@ -70,7 +70,7 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
-    from merauto.evaluator.protocol import parse_inner
+    from merauto.evaluator.protocol import parse_inner, parse_outer
     from merauto.orchestrator.run_dir import DEFAULT_RUNS
     from merauto.orchestrator.search import SearchOptions, run_search
     from merauto.results.report import build_report, print_report, write_html
@@ -92,6 +92,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         ray_address=args.ray_address,
         inner=parse_inner(args.inner),
+        outer=parse_outer(args.outer),
+        fold_batching=args.fold_batching,
+        pruning=args.pruning,
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
@@ -178,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     protocol = search.add_argument_group("protocol")
     protocol.add_argument(
+        "--outer",
+        default="loso",
+        help="outer loop: loso, kfold:K (subject-grouped), lodo (leave one source dataset out) or lovo (leave one video out; "
+        "not subject-independent)",
+    )
+    protocol.add_argument(
+        "--pruning",
+        default="none",
+        help="multi-fidelity over folds: none, or asha[:ETA] (score trials on a stratified third of the folds first, "
+        "then more; Ray Tune's ASHA stops hopeless ones; only all-fold trials can be selected)",
+    )
+    protocol.add_argument(
         "--inner", default="holdout:0.25", help="inner validation inside each outer fold's training subjects: holdout:F, kfold:K or loso"
     )
     protocol.add_argument(
@@ -193,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     compute.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (also its torch threads)")
     compute.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs reserved per trial (fractions share a GPU)")
     compute.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as many as the resources fit)")
+    compute.add_argument(
+        "--fold-batching",
+        default="auto",
+        help="train a trial's many fold models as one batched computation (vmap) or one by one (loop); auto: vmap on CUDA",
+    )
     compute.add_argument(
         "--device", default="auto", help="torch device for training: auto (CUDA when a trial sees a GPU), cpu, cuda or cuda:N"
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
@@ -15,6 +16,9 @@ from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.nested import EvalData
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
+
+# The models under test are tiny: one thread is fastest and immune to other processes' load.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

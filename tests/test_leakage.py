@@ -14,14 +14,15 @@ import pytest
 from conftest import random_eval_data
 
 import merauto.evaluator.nested as nested
-from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_fold
-from merauto.evaluator.protocol import InnerSpec, outer_loso
+from merauto.evaluator.metrics import uf1
+from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
+from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.search_space.presets import PRESETS
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
 
 
-def _corrupt_test_subject(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
+def _corrupt_test_rows(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
     rng = np.random.default_rng(seed)
     labels = data.labels.copy()
     labels[test_rows] = rng.permutation((labels[test_rows] + 1) % data.n_classes)
@@ -39,11 +40,14 @@ def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:
     return [key for key in left if left[key] != right[key]]
 
 
-def _run_fold_twice(data: EvalData, fold: int, settings: EvaluationSettings) -> tuple[FoldOutcome, FoldOutcome]:
-    train_rows, test_rows = outer_loso(data.subjects)[fold]
-    clean = evaluate_fold(CONFIG, data, fold, train_rows, test_rows, settings)
-    corrupted = evaluate_fold(CONFIG, _corrupt_test_subject(data, test_rows), fold, train_rows, test_rows, settings)
-    return clean, corrupted
+def _run_twice(data: EvalData, fold: int, settings: EvaluationSettings, batch: tuple[int, ...] = ()) -> tuple[FoldOutcome, FoldOutcome]:
+    """Fold ``fold`` evaluated (with the other folds of ``batch`` alongside) on clean and corrupted data."""
+    folds = study_folds(data, settings)
+    chosen = sorted({fold, *batch})
+    test_rows = folds[fold].test
+    clean = evaluate_folds(CONFIG, data, [(k, folds[k]) for k in chosen], settings)
+    corrupted = evaluate_folds(CONFIG, _corrupt_test_rows(data, test_rows), [(k, folds[k]) for k in chosen], settings)
+    return clean[chosen.index(fold)], corrupted[chosen.index(fold)]
 
 
 @pytest.mark.parametrize("inner", [InnerSpec("holdout", 0.25), InnerSpec("kfold", 3), InnerSpec("loso")])
@@ -52,58 +56,66 @@ def test_fold_selection_never_depends_on_the_test_subject(inner: InnerSpec, refi
     data = random_eval_data()
     settings = EvaluationSettings(inner=inner, refit=refit, seed=7)
     for fold in (0, 3):
-        clean, corrupted = _run_fold_twice(data, fold, settings)
+        clean, corrupted = _run_twice(data, fold, settings, batch=(1, 4))
         assert selection_differences(clean, corrupted) == []
         assert clean.test.y_true != corrupted.test.y_true or clean.test.probs != corrupted.test.probs
+
+
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_batched_folds_keep_the_invariant_in_every_batching_mode(mode: str) -> None:
+    """Other folds of the same batch change when subject k is corrupted (k trains them); fold k must not."""
+    settings = EvaluationSettings(seed=5, fold_batching=mode)
+    clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0, 1, 3, 4, 5))
+    assert selection_differences(clean, corrupted) == []
+
+
+@pytest.mark.parametrize("outer", [OuterSpec("kfold", 3), OuterSpec("lodo")])
+def test_other_outer_protocols_keep_the_invariant(outer: OuterSpec) -> None:
+    settings = EvaluationSettings(seed=2, outer=outer)
+    clean, corrupted = _run_twice(random_eval_data(), 0, settings)
+    assert selection_differences(clean, corrupted) == []
 
 
 def test_on_real_inputs_the_objective_and_reported_values_ignore_test_subjects(tiny_flow: EvalData) -> None:
     """On the synthetic flow inputs: the objective and every intermediate value are unchanged."""
     settings = EvaluationSettings(seed=1)
-    fold = 2
-    clean, corrupted = _run_fold_twice(tiny_flow, fold, settings)
+    clean, corrupted = _run_twice(tiny_flow, 2, settings)
     assert selection_differences(clean, corrupted) == []
     a, b = TrialOutcome(tiny_flow.classes, [clean]), TrialOutcome(tiny_flow.classes, [corrupted])
-    assert a.objective() == b.objective()  # what Optuna sees (final and intermediate)
+    assert a.objective() == b.objective()  # what Optuna and the pruner see (final and per rung)
     assert a.test_scores() != b.test_scores() or clean.test.probs != corrupted.test.probs
 
 
 def test_the_invariant_test_catches_a_leak(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wire the test subject into selection (normalisation fitted on every row) and watch it fail."""
-    original = nested.Learner
+    original = nested.ModelSet
 
-    class LeakyLearner(original):  # type: ignore[misc, valid-type]
-        def __init__(self, config, inputs, labels, rows, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-            super().__init__(config, inputs, labels, np.arange(len(labels)), *args, **kwargs)
+    def leaky(config, inputs, labels, members, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        everything = np.arange(len(labels))
+        return original(config, inputs, labels, [replace(m, rows=everything) for m in members], *args, **kwargs)
 
-    monkeypatch.setattr(nested, "Learner", LeakyLearner)
-    clean, corrupted = _run_fold_twice(random_eval_data(), 0, EvaluationSettings(seed=7))
+    monkeypatch.setattr(nested, "ModelSet", leaky)
+    clean, corrupted = _run_twice(random_eval_data(), 0, EvaluationSettings(seed=7))
     assert "fitted" in selection_differences(clean, corrupted)
 
 
 def test_the_invariant_test_catches_a_test_score_in_the_objective(monkeypatch: pytest.MonkeyPatch) -> None:
     """Report the test subject's UF1 as the fold's inner score (the published mistake) and watch it fail."""
-    original = nested.evaluate_fold
+    original = nested._outcome
 
     def leaky(*args, **kwargs):  # noqa: ANN002, ANN003
         outcome = original(*args, **kwargs)
-        from merauto.evaluator.metrics import uf1
-
         outcome.selection.inner_uf1 = uf1(np.array(outcome.test.y_true), np.array(outcome.test.y_pred), 3)
         return outcome
 
-    monkeypatch.setattr(nested, "evaluate_fold", leaky)
-    data = random_eval_data()
-    train_rows, test_rows = outer_loso(data.subjects)[1]
-    settings = EvaluationSettings(seed=7)
-    clean = nested.evaluate_fold(CONFIG, data, 1, train_rows, test_rows, settings)
-    corrupted = nested.evaluate_fold(CONFIG, _corrupt_test_subject(data, test_rows), 1, train_rows, test_rows, settings)
+    monkeypatch.setattr(nested, "_outcome", leaky)
+    clean, corrupted = _run_twice(random_eval_data(), 1, EvaluationSettings(seed=7))
     assert "inner_uf1" in selection_differences(clean, corrupted)
 
 
 def test_same_seed_same_objective(tiny_flow: EvalData) -> None:
     settings = EvaluationSettings(seed=3)
-    first = nested.evaluate_trial(CONFIG, tiny_flow, settings, folds=[0, 1])
-    second = nested.evaluate_trial(CONFIG, tiny_flow, settings, folds=[0, 1])
+    first = nested.evaluate_trial(CONFIG, tiny_flow, settings, rungs=[[0, 1]])
+    second = nested.evaluate_trial(CONFIG, tiny_flow, settings, rungs=[[0, 1]])
     assert first.objective() == second.objective()
     assert [f.test.probs for f in first.folds] == [f.test.probs for f in second.folds]

@@ -41,7 +41,7 @@ def test_sampled_configs_build_train_and_round_trip() -> None:
         model = build_model(config, _shapes(config), 3)
         batch = {name: torch.randn(4, *shape) for name, shape in _shapes(config).items()}
         loss_kind = LOSSES.get(config.loss.name)
-        loss = loss_kind.build(config.loss.params, None)(model(batch), torch.tensor([0, 1, 2, 0]))
+        loss = loss_kind.build(config.loss.params)(model(batch), torch.tensor([0, 1, 2, 0]), torch.ones(3))
         loss.backward()
         assert torch.isfinite(loss)
 

@@ -18,7 +18,8 @@ def _fold(fold: int, inner_correct: bool, test_correct: bool) -> FoldOutcome:
     selection = FoldSelection(
         fold, f"s{fold}", [0.5], 1, ["a", "b", "c"], [0, 1, 2], inner_pred, float(inner_correct), float(inner_correct), []
     )
-    test = FoldTest(fold, f"s{fold}", [f"t{fold}a", f"t{fold}b"], ["casme2", "samm"], [0, 1], test_pred, [[1, 0, 0], [0, 1, 0]])
+    ids, subjects, sources = [f"t{fold}a", f"t{fold}b"], [f"s{fold}"] * 2, ["casme2", "samm"]
+    test = FoldTest(fold, f"s{fold}", ids, subjects, sources, [0, 1], test_pred, [[1, 0, 0], [0, 1, 0]])
     return FoldOutcome(selection, test, 0.0)
 
 
@@ -29,6 +30,7 @@ def test_selections_choose_by_inner_scores_and_report_test_scores(tmp_path: Path
     store.record(
         "s",
         0,
+        state="complete",
         config=PRESETS["ststnet"],
         preset="ststnet",
         outcome=TrialOutcome(CLASSES, [_fold(0, True, False), _fold(1, False, True), _fold(2, False, True)]),
@@ -36,16 +38,16 @@ def test_selections_choose_by_inner_scores_and_report_test_scores(tmp_path: Path
     store.record(
         "s",
         1,
+        state="complete",
         config=PRESETS["ststnet"],
         preset=None,
         outcome=TrialOutcome(CLASSES, [_fold(0, False, True), _fold(1, True, False), _fold(2, True, False)]),
     )
-    store.record("s", 2, config=None, preset=None, error="boom")
-    store.record(
-        "s", 3, config=PRESETS["ststnet"], preset=None, outcome=TrialOutcome(CLASSES, [_fold(0, True, True)])
-    )  # partial: never selectable
+    store.record("s", 2, state="failed", config=None, preset=None, error="boom")
+    partial = TrialOutcome(CLASSES, [_fold(0, True, True)])  # stopped after one fold: never selectable
+    store.record("s", 3, state="pruned", config=PRESETS["ststnet"], preset=None, outcome=partial)
     trials = store.trials("s")
-    assert [t.state for t in trials] == ["complete", "complete", "failed", "complete"]
+    assert [t.state for t in trials] == ["complete", "complete", "failed", "pruned"]
 
     chosen = global_selection(trials)
     assert chosen.fold_trials == {0: 1, 1: 1, 2: 1}
@@ -61,7 +63,9 @@ def test_selections_choose_by_inner_scores_and_report_test_scores(tmp_path: Path
 
 def test_store_round_trips_outcomes(tmp_path: Path) -> None:
     outcome = TrialOutcome(CLASSES, [_fold(0, True, True)])
-    ResultsStore(tmp_path).record("s", 5, config=PRESETS["ststnet"], preset=None, outcome=outcome, n_params=1683, seconds=1.5)
+    ResultsStore(tmp_path).record(
+        "s", 5, state="complete", config=PRESETS["ststnet"], preset=None, outcome=outcome, n_params=1683, seconds=1.5
+    )
     (trial,) = ResultsStore(tmp_path).trials("s")
     assert trial.outcome == outcome and trial.config == PRESETS["ststnet"] and trial.n_params == 1683
     assert trial.objective == outcome.objective()

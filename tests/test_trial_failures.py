@@ -18,10 +18,12 @@ from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import define_by_run
 
+RUNGS = [[0, 3], [0, 1, 2, 3, 4, 5]]  # two rungs over the tiny dataset's six folds
+
 
 def _context(index: SampleIndex, cache_dir: Path) -> WorkerContext:
     builder = FeatureBuilder(index, FeatureCache(cache_dir))
-    return WorkerContext(index, builder.fingerprints, cache_dir, EvaluationSettings(), "cpu", 1)
+    return WorkerContext(index, builder.fingerprints, cache_dir, EvaluationSettings(), RUNGS, "cpu", 1)
 
 
 def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIndex, cache_dir: Path) -> None:
@@ -53,6 +55,25 @@ def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_
     assert bad.state == optuna.trial.TrialState.FAIL and bad.user_attrs["error"] == "ValueError: boom"
     assert good.state == optuna.trial.TrialState.COMPLETE and good.value == reports[-1][OBJECTIVE]
     assert {"outer_uf1", "outer_uar", "inner_uar", "config", "outer_uf1_casme2"} <= set(good.user_attrs)
-    n_folds = len(set(tiny_index.subjects))
-    assert len(good.intermediate_values) == n_folds + 1, "one inner-only value per fold, then the final one"
+    assert len(good.intermediate_values) == len(RUNGS), "one inner-only value per rung of folds"
+    assert good.user_attrs["folds_done"] == 6
     assert [t.state for t in store.trials("s")] == ["failed", "complete"]
+
+
+def test_trials_stopped_by_the_scheduler_are_pruned_and_stored(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
+    store, pruned = ResultsStore(tmp_path), {"stopped"}
+    searcher = RecordingOptunaSearch(
+        space=define_by_run, metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store, pruned=pruned
+    )
+    config = searcher.suggest("stopped")
+    reports: list[dict] = []
+    evaluate_params(config | {"training.max_epochs": 2}, _context(tiny_index, cache_dir), report=reports.append)
+    first_rung = reports[0]
+    assert first_rung["status"] == "running" and first_rung["folds_done"] == 2
+    searcher.on_trial_result("stopped", first_rung | {"training_iteration": 1})
+    searcher.on_trial_complete("stopped", first_rung)
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    (stored,) = store.trials("s")
+    assert stored.state == "pruned" and len(stored.outcome.folds) == 2

@@ -13,14 +13,15 @@ from torch import Tensor
 
 from merauto.search_space.registry import Component, Registry
 
-LossFunction = Callable[[Tensor, Tensor], Tensor]
+LossFunction = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 class Loss(Component):
-    """A registered loss; ``class_weights`` (or ``None``) come from the training part only."""
+    """A registered loss. Its function takes (logits, targets, class_weights); the weights come
+    from the model's own training rows (all ones when weighting is off)."""
 
     @abstractmethod
-    def build(self, params: dict[str, Any], class_weights: Tensor | None) -> LossFunction:
+    def build(self, params: dict[str, Any]) -> LossFunction:
         """The loss function."""
 
 
@@ -36,17 +37,15 @@ class CrossEntropy(Loss):
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
         return {"label_smoothing": trial.suggest_float(prefix + "label_smoothing", 0.0, 0.2)}
 
-    def build(self, params: dict[str, Any], class_weights: Tensor | None) -> LossFunction:
+    def build(self, params: dict[str, Any]) -> LossFunction:
         smoothing = float(params["label_smoothing"])
-        return lambda logits, y: F.cross_entropy(logits, y, weight=class_weights, label_smoothing=smoothing)
+        return lambda logits, y, weights: F.cross_entropy(logits, y, weight=weights, label_smoothing=smoothing)
 
 
-def focal_loss(logits: Tensor, targets: Tensor, gamma: float, class_weights: Tensor | None) -> Tensor:
+def focal_loss(logits: Tensor, targets: Tensor, gamma: float, class_weights: Tensor) -> Tensor:
     """Focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_t)^gamma, class-weighted mean."""
     log_p = F.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
     loss = -((1 - log_p.exp()) ** gamma) * log_p
-    if class_weights is None:
-        return loss.mean()
     weights = class_weights[targets]
     return (weights * loss).sum() / weights.sum().clamp_min(torch.finfo(loss.dtype).tiny)
 
@@ -60,6 +59,6 @@ class Focal(Loss):
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
         return {"gamma": trial.suggest_float(prefix + "gamma", 0.5, 4.0)}
 
-    def build(self, params: dict[str, Any], class_weights: Tensor | None) -> LossFunction:
+    def build(self, params: dict[str, Any]) -> LossFunction:
         gamma = float(params["gamma"])
-        return lambda logits, y: focal_loss(logits, y, gamma, class_weights)
+        return lambda logits, y, weights: focal_loss(logits, y, gamma, weights)

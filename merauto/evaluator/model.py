@@ -11,7 +11,11 @@ from merauto.search_space.config import PipelineConfig
 
 
 class MultiStreamNet(nn.Module):
-    """One trunk per input stream; their features are concatenated and classified linearly."""
+    """One trunk per input stream; their features are concatenated and classified linearly.
+
+    Dropout on the features uses ``head_mask`` (already scaled by 1/(1-p)) when given, so a
+    trainer can draw masks from its own seeded generator; otherwise ordinary dropout.
+    """
 
     def __init__(self, trunks: dict[str, nn.Module], feature_dim: int, n_classes: int, dropout: float) -> None:
         super().__init__()
@@ -19,9 +23,10 @@ class MultiStreamNet(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(feature_dim, n_classes)
 
-    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+    def forward(self, inputs: dict[str, Tensor], head_mask: Tensor | None = None) -> Tensor:
         features = torch.cat([trunk(inputs[name]) for name, trunk in self.trunks.items()], dim=1)
-        return self.head(self.dropout(features))
+        features = features * head_mask if head_mask is not None else self.dropout(features)
+        return self.head(features)
 
 
 def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]], n_classes: int) -> MultiStreamNet:

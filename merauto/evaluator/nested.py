@@ -1,10 +1,13 @@
-"""Nested leave-one-subject-out evaluation of one candidate pipeline (shared/docs/protocol.md).
+"""Nested cross-validation of one candidate pipeline (shared/docs/protocol.md).
 
-For each outer fold k (test subject s_k), models are trained on inner-training subjects and
-scored on inner-validation subjects, both drawn from the other subjects only; the epoch count
-comes from the pooled inner-validation UF1 curve. The test subject's rows are touched once,
-to predict them, after everything for fold k has been chosen. The objective is computed from
-inner-validation predictions only.
+For each outer fold k, inner models are trained on inner-training subjects and scored on
+inner-validation subjects, both drawn from fold k's training rows only; the epoch count comes
+from early stopping on fold k's pooled inner-validation UF1 curve. The test rows are touched
+once, to predict them, after everything for fold k has been chosen. The objective is computed
+from inner-validation predictions only.
+
+All folds of a batch (a rung, or the whole trial) are trained together on a
+:class:`~merauto.evaluator.engine.ModelSet`; each model only ever sees its own rows.
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
-from merauto.evaluator.protocol import InnerSpec, inner_splits, outer_loso
-from merauto.evaluator.training import Inputs, Learner
+from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
 from merauto.search_space.config import PipelineConfig
 
 
 @dataclass(frozen=True)
 class EvalData:
-    """Everything the evaluator reads: inputs by stream (N, C, H, W) and per-row metadata."""
+    """Everything the evaluator reads: inputs by stream and per-row metadata."""
 
     inputs: Inputs
     labels: np.ndarray
@@ -41,20 +45,22 @@ class EvalData:
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """Protocol settings shared by every trial of a study."""
+    """Protocol settings shared by every trial of a study, plus how to execute them."""
 
     inner: InnerSpec = InnerSpec("holdout", 0.25)
     refit: bool = True
     seed: int = 0
     device: str = "cpu"
+    outer: OuterSpec = OuterSpec()
+    fold_batching: str = "auto"
 
 
 @dataclass
 class FoldSelection:
-    """Every fold-k quantity a selection step may read. None of it may depend on subject k."""
+    """Every fold-k quantity a selection step may read. None of it may depend on fold k's test rows."""
 
     fold: int
-    test_subject: str
+    test_group: str
     inner_curve: list[float]
     best_epoch: int
     inner_ids: list[str]
@@ -67,11 +73,12 @@ class FoldSelection:
 
 @dataclass
 class FoldTest:
-    """Fold k's predictions of its test subject: stored, never shown to the sampler or pruner."""
+    """Fold k's predictions of its test rows: stored, never shown to the sampler or pruner."""
 
     fold: int
-    test_subject: str
+    test_group: str
     ids: list[str]
+    subjects: list[str]
     sources: list[str]
     y_true: list[int]
     y_pred: list[int]
@@ -82,12 +89,12 @@ class FoldTest:
 class FoldOutcome:
     selection: FoldSelection
     test: FoldTest
-    seconds: float
+    seconds: float  # wall time of the fold's batch, shared evenly by its folds
 
 
 @dataclass
 class TrialOutcome:
-    """All folds of one candidate, with the pooled scores derived from them."""
+    """The evaluated folds of one candidate, with the pooled scores derived from them."""
 
     classes: tuple[str, ...]
     folds: list[FoldOutcome] = field(default_factory=list)
@@ -105,7 +112,7 @@ class TrialOutcome:
         return scores(*self.inner_pooled(), len(self.classes))
 
     def test_pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Outer-test truth, prediction and source of every sample, pooled over the folds."""
+        """Outer-test truth, prediction and source of every test row, pooled over the folds."""
         true = np.concatenate([f.test.y_true for f in self.folds]).astype(int)
         pred = np.concatenate([f.test.y_pred for f in self.folds]).astype(int)
         sources = np.concatenate([f.test.sources for f in self.folds])
@@ -129,105 +136,150 @@ class TrialOutcome:
         return cls(tuple(data["classes"]), folds)
 
 
-def _fold_seeds(seed: int, fold: int) -> tuple[int, int, int]:
-    """Seeds for fold k's inner split, inner models and refit, independent of every subject's data."""
+def fold_seeds(seed: int, fold: int) -> tuple[int, int, int]:
+    """Seeds for fold k's inner split, inner models and refit, independent of every row's data."""
     split_seed, model_seed, refit_seed = np.random.SeedSequence([seed, fold]).generate_state(3)
     return int(split_seed), int(model_seed) % 2**31, int(refit_seed) % 2**31
 
 
-def _select_epochs(
-    config: PipelineConfig, data: EvalData, learners: list[Learner], validation: list[np.ndarray], keep_states: bool
-) -> tuple[list[float], int, np.ndarray, list[dict[str, torch.Tensor]]]:
-    """Train inner learners in lock-step; early-stop on the pooled inner-validation UF1.
+@dataclass
+class _FoldPlan:
+    """Fold k's inner split: members (one per inner split) and their validation rows."""
 
-    Returns the curve, the best epoch (1-based, earliest among ties), the pooled validation
-    predictions at that epoch and, if ``keep_states``, each learner's weights at that epoch.
-    """
-    training = config.training
-    curve: list[float] = []
-    best_epoch, best_pred, best_states = 0, np.empty(0, int), []
-    true = np.concatenate([data.labels[v] for v in validation])
-    for epoch in range(1, training.max_epochs + 1):
-        for learner in learners:
-            learner.train_epoch()
-        pred = np.concatenate([m.predict_proba(data.inputs, v).argmax(1) for m, v in zip(learners, validation, strict=True)])
-        curve.append(uf1(true, pred, data.n_classes))
-        if best_epoch == 0 or curve[-1] > curve[best_epoch - 1]:
-            best_epoch, best_pred = epoch, pred
-            best_states = [m.snapshot() for m in learners] if keep_states else []
-        elif epoch - best_epoch >= training.patience:
+    index: int
+    fold: OuterFold
+    members: list[int]
+    validation: list[np.ndarray]
+    curve: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_pred: np.ndarray = field(default_factory=lambda: np.empty(0, int))
+    best_states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    training: bool = True
+
+
+def _plan(data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings) -> tuple[list[_FoldPlan], list[Member]]:
+    plans, members = [], []
+    for index, fold in folds:
+        split_seed, model_seed, _ = fold_seeds(settings.seed, index)
+        rows = fold.train
+        splits = inner_splits(settings.inner, data.labels[rows], data.subjects[rows], data.sources[rows], split_seed)
+        ids = list(range(len(members), len(members) + len(splits)))
+        members += [Member(rows[tr], model_seed + j) for j, (tr, _) in enumerate(splits)]
+        plans.append(_FoldPlan(index, fold, ids, [rows[va] for _, va in splits]))
+    return plans, members
+
+
+def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, plans: list[_FoldPlan], keep_states: bool) -> None:
+    """Train every fold's inner models in lock-step; early-stop each fold on its pooled inner UF1."""
+    patience = config.training.patience
+    owner = {m: plan for plan in plans for m in plan.members}
+    for epoch in range(1, config.training.max_epochs + 1):
+        active = [owner[m].training for m in range(models.size)]
+        if not any(active):
             break
-    return curve, best_epoch, best_pred, best_states
+        models.train_epoch(active)
+        training = [p for p in plans if p.training]
+        predicted = models.predict_proba([m for p in training for m in p.members], [v for p in training for v in p.validation])
+        offset = 0
+        for plan in training:
+            pred = np.concatenate([p.argmax(1) for p in predicted[offset : offset + len(plan.members)]])
+            offset += len(plan.members)
+            true = np.concatenate([data.labels[v] for v in plan.validation])
+            plan.curve.append(uf1(true, pred, data.n_classes))
+            if plan.best_epoch == 0 or plan.curve[-1] > plan.curve[plan.best_epoch - 1]:
+                plan.best_epoch, plan.best_pred = epoch, pred
+                if keep_states:
+                    plan.best_states = [models.snapshot(m) for m in plan.members]
+            elif epoch - plan.best_epoch >= patience:
+                plan.training = False
 
 
-def evaluate_fold(
-    config: PipelineConfig, data: EvalData, fold: int, train_rows: np.ndarray, test_rows: np.ndarray, settings: EvaluationSettings
-) -> FoldOutcome:
-    """Outer fold ``fold``: select on inner validation, then predict the test subject."""
+def evaluate_folds(
+    config: PipelineConfig, data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings
+) -> list[FoldOutcome]:
+    """Evaluate outer folds together: select on inner validation, then predict each test set."""
     started = time.perf_counter()
     device = torch.device(settings.device)
-    split_seed, model_seed, refit_seed = _fold_seeds(settings.seed, fold)
-    splits = inner_splits(settings.inner, data.labels[train_rows], data.subjects[train_rows], data.sources[train_rows], split_seed)
-    learners = [
-        Learner(config, data.inputs, data.labels, train_rows[tr], data.n_classes, model_seed + j, device)
-        for j, (tr, _) in enumerate(splits)
-    ]
-    validation = [train_rows[va] for _, va in splits]
-    curve, best_epoch, inner_pred, states = _select_epochs(config, data, learners, validation, keep_states=not settings.refit)
-    inner_rows = np.concatenate(validation)
-    inner_true = data.labels[inner_rows]
-    fitted = [m.fitted_statistics() for m in learners]
+    plans, members = _plan(data, folds, settings)
+    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching)
+    _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
     if settings.refit:
-        final = Learner(config, data.inputs, data.labels, train_rows, data.n_classes, refit_seed, device)
-        for _ in range(best_epoch):
-            final.train_epoch()
-        fitted.append(final.fitted_statistics())
-        probs = final.predict_proba(data.inputs, test_rows)
+        refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
+        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching)
+        for epoch in range(max(plan.best_epoch for plan in plans)):
+            final.train_epoch([epoch < plan.best_epoch for plan in plans])
+        probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])
+        refit_stats = [final.fitted_statistics(i) for i in range(len(plans))]
     else:
-        for learner, state in zip(learners, states, strict=True):
-            learner.restore(state)
-        probs = np.mean([m.predict_proba(data.inputs, test_rows) for m in learners], axis=0)
+        for plan in plans:
+            for m, state in zip(plan.members, plan.best_states, strict=True):
+                inner.restore(m, state)
+        probs = []
+        for plan in plans:
+            each = inner.predict_proba(plan.members, [plan.fold.test] * len(plan.members))
+            probs.append(np.mean(each, axis=0))
+        refit_stats = [None] * len(plans)
 
-    inner = scores(inner_true, inner_pred, data.n_classes)
+    seconds = (time.perf_counter() - started) / len(plans)
+    return [_outcome(data, plan, inner, p, stats, seconds) for plan, p, stats in zip(plans, probs, refit_stats, strict=True)]
+
+
+def _outcome(data: EvalData, plan: _FoldPlan, inner: ModelSet, probs: np.ndarray, refit_stats: dict | None, seconds: float) -> FoldOutcome:
+    inner_rows = np.concatenate(plan.validation)
+    inner_true = data.labels[inner_rows]
+    inner_scores = scores(inner_true, plan.best_pred, data.n_classes)
+    fitted = [inner.fitted_statistics(m) for m in plan.members] + ([refit_stats] if refit_stats else [])
+    test = plan.fold.test
     selection = FoldSelection(
-        fold=fold,
-        test_subject=str(data.subjects[test_rows[0]]),
-        inner_curve=curve,
-        best_epoch=best_epoch,
+        fold=plan.index,
+        test_group=plan.fold.name,
+        inner_curve=plan.curve,
+        best_epoch=plan.best_epoch,
         inner_ids=data.ids[inner_rows].tolist(),
         inner_true=inner_true.tolist(),
-        inner_pred=inner_pred.tolist(),
-        inner_uf1=inner["uf1"],
-        inner_uar=inner["uar"],
+        inner_pred=plan.best_pred.tolist(),
+        inner_uf1=inner_scores["uf1"],
+        inner_uar=inner_scores["uar"],
         fitted=fitted,
     )
-    test = FoldTest(
-        fold=fold,
-        test_subject=selection.test_subject,
-        ids=data.ids[test_rows].tolist(),
-        sources=data.sources[test_rows].tolist(),
-        y_true=data.labels[test_rows].tolist(),
+    result = FoldTest(
+        fold=plan.index,
+        test_group=plan.fold.name,
+        ids=data.ids[test].tolist(),
+        subjects=data.subjects[test].tolist(),
+        sources=data.sources[test].tolist(),
+        y_true=data.labels[test].tolist(),
         y_pred=probs.argmax(1).tolist(),
         probs=probs.round(6).tolist(),
     )
-    return FoldOutcome(selection, test, time.perf_counter() - started)
+    return FoldOutcome(selection, result, seconds)
+
+
+def study_folds(data: EvalData, settings: EvaluationSettings) -> list[OuterFold]:
+    """The outer folds of the protocol on ``data`` (fixed for a study)."""
+    return outer_folds(settings.outer, data.labels, data.subjects, data.sources, data.ids, settings.seed)
 
 
 def evaluate_trial(
     config: PipelineConfig,
     data: EvalData,
     settings: EvaluationSettings,
-    folds: Sequence[int] | None = None,
-    on_fold: Callable[[FoldOutcome, TrialOutcome], None] | None = None,
+    rungs: Sequence[Sequence[int]] | None = None,
+    on_rung: Callable[[int, TrialOutcome], None] | None = None,
 ) -> TrialOutcome:
-    """Nested LOSO over ``folds`` (default: every subject); ``on_fold`` sees each finished fold."""
-    outer = outer_loso(data.subjects)
+    """Nested evaluation over ``rungs`` (nested fold subsets; default: one rung of every fold).
+
+    After each rung, ``on_rung(rung, outcome_so_far)`` sees the folds evaluated so far.
+    """
+    folds = study_folds(data, settings)
+    rungs = rungs if rungs is not None else [range(len(folds))]
     outcome = TrialOutcome(data.classes)
-    for fold in folds if folds is not None else range(len(outer)):
-        train_rows, test_rows = outer[fold]
-        result = evaluate_fold(config, data, fold, train_rows, test_rows, settings)
-        outcome.folds.append(result)
-        if on_fold is not None:
-            on_fold(result, outcome)
+    done: set[int] = set()
+    for rung, members in enumerate(rungs):
+        new = [k for k in members if k not in done]
+        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings) if new else []
+        done.update(new)
+        if on_rung is not None:
+            on_rung(rung, outcome)
     return outcome

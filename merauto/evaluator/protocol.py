@@ -23,6 +23,67 @@ def outer_loso(subjects: np.ndarray) -> list[Split]:
 
 
 @dataclass(frozen=True)
+class OuterSpec:
+    """The outer loop: ``loso``, ``kfold:K`` (subject-grouped), ``lodo`` (leave one source
+    dataset out) or ``lovo`` (leave one video out: NOT subject-independent)."""
+
+    kind: str = "loso"
+    value: int = 0
+
+    def __str__(self) -> str:
+        return f"kfold:{self.value}" if self.kind == "kfold" else self.kind
+
+    @property
+    def subject_independent(self) -> bool:
+        return self.kind != "lovo"
+
+
+def parse_outer(text: str) -> OuterSpec:
+    kind, _, value = text.strip().partition(":")
+    if kind in ("loso", "lodo", "lovo") and not value:
+        return OuterSpec(kind)
+    if kind == "kfold" and value.isdigit() and int(value) >= 2:
+        return OuterSpec("kfold", int(value))
+    raise MerautoError(
+        f"--outer {text!r} is not a valid outer protocol",
+        "use loso (default), kfold:K with K>=2 (subject-grouped), lodo (leave one source dataset out) or lovo",
+    )
+
+
+@dataclass(frozen=True)
+class OuterFold:
+    """One outer fold: its name (the held-out subject, source or sample) and its rows."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def outer_folds(
+    spec: OuterSpec, labels: np.ndarray, subjects: np.ndarray, sources: np.ndarray, ids: np.ndarray, seed: int
+) -> list[OuterFold]:
+    """The outer folds of ``spec``, in a fixed order (by name, or by split for k-fold)."""
+    x = np.zeros(len(labels))
+    if spec.kind == "loso":
+        return [OuterFold(str(subjects[test[0]]), train, test) for train, test in outer_loso(subjects)]
+    if spec.kind == "lodo":
+        if len(np.unique(sources)) < 2:
+            raise MerautoError("--outer lodo needs a dataset with at least two sources", "use --outer loso")
+        splits = sorted(LeaveOneGroupOut().split(x, groups=sources), key=lambda s: str(sources[s[1][0]]))
+        return [OuterFold(str(sources[test[0]]), train, test) for train, test in splits]
+    if spec.kind == "lovo":
+        everything = np.arange(len(labels))
+        return [OuterFold(str(ids[i]), np.delete(everything, i), np.array([i])) for i in everything]
+    if spec.value > len(np.unique(subjects)):
+        raise MerautoError(f"--outer {spec} needs at least {spec.value} subjects", "use fewer folds or --outer loso")
+    splitter = StratifiedGroupKFold(n_splits=spec.value, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(splitter.split(x, labels, groups=subjects))
+    return [OuterFold(f"fold{i + 1}", train, test) for i, (train, test) in enumerate(splits)]
+
+
+@dataclass(frozen=True)
 class InnerSpec:
     """How validation subjects are drawn from an outer fold's training subjects."""
 

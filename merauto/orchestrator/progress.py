@@ -18,6 +18,7 @@ class SearchProgress(Callback):
     def __init__(self, budget: int, already_done: int, best_so_far: float | None, console: Console) -> None:
         self.best = best_so_far
         self.failed = 0
+        self.pruned = 0
         self.progress: Progress | None = Progress(
             TextColumn("[bold]trials"),
             BarColumn(),
@@ -34,8 +35,9 @@ class SearchProgress(Callback):
 
     def _describe(self) -> str:
         best = "-" if self.best is None else f"{self.best:.3f}"
+        pruned = f", {self.pruned} pruned" if self.pruned else ""
         failed = f", {self.failed} failed" if self.failed else ""
-        return f"best inner UF1 {best}{failed}"
+        return f"best inner UF1 {best}{pruned}{failed}"
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles callbacks into its experiment state; a live terminal display does not pickle.
@@ -55,8 +57,11 @@ class SearchProgress(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         value = result.get(OBJECTIVE)
-        if result.get("status") == "ok" and value is not None and math.isfinite(value):
+        status = result.get("status")
+        if status == "ok" and value is not None and math.isfinite(value):
             self.best = value if self.best is None else max(self.best, value)
+        elif status == "running":
+            self.pruned += 1  # stopped after a rung by ASHA (or by an interruption, then re-run later)
         else:
             self.failed += 1
         self._advance()

@@ -13,7 +13,7 @@ from merauto import __version__
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
-from merauto.evaluator.protocol import parse_inner
+from merauto.evaluator.protocol import parse_inner, parse_outer
 
 RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
@@ -32,14 +32,17 @@ class RunInfo:
     storage_url: str
     dataset: DatasetRequest
     evaluation: EvaluationSettings
+    pruning: str = "none"  # "none", or "asha:ETA" for multi-fidelity over fold rungs
 
     def protocol(self) -> dict[str, Any]:
         """The settings every trial of the study must share."""
         return {
             "dataset": self.dataset.to_json(),
+            "outer": str(self.evaluation.outer),
             "inner": str(self.evaluation.inner),
             "refit": self.evaluation.refit,
             "seed": self.evaluation.seed,
+            "pruning": self.pruning,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -47,8 +50,15 @@ class RunInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
-        evaluation = EvaluationSettings(inner=parse_inner(data["inner"]), refit=bool(data["refit"]), seed=int(data["seed"]))
-        return cls(data["study_name"], data["storage_url"], DatasetRequest.from_json(data["dataset"]), evaluation)
+        evaluation = EvaluationSettings(
+            inner=parse_inner(data["inner"]),
+            refit=bool(data["refit"]),
+            seed=int(data["seed"]),
+            outer=parse_outer(data.get("outer", "loso")),
+        )
+        return cls(
+            data["study_name"], data["storage_url"], DatasetRequest.from_json(data["dataset"]), evaluation, data.get("pruning", "none")
+        )
 
     def save(self, run_dir: Path) -> None:
         """Write ``merauto.json`` atomically."""

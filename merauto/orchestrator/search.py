@@ -19,12 +19,16 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.nested import EvaluationSettings
-from merauto.evaluator.protocol import InnerSpec
+from merauto.evaluator.engine import MODES
+from merauto.evaluator.fidelity import fold_rungs
+from merauto.evaluator.nested import EvalData, EvaluationSettings, study_folds
+from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, load_run
 from merauto.orchestrator.study import (
     INTERRUPTED_ATTR,
     OBJECTIVE,
+    RUNG,
+    RUNGS_ATTR,
     enqueue_presets,
     finished_trials,
     make_sampler,
@@ -35,6 +39,26 @@ from merauto.orchestrator.study import (
 from merauto.results.store import ResultsStore
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def parse_pruning(text: str) -> int | None:
+    """``none`` -> None; ``asha`` or ``asha:ETA`` -> the reduction factor (default 3)."""
+    kind, _, value = text.partition(":")
+    if kind == "none" and not value:
+        return None
+    if kind == "asha" and (not value or (value.isdigit() and int(value) >= 2)):
+        return int(value or 3)
+    raise MerautoError(f"--pruning {text!r} is not a pruning scheme", "use none, asha (reduction factor 3) or asha:ETA with ETA>=2")
+
+
+def study_rungs(index: SampleIndex, info: RunInfo) -> list[list[int]]:
+    """The study's fold rungs: one rung of every fold without pruning."""
+    data = EvalData({}, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    folds = study_folds(data, info.evaluation)
+    reduction = parse_pruning(info.pruning)
+    if reduction is None:
+        return [list(range(len(folds)))]
+    return fold_rungs(folds, index.sources, info.evaluation.seed, reduction)
 
 
 @dataclass(frozen=True)
@@ -54,8 +78,11 @@ class SearchOptions:
     seed: int = 0
     ray_address: str | None = None
     inner: InnerSpec = InnerSpec("holdout", 0.25)
+    outer: OuterSpec = OuterSpec()
     refit: bool = True
     device: str = "auto"
+    fold_batching: str = "auto"
+    pruning: str = "none"
     seed_presets: bool = False
 
 
@@ -83,6 +110,9 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--gpus-per-trial {options.gpus_per_trial:g} must be >= 0", "pass 0 on a machine without GPUs")
     if options.max_concurrent is not None and options.max_concurrent < 1:
         raise MerautoError(f"--max-concurrent {options.max_concurrent} must be >= 1", "omit it to fill the available CPUs")
+    if options.fold_batching not in MODES:
+        raise MerautoError(f"--fold-batching {options.fold_batching!r} is not a mode", f"choose one of {', '.join(MODES)}")
+    parse_pruning(options.pruning)
     if options.device not in DEVICES and not options.device.startswith("cuda:"):
         raise MerautoError(f"--device {options.device!r} is not a device", f"choose one of {', '.join(DEVICES)} or cuda:N")
     if options.device.startswith("cuda") and options.ray_address is None:
@@ -120,7 +150,10 @@ def _start_ray(address: str | None) -> bool:
 
 
 def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
-    info = RunInfo(options.study_name, storage_url, options.dataset, EvaluationSettings(options.inner, options.refit, options.seed))
+    evaluation = EvaluationSettings(
+        inner=options.inner, refit=options.refit, seed=options.seed, outer=options.outer, fold_batching=options.fold_batching
+    )
+    info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning)
     if (options.run_dir / RUN_INFO).exists():
         existing = load_run(options.run_dir)
         if existing.protocol() != info.protocol() or existing.study_name != info.study_name or existing.storage_url != info.storage_url:
@@ -167,6 +200,9 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
             added = enqueue_presets(study)
             if added:
                 console.print(f"presets queued first: {', '.join(added)}")
+        rungs = study_rungs(index, info)
+        if study.user_attrs.get(RUNGS_ATTR) != rungs:
+            study.set_user_attr(RUNGS_ATTR, rungs)
         done = finished_trials(study)
         remaining = options.budget - done
         if remaining <= 0:
@@ -176,7 +212,7 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
         _prepare_features(builder, console)
         started_trials = True
-        _run_tune(options, info, storage, index, builder, remaining, done, console)
+        _run_tune(options, info, storage, index, builder, rungs, remaining, done, console)
         study = optuna.load_study(study_name=info.study_name, storage=storage)
         recover_interrupted(study, storage)  # trials Ray Tune stopped on Ctrl-C run again next time
         return _summarise(study, options)
@@ -194,6 +230,7 @@ def _run_tune(
     storage: optuna.storages.BaseStorage,
     index: SampleIndex,
     builder: FeatureBuilder,
+    rungs: list[list[int]],
     remaining: int,
     done: int,
     console: Console,
@@ -203,7 +240,7 @@ def _run_tune(
     from ray import tune
 
     from merauto.orchestrator.progress import SearchProgress
-    from merauto.orchestrator.searcher import RecordingOptunaSearch
+    from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
     from merauto.orchestrator.trainable import WorkerContext, run_trial
     from merauto.search_space.space import define_by_run
 
@@ -221,8 +258,9 @@ def _run_tune(
             )
         concurrent = min(slots, options.max_concurrent or slots, remaining)
         threads = max(1, int(options.cpus_per_trial))
-        context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, options.device, threads)
+        context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, rungs, options.device, threads)
         sampler = make_sampler(options.seed + done)
+        pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
             space=define_by_run,
             metric=OBJECTIVE,
@@ -231,7 +269,15 @@ def _run_tune(
             study_name=info.study_name,
             storage=storage,
             store=ResultsStore(options.run_dir),
+            pruned=pruned,
         )
+        reduction = parse_pruning(info.pruning)
+        scheduler = None
+        if reduction is not None and len(rungs) > 1:
+            scheduler = PruningScheduler(
+                pruned, time_attr=RUNG, metric=OBJECTIVE, mode="max", max_t=len(rungs), grace_period=1, reduction_factor=reduction
+            )
+            console.print(f"multi-fidelity: rungs of {[len(r) for r in rungs]} folds, ASHA reduction factor {reduction}")
         best = _best_value(optuna.load_study(study_name=info.study_name, storage=storage))
         progress = SearchProgress(options.budget, done, best, console)
         trainable = tune.with_resources(
@@ -245,6 +291,7 @@ def _run_tune(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
+                scheduler=scheduler,
                 metric=OBJECTIVE,
                 mode="max",
                 num_samples=remaining,

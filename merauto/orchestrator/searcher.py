@@ -1,7 +1,9 @@
 """Ray Tune's OptunaSearch, recording each finished trial before Optuna is told.
 
 Optuna receives ``inner_uf1`` (intermediate and final) and nothing else; outer-test scores
-become trial user attributes (for people, in optuna-dashboard) and results-store rows.
+become trial user attributes (for people, in optuna-dashboard) and results-store rows. With
+multi-fidelity, ASHA stops hopeless trials after a rung of folds; they are told PRUNED and
+stored as such, and can never be selected.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import math
 from typing import Any
 
+from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from merauto.errors import MerautoError
@@ -50,9 +53,10 @@ def _config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
 class RecordingOptunaSearch(OptunaSearch):
     """OptunaSearch that stores results and user attributes, and records failures with their error."""
 
-    def __init__(self, *args: Any, store: ResultsStore, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, store: ResultsStore, pruned: set[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store = store
+        self.pruned = pruned if pruned is not None else set()
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value = result.get(OBJECTIVE)
@@ -62,26 +66,53 @@ class RecordingOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self._ot_trials[trial_id]
         preset = trial.user_attrs.get(PRESET_ATTR)
-        if result and result.get("status") == "ok":
+        status = (result or {}).get("status")
+        if status == "ok" or (status == "running" and trial_id in self.pruned):
+            state = "complete" if status == "ok" else "pruned"
             config = PipelineConfig.from_json(result["pipeline_json"])
             outcome = TrialOutcome.from_json(json.loads(result["outcome_json"]))
             for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
                 trial.set_user_attr(key, value)
+            trial.set_user_attr("folds_done", len(outcome.folds))
             self.store.record(
                 self._study_name,
                 trial.number,
+                state=state,
                 config=config,
                 preset=preset,
                 outcome=outcome,
                 n_params=result["n_params"],
                 seconds=result["seconds"],
             )
-            super().on_trial_complete(trial_id, result, error)
+            # OptunaSearch tells COMPLETE when given a result and PRUNED when given none.
+            super().on_trial_complete(trial_id, result if state == "complete" else None, error=False)
             return
+        if status == "running" and not error:
+            return  # stopped by an interruption or --timeout: left RUNNING, re-run by the next search
         message = (result or {}).get("error") or CRASH_MESSAGE
         trial.set_user_attr("error", message[:2000])
         config = _config_or_none(trial.params)
         self.store.record(
-            self._study_name, trial.number, config=config, preset=preset, error=message, seconds=(result or {}).get("seconds")
+            self._study_name,
+            trial.number,
+            state="failed",
+            config=config,
+            preset=preset,
+            error=message,
+            seconds=(result or {}).get("seconds"),
         )
         super().on_trial_complete(trial_id, None, error=True)
+
+
+class PruningScheduler(AsyncHyperBandScheduler):
+    """ASHA over fold rungs that remembers which trials it stopped (so they are told PRUNED)."""
+
+    def __init__(self, pruned: set[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pruned = pruned
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP and result.get("status") == "running":
+            self.pruned.add(trial.trial_id)
+        return decision

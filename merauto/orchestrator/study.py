@@ -17,9 +17,11 @@ from merauto.orchestrator.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
 
 OBJECTIVE = "inner_uf1"
+RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
 PROTOCOL_ATTR = "merauto_protocol"
 INTERRUPTED_ATTR = "merauto_interrupted"
 PRESET_ATTR = "preset"
+RUNGS_ATTR = "merauto_rungs"  # the fold subsets of multi-fidelity, fixed per study
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
@@ -86,7 +88,8 @@ def enqueue_presets(study: optuna.Study) -> list[str]:
 
 
 def finished_trials(study: optuna.Study) -> int:
-    """Trials that count against the budget: finished ones, except those failed by an interruption."""
+    """Trials that count against the budget: complete, pruned and failed ones, except those
+    failed by an interruption (they are re-run)."""
     return sum(
         1
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))

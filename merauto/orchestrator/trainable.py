@@ -1,6 +1,7 @@
 """What a Ray Tune worker runs for one trial: build inputs, evaluate nested LOSO, report.
 
-Intermediate reports carry the running inner-validation UF1 only. The final report adds the
+Intermediate reports, one per rung of folds, carry the inner-validation UF1 of the folds done
+so far and nothing else. The final report adds the
 full outcome (with test predictions) for the results store, as JSON text (Ray Tune reserves
 and flattens nested result keys); the searcher forwards nothing but ``inner_uf1`` to Optuna.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_trial
-from merauto.orchestrator.study import OBJECTIVE
+from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
+from merauto.orchestrator.study import OBJECTIVE, RUNG
 from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import resolve
 
@@ -35,6 +36,7 @@ class WorkerContext:
     fingerprints: dict[str, str]
     cache_dir: Path
     evaluation: EvaluationSettings
+    rungs: list[list[int]]
     device: str
     threads: int
 
@@ -68,27 +70,30 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
     try:
         config = resolve(PipelineConfig.from_params(params))
         data = eval_data(context, config)
-        evaluation = EvaluationSettings(
-            context.evaluation.inner, context.evaluation.refit, context.evaluation.seed, resolve_device(context.device)
-        )
+        evaluation = replace(context.evaluation, device=resolve_device(context.device))
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
 
-        def on_fold(fold: FoldOutcome, so_far: TrialOutcome) -> None:
-            report({OBJECTIVE: so_far.objective(), "folds_done": len(so_far.folds), "status": "running"})
+        last_rung = len(context.rungs) - 1
 
-        outcome = evaluate_trial(config, data, evaluation, on_fold=on_fold)
-        report(
-            {
+        def result(status: str, rung: int, outcome: TrialOutcome) -> dict[str, Any]:
+            return {
                 OBJECTIVE: outcome.objective(),
-                "status": "ok",
+                RUNG: rung + 1,
+                "status": status,
                 "folds_done": len(outcome.folds),
                 "pipeline_json": config.to_json(),
                 "n_params": n_params,
                 "seconds": time.perf_counter() - started,
                 "outcome_json": json.dumps(outcome.to_json()),
             }
-        )
+
+        def on_rung(rung: int, so_far: TrialOutcome) -> None:
+            if rung < last_rung:  # a scheduler may stop the trial here; it is then stored as pruned
+                report(result("running", rung, so_far))
+
+        outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung)
+        report(result("ok", last_rung, outcome))
     except Exception as exc:  # a failed trial is recorded as failed and the search goes on
         report(
             {

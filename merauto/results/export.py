@@ -21,8 +21,9 @@ from merauto.data.frames import frame_number, ordered_frames
 from merauto.data.inputs import INPUTS, STREAM_BUILDERS, ClipFrames, StreamSpec, estimate_apex
 from merauto.data.sample_index import Sample
 from merauto.errors import MerautoError
+from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.model import build_model
-from merauto.evaluator.training import Learner, Standardiser
 from merauto.orchestrator.run_dir import load_run
 from merauto.results.selection import global_selection
 from merauto.results.store import ResultsStore, StoredTrial
@@ -66,9 +67,9 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
     inputs = builder.inputs(config.input.name, config.input.params)
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
-        learner = Learner(config, inputs, index.labels, rows, len(index.classes), info.evaluation.seed, torch.device("cpu"))
+        model = ModelSet(config, inputs, index.labels, [Member(rows, info.evaluation.seed)], len(index.classes), torch.device("cpu"))
         for _ in range(epochs):
-            learner.train_epoch()
+            model.train_epoch([True])
 
     kind = INPUTS.get(config.input.name)
     streams = kind.streams(kind.resolve(config.input.params))
@@ -93,8 +94,8 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
         "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
     }
     weights = {
-        "state_dict": learner.model.state_dict(),
-        "standardiser": learner.standardiser.to_json(),
+        "state_dict": model.state_dict(0),
+        "standardiser": model.standardisers[0].to_json(),
         "stream_shapes": {name: list(a.shape[1:]) for name, a in inputs.items()},
     }
     scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
@@ -150,8 +151,12 @@ class ExportedPipeline:
 
     def predict_proba(self, clips: list[ClipFrames]) -> np.ndarray:
         """Class probabilities (len(clips), n_classes)."""
-        inputs = {name: np.stack([STREAM_BUILDERS[s.kind][1](clip, **s.as_dict()) for clip in clips]) for name, s in self.streams.items()}
-        tensors = self.standardiser.tensors(inputs, np.arange(len(clips)), torch.device("cpu"))
+        tensors = {}
+        for name, s in self.streams.items():
+            array = np.stack([STREAM_BUILDERS[s.kind][1](clip, **s.as_dict()) for clip in clips])
+            shape = (1, -1) + (1,) * (array.ndim - 2)
+            standardised = (array - self.standardiser.mean[name].reshape(shape)) / self.standardiser.std[name].reshape(shape)
+            tensors[name] = torch.from_numpy(standardised.astype(np.float32))
         with torch.inference_mode():
             return torch.softmax(self.model(tensors), dim=1).numpy()
 

@@ -56,7 +56,7 @@ def _fmt(value: float | None) -> str:
 
 def leaderboard_rows(report: Report) -> list[dict[str, str]]:
     """Completed trials by objective (best first), then failed ones."""
-    complete = sorted((t for t in report.trials if t.outcome is not None), key=lambda t: (-t.objective, t.number))
+    complete = sorted((t for t in report.trials if t.state == "complete"), key=lambda t: (-t.objective, t.number))
     rows = []
     for rank, t in enumerate(complete, start=1):
         inner, outer = t.outcome.inner_scores(), t.outcome.test_scores()
@@ -75,6 +75,22 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
             }
         )
     for t in report.trials:
+        if t.state == "pruned":
+            inner = t.outcome.inner_scores()
+            rows.append(
+                {
+                    "rank": "pruned",
+                    "trial": str(t.number),
+                    "preset": t.preset or "",
+                    "inner UF1": _fmt(inner["uf1"]),
+                    "inner UAR": _fmt(inner["uar"]),
+                    "outer UF1": "-",
+                    "outer UAR": "-",
+                    "params": str(t.n_params or ""),
+                    "seconds": f"{t.seconds:.0f}" if t.seconds else "",
+                    "config": f"stopped after {len(t.outcome.folds)} folds | " + (t.config.summary() if t.config else ""),
+                }
+            )
         if t.outcome is None:
             rows.append(
                 {
@@ -113,9 +129,11 @@ def estimate_rows(report: Report) -> list[dict[str, str]]:
 
 def _protocol_line(report: Report) -> str:
     ev = report.info.evaluation
+    outer = str(ev.outer).upper() if ev.outer.subject_independent else "LOVO (NOT subject-independent)"
+    pruning = "" if report.info.pruning == "none" else f", multi-fidelity {report.info.pruning} over fold rungs"
     return (
-        f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer LOSO, inner {ev.inner}, "
-        f"{'refit on all training subjects' if ev.refit else 'inner models predict the test subject'}, seed {ev.seed}. "
+        f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer {outer}, inner {ev.inner}, "
+        f"{'refit on all training subjects' if ev.refit else 'inner models predict the test rows'}, seed {ev.seed}{pruning}. "
         "Optuna saw inner-validation UF1 only; outer scores never informed a choice."
     )
 
@@ -124,10 +142,12 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
     console.print(_protocol_line(report))
     rows = leaderboard_rows(report)
-    complete = [r for r in rows if r["rank"] != "failed"]
+    complete = [r for r in rows if r["rank"] not in ("failed", "pruned")]
     failed = [r for r in rows if r["rank"] == "failed"]
+    pruned = [r for r in rows if r["rank"] == "pruned"]
     columns = ("rank", "trial", "preset", "inner UF1", "inner UAR", "outer UF1", "outer UAR", "config")
-    table = Table(title=f"leaderboard: {len(complete)} complete, {len(failed)} failed (best {min(top, len(complete))} shown)")
+    title = f"leaderboard: {len(complete)} complete, {len(pruned)} pruned, {len(failed)} failed (best {min(top, len(complete))} shown)"
+    table = Table(title=title)
     for column in columns:
         table.add_column(column, overflow="fold", ratio=6 if column == "config" else None)
     for row in complete[:top]:
@@ -146,7 +166,7 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
 
 
 def _history_figure(report: Report) -> go.Figure:
-    complete = sorted((t for t in report.trials if t.outcome is not None), key=lambda t: t.number)
+    complete = sorted((t for t in report.trials if t.state == "complete"), key=lambda t: t.number)
     numbers = [t.number for t in complete]
     inner = [t.objective for t in complete]
     best, running = [], float("-inf")

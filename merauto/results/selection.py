@@ -46,7 +46,7 @@ class Estimate:
 
 def eligible(trials: list[StoredTrial]) -> list[StoredTrial]:
     """Completed trials evaluated on every outer fold: the only ones a selection may pick."""
-    complete = [t for t in trials if t.outcome is not None and t.objective is not None]
+    complete = [t for t in trials if t.state == "complete" and t.outcome is not None and t.objective is not None]
     if not complete:
         return []
     n_folds = max(len(t.outcome.folds) for t in complete)
@@ -62,7 +62,7 @@ def _pool(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estima
         test = next(f.test for f in outcome.folds if f.test.fold == fold)
         true += test.y_true
         pred += test.y_pred
-        subjects += [test.test_subject] * len(test.ids)
+        subjects += test.subjects
         sources += test.sources
     return Estimate(
         name,

@@ -30,7 +30,7 @@ class TrialRow(_Base):
 
     study: Mapped[str] = mapped_column(String(200), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))  # "complete" or "failed"
+    state: Mapped[str] = mapped_column(String(16))  # "complete", "pruned" (some folds only) or "failed"
     preset: Mapped[str | None] = mapped_column(String(64), nullable=True)
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     objective: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -51,6 +51,7 @@ class PredictionRow(_Base):
     sample_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     fold: Mapped[int] = mapped_column(Integer)
     subject: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(100))
     y_true: Mapped[int] = mapped_column(Integer)
     y_pred: Mapped[int] = mapped_column(Integer)
     probs: Mapped[str] = mapped_column(Text)
@@ -90,6 +91,7 @@ class ResultsStore:
         study: str,
         number: int,
         *,
+        state: str,
         config: PipelineConfig | None,
         preset: str | None,
         outcome: TrialOutcome | None = None,
@@ -97,11 +99,17 @@ class ResultsStore:
         seconds: float | None = None,
         error: str | None = None,
     ) -> None:
-        """Store one finished trial (replacing an earlier record of the same number)."""
+        """Store one finished trial (replacing an earlier record of the same number).
+
+        ``state`` is ``complete`` (every fold), ``pruned`` (stopped after a rung; its partial
+        outcome is kept for analysis but can never be selected) or ``failed``.
+        """
+        if state not in ("complete", "pruned", "failed") or (outcome is None) != (state == "failed"):
+            raise ValueError(f"inconsistent trial record: state {state!r} with outcome {outcome is not None}")
         row = TrialRow(
             study=study,
             number=number,
-            state="complete" if outcome is not None else "failed",
+            state=state,
             preset=preset,
             config=config.to_dict() if config else None,
             objective=outcome.objective() if outcome else None,
@@ -121,7 +129,8 @@ class ResultsStore:
                             number=number,
                             sample_id=sample_id,
                             fold=fold.test.fold,
-                            subject=fold.test.test_subject,
+                            subject=fold.test.subjects[i],
+                            source=fold.test.sources[i],
                             y_true=fold.test.y_true[i],
                             y_pred=fold.test.y_pred[i],
                             probs=json.dumps(fold.test.probs[i]),

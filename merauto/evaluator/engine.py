@@ -1,0 +1,259 @@
+"""Training many small models of one architecture together (fold-parallel) or one by one.
+
+A :class:`ModelSet` holds M members: models of the same config, each with its own training
+rows, seed and fitted statistics (normalisation, class weights), with their parameters
+stacked along a leading member axis. An epoch of a member is ceil(n / batch) steps of exactly
+``batch`` rows of a seeded permutation of its rows (the last batch wraps around). A step
+updates only the members marked active; the others keep weights, optimiser state and
+batch-norm statistics bit for bit, and consume no random numbers.
+
+``vmap`` runs all members as one batched computation (torch.func); ``loop`` runs them one
+after another. They share every other line, so they give the same predictions up to
+floating-point tolerance. ``auto`` picks ``vmap`` on CUDA, where one tiny model leaves the
+device idle, and ``loop`` on the CPU, where these models are compute-bound.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import functional_call, stack_module_state
+
+from merauto.errors import TrialDiverged
+from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
+from merauto.evaluator.losses import LOSSES
+from merauto.evaluator.model import build_model
+from merauto.search_space.config import PipelineConfig
+
+MODES = ("auto", "vmap", "loop")
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW defaults
+
+
+def resolve_mode(mode: str, device: torch.device) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown fold batching mode {mode!r}; choose from {MODES}")
+    if mode == "auto":
+        return "vmap" if device.type == "cuda" else "loop"
+    return mode
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model to train: its training rows and its seed."""
+
+    rows: np.ndarray
+    seed: int
+
+
+class ModelSet:
+    """M models of ``config`` trained in lock-step with per-member active masks (see module doc)."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        inputs: Inputs,
+        labels: np.ndarray,
+        members: Sequence[Member],
+        n_classes: int,
+        device: torch.device,
+        mode: str = "auto",
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.mode = resolve_mode(mode, device)
+        self.members = list(members)
+        self.size = len(self.members)
+        training = config.training
+
+        self.standardisers = [Standardiser.fit(inputs, m.rows) for m in self.members]
+        weights = [class_weights(labels[m.rows], n_classes, training.class_weighting) for m in self.members]
+        self.class_weights = weights
+        ones = np.ones(n_classes, np.float32)
+        self.weight_tensor = torch.from_numpy(np.stack([ones if w is None else w for w in weights])).to(device)
+
+        shapes = {name: tuple(array.shape[1:]) for name, array in inputs.items()}
+        models = []
+        for member in self.members:
+            torch.manual_seed(member.seed)
+            models.append(build_model(config, shapes, n_classes))
+        self.feature_dim = models[0].head.in_features
+        self.base = copy.deepcopy(models[0]).to("meta")
+        params, buffers = stack_module_state(models)
+        self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.steps = torch.zeros(self.size, dtype=torch.float64, device=device)
+        self.epochs_done = np.zeros(self.size, dtype=int)
+
+        self.x = {name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device) for name, a in inputs.items()}
+        self.y = torch.from_numpy(labels).to(device)
+        self.mean = {n: torch.from_numpy(np.stack([s.mean[n] for s in self.standardisers])).to(device) for n in inputs}
+        self.std = {n: torch.from_numpy(np.stack([s.std[n] for s in self.standardisers])).to(device) for n in inputs}
+        self.generators = [torch.Generator().manual_seed(m.seed) for m in self.members]
+        loss = LOSSES.get(config.loss.name)
+        self.loss_fn = loss.build(loss.resolve(config.loss.params))
+
+    # ----------------------------------------------------------------------------- forward
+    def _standardised(self, rows: torch.Tensor, members: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows (m, b) of the data, standardised with each member's statistics: (m, b, C, H, W)."""
+        out = {}
+        for name, x in self.x.items():
+            shape = (len(members), 1, -1) + (1,) * (x.dim() - 2)
+            out[name] = (x[rows] - self.mean[name][members].view(shape)) / self.std[name][members].view(shape)
+        return out
+
+    def _call(self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
+        return functional_call(self.base, (params, buffers), (x, head_mask))
+
+    def _forward(self, members: list[int], rows: torch.Tensor, head_mask: torch.Tensor | None) -> torch.Tensor:
+        """Logits (len(members), b, n_classes), each member on its own rows (m, b).
+
+        ``vmap`` always computes every member (rows and masks of the others are placeholders
+        supplied by the caller as full-size tensors), so a member's arithmetic never depends
+        on which other members happen to be active; ``loop`` computes only ``members``.
+        """
+        if self.mode == "vmap":
+            everyone = torch.arange(self.size, device=self.device)
+            x = self._standardised(rows, everyone)
+            in_dims = (0, 0, 0, None if head_mask is None else 0)
+            logits = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
+            return logits[torch.tensor(members, device=self.device)]
+        ids = torch.tensor(members, device=self.device)
+        x = self._standardised(rows, ids)
+        outputs = []
+        for i, m in enumerate(members):
+            params = {k: v[m] for k, v in self.params.items()}
+            buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
+            outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, None if head_mask is None else head_mask[i]))
+        return torch.stack(outputs)
+
+    # ----------------------------------------------------------------------------- training
+    def train_epoch(self, active: Sequence[bool]) -> None:
+        """One epoch for every active member."""
+        active_ids = [m for m in range(self.size) if active[m]]
+        if not active_ids:
+            return
+        batch = self.config.training.batch_size
+        orders = {}
+        for m in active_ids:
+            rows = self.members[m].rows
+            orders[m] = torch.from_numpy(rows)[torch.randperm(len(rows), generator=self.generators[m])]
+        n_steps = {m: math.ceil(len(self.members[m].rows) / batch) for m in active_ids}
+        for step in range(max(n_steps.values())):
+            stepping = [m for m in active_ids if step < n_steps[m]]
+            self._step(stepping, orders, torch.arange(step * batch, (step + 1) * batch))
+        self.epochs_done[active_ids] += 1
+
+    def _placeholder_rows(self, member: int, batch: int) -> torch.Tensor:
+        """Rows a non-stepping member is fed under vmap (its output is discarded; no RNG is used)."""
+        rows = torch.from_numpy(self.members[member].rows)
+        return rows[torch.arange(batch) % len(rows)]
+
+    def _step(self, stepping: list[int], orders: dict[int, torch.Tensor], positions: torch.Tensor) -> None:
+        self.base.train()
+        batch = len(positions)
+        computed = list(range(self.size)) if self.mode == "vmap" else stepping
+        rows = torch.stack(
+            [orders[m][positions % len(orders[m])] if m in stepping else self._placeholder_rows(m, batch) for m in computed]
+        ).to(self.device)
+        head_mask = self._head_masks(computed, stepping, batch)
+        saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
+        logits = self._forward(stepping, rows, head_mask)
+        targets = [self.y[rows[computed.index(m)]] for m in stepping]
+        losses = torch.stack([self.loss_fn(logits[i], targets[i], self.weight_tensor[m]) for i, m in enumerate(stepping)])
+        if not torch.isfinite(losses).all():
+            bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
+            raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
+        names = list(self.params)
+        grads = torch.autograd.grad(losses.sum(), [self.params[k] for k in names], allow_unused=True)
+        with torch.no_grad():
+            if saved is not None:  # batch-norm statistics of members that did not step stay as they were
+                idle = torch.tensor([m not in stepping for m in range(self.size)], device=self.device)
+                for k, v in self.buffers.items():
+                    v[idle] = saved[k][idle]
+            self._adamw(torch.tensor(stepping, device=self.device), dict(zip(names, grads, strict=True)))
+
+    def _head_masks(self, computed: list[int], stepping: list[int], batch: int) -> torch.Tensor | None:
+        """Dropout masks from each stepping member's own generator (ones for placeholders)."""
+        p = self.config.training.dropout
+        if p <= 0:
+            return None
+        masks = [
+            torch.bernoulli(torch.full((batch, self.feature_dim), 1 - p), generator=self.generators[m]) / (1 - p)
+            if m in stepping
+            else torch.ones(batch, self.feature_dim)
+            for m in computed
+        ]
+        return torch.stack(masks).to(self.device)
+
+    def _adamw(self, members: torch.Tensor, grads: dict[str, torch.Tensor | None]) -> None:
+        """torch.optim.AdamW's update, applied to the stepping members only."""
+        training = self.config.training
+        lr, decay = training.lr, training.weight_decay
+        self.steps[members] += 1
+        step = self.steps[members]
+        beta1, beta2 = BETAS
+        for name, param in self.params.items():
+            grad = grads[name]
+            if grad is None:
+                continue
+            shape = (-1,) + (1,) * (param.dim() - 1)
+            p, g = param[members], grad[members]
+            m = self.exp_avg[name][members].lerp(g, 1 - beta1)
+            v = self.exp_avg_sq[name][members] * beta2 + (1 - beta2) * g * g
+            correction1 = (1 - beta1**step).view(shape).to(p.dtype)
+            correction2 = (1 - beta2**step).view(shape).to(p.dtype)
+            denominator = v.sqrt() / correction2.sqrt() + EPS
+            p = p * (1 - lr * decay) - lr / correction1 * m / denominator
+            param[members] = p
+            self.exp_avg[name][members] = m
+            self.exp_avg_sq[name][members] = v
+
+    # ----------------------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def predict_proba(self, members: Sequence[int], rows: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Class probabilities of each given member on its own rows."""
+        if not members:
+            return []
+        self.base.eval()
+        members = list(members)
+        longest = max(len(r) for r in rows)
+        own = {m: torch.from_numpy(np.resize(r, longest)) for m, r in zip(members, rows, strict=True)}
+        computed = list(range(self.size)) if self.mode == "vmap" else members
+        padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
+        logits = self._forward(members, padded, None)
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        out = [probs[i, : len(r)] for i, r in enumerate(rows)]
+        if not all(np.isfinite(p).all() for p in out):
+            raise TrialDiverged("predictions became non-finite")
+        return out
+
+    # ----------------------------------------------------------------------------- state
+    def snapshot(self, member: int) -> dict[str, torch.Tensor]:
+        """A copy of one member's weights and buffers."""
+        state = {k: v[member].detach().clone() for k, v in self.params.items()}
+        state.update({k: v[member].clone() for k, v in self.buffers.items()})
+        return state
+
+    def restore(self, member: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for k, v in self.params.items():
+                v[member] = state[k]
+            for k, v in self.buffers.items():
+                v[member] = state[k]
+
+    def state_dict(self, member: int) -> dict[str, torch.Tensor]:
+        """One member as an ordinary ``nn.Module`` state dict."""
+        return self.snapshot(member)
+
+    def fitted_statistics(self, member: int) -> dict[str, Any]:
+        """What a member fitted from its training rows, for the record and the leakage test."""
+        weights = self.class_weights[member]
+        return {"standardiser": self.standardisers[member].to_json(), "class_weights": None if weights is None else weights.tolist()}
