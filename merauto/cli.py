@@ -44,6 +44,9 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     synthetic.add_argument("--synthetic-noise", type=float, default=1.0, help="multiplier of sensor noise")
     synthetic.add_argument("--synthetic-jitter", type=float, default=1.0, help="multiplier of rigid head motion")
     synthetic.add_argument("--synthetic-identity", type=float, default=1.0, help="multiplier of how much subjects differ")
+    synthetic.add_argument(
+        "--synthetic-ambiguity", type=float, default=1.0, help="multiplier of how often a clip shows another class's action units"
+    )
 
 
 def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
@@ -57,6 +60,7 @@ def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
             noise=args.synthetic_noise,
             jitter=args.synthetic_jitter,
             identity_variation=args.synthetic_identity,
+            ambiguity=args.synthetic_ambiguity,
         )
     except ValueError as exc:
         raise MerautoError(f"synthetic dataset options: {exc}", "use non-negative multipliers") from None

@@ -32,7 +32,8 @@ from merauto.data.synthetic.motion import (
     sample_timeline,
 )
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
+AMBIGUITY = 0.1  # calibrated base rate of clips showing another class's pattern
 SIZES = ("tiny", "small", "composite")
 
 
@@ -42,8 +43,9 @@ class SyntheticSpec:
 
     The difficulty knobs are multipliers of the calibrated defaults: ``amplitude`` scales
     the apex displacement (0.5-2 px on a 128 px face at 1.0; about 10 gives macro-expressions),
-    ``noise`` the sensor noise, ``jitter`` the rigid head motion and ``identity_variation``
-    how different subjects look.
+    ``noise`` the sensor noise, ``jitter`` the rigid head motion, ``identity_variation``
+    how different subjects look, and ``ambiguity`` how often a clip shows another class's
+    action units under its label.
     """
 
     size: str = "small"
@@ -52,12 +54,13 @@ class SyntheticSpec:
     noise: float = 1.0
     jitter: float = 1.0
     identity_variation: float = 1.0
+    ambiguity: float = 1.0
     image_size: int = 128
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
             raise ValueError(f"synthetic size must be one of {SIZES}, not {self.size!r}")
-        for knob in ("amplitude", "noise", "jitter", "identity_variation"):
+        for knob in ("amplitude", "noise", "jitter", "identity_variation", "ambiguity"):
             if getattr(self, knob) < 0:
                 raise ValueError(f"synthetic {knob} must be >= 0")
         if self.image_size < 32:
@@ -170,7 +173,7 @@ def render_clip(spec: SyntheticSpec, plan: ClipPlan, traits: SubjectTraits, clip
     face_unit = traits.identity.face_axes[0] * size
 
     timeline = sample_timeline(rng, domain.fps)
-    units = choose_action_units(plan.label, rng, traits.style)
+    units = choose_action_units(plan.label, rng, traits.style, min(0.9, AMBIGUITY * spec.ambiguity))
     if rng.uniform() < 0.3:  # a weak action unit of another class: expressions are rarely pure
         other = [au for lab, pattern in CLASS_PATTERNS.items() if lab != plan.label for au in pattern]
         units.setdefault(str(rng.choice(other)), float(rng.uniform(0.15, 0.4)))

@@ -42,6 +42,22 @@ _BLOBS: dict[str, list[tuple[str, tuple[float, float], float, tuple[float, float
         ("nose_tip", (-0.15, -0.02), 0.1, (0.2, -0.8)),
         ("nose_tip", (0.15, -0.02), 0.1, (-0.2, -0.8)),
     ],
+    # AU10 upper lip raiser (negative: disgust)
+    "AU10": [
+        ("mouth", (0.0, -0.12), 0.12, (0.0, -1.0)),
+        ("nose_tip", (-0.2, 0.1), 0.1, (0.0, -0.6)),
+        ("nose_tip", (0.2, 0.1), 0.1, (0.0, -0.6)),
+    ],
+    # AU14 dimpler: lip corners tightened inwards (negative: contempt, repression)
+    "AU14": [
+        ("mouth_l", (0.0, 0.0), 0.1, (0.8, -0.1)),
+        ("mouth_r", (0.0, 0.0), 0.1, (-0.8, -0.1)),
+    ],
+    # AU17 chin raiser: chin and lower lip pushed up (negative: sadness, repression)
+    "AU17": [
+        ("chin", (0.0, -0.15), 0.22, (0.0, -1.0)),
+        ("mouth", (0.0, 0.1), 0.12, (0.0, -0.6)),
+    ],
     # AU12 lip corner puller: corners up and out (positive)
     "AU12": [
         ("mouth_l", (0.0, 0.0), 0.13, (-0.75, -0.65)),
@@ -64,7 +80,7 @@ ACTION_UNITS: tuple[str, ...] = tuple(_BLOBS)
 # Which action units express each class, with the probability that each one appears.
 CLASS_PATTERNS: dict[str, dict[str, float]] = {
     "positive": {"AU12": 1.0, "AU6": 0.6},
-    "negative": {"AU4": 0.7, "AU15": 0.5, "AU9": 0.4},
+    "negative": {"AU4": 0.55, "AU15": 0.35, "AU9": 0.25, "AU10": 0.2, "AU14": 0.3, "AU17": 0.3},
     "surprise": {"AU1+2": 0.9, "AU5": 0.6, "AU26": 0.5},
 }
 
@@ -83,11 +99,15 @@ def action_unit_field(action_unit: str, marks: dict[str, np.ndarray], face_unit:
     return field / peak if peak > 0 else field
 
 
-def choose_action_units(label: str, rng: np.random.Generator, style: dict[str, float]) -> dict[str, float]:
+def choose_action_units(label: str, rng: np.random.Generator, style: dict[str, float], ambiguity: float = 0.0) -> dict[str, float]:
     """Action units and intensities (0..1) for one clip of ``label``; at least one is active.
 
     ``style`` multiplies each AU's probability: subjects differ in how they express a class.
+    With probability ``ambiguity`` the clip shows another class's pattern under this label,
+    as when annotators disagree or an emotion is expressed atypically.
     """
+    if rng.uniform() < ambiguity:
+        label = str(rng.choice([c for c in CLASS_PATTERNS if c != label]))
     pattern = CLASS_PATTERNS[label]
     chosen = {au: float(rng.uniform(0.6, 1.0)) for au, p in pattern.items() if rng.uniform() < min(1.0, p * style.get(au, 1.0))}
     if not chosen:

@@ -1,0 +1,141 @@
+"""The training engine: batched (vmap) and one-by-one (loop) training agree; masks freeze members."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_eval_data
+
+from merauto.errors import TrialDiverged
+from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.fidelity import fold_rungs, rung_sizes
+from merauto.evaluator.model import build_model
+from merauto.evaluator.nested import EvaluationSettings, evaluate_trial, study_folds
+from merauto.evaluator.protocol import outer_loso
+from merauto.search_space.config import Choice
+from merauto.search_space.presets import PRESETS
+
+STSTNET = PRESETS["ststnet"]
+RESIDUAL_WITH_DROPOUT = replace(
+    STSTNET,
+    topology=Choice("stacked", {"depth": 2, "width": 6}),
+    block=Choice("residual", {"kernel": 3}),
+    loss=Choice("focal", {"gamma": 2.0}),
+    training=replace(STSTNET.training, dropout=0.3, batch_size=8),
+)
+
+
+def _model_sets(config, modes=("loop", "vmap")) -> dict[str, tuple[ModelSet, list[np.ndarray]]]:  # noqa: ANN001
+    data = random_eval_data()
+    folds = outer_loso(data.subjects)
+    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
+    out = {}
+    for mode in modes:
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+        for epoch in range(4):  # members stop at different epochs: masks must freeze them exactly
+            models.train_epoch([epoch < 2 + k % 3 for k in range(len(members))])
+        out[mode] = (models, models.predict_proba(list(range(len(folds))), [test for _, test in folds]))
+    return out
+
+
+def _meaningful(config, name: str) -> bool:  # noqa: ANN001
+    """Parameters with a real gradient. Every convolution bias in these blocks feeds batch norm,
+    so its true gradient is zero; Adam scales its floating-point noise up to +-lr per step, so it
+    differs between any two summation orders without changing what the model computes."""
+    model = build_model(config, {"flow": (3, 12, 12)}, 3)
+    pre_norm = {f"{n}.bias" for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.bias is not None}
+    return name not in pre_norm
+
+
+@pytest.mark.parametrize("config", [STSTNET, RESIDUAL_WITH_DROPOUT], ids=["ststnet", "residual-dropout-focal"])
+def test_batched_and_sequential_training_give_the_same_predictions(config) -> None:  # noqa: ANN001
+    runs = _model_sets(config)
+    loop_set, vmap_set = runs["loop"][0], runs["vmap"][0]
+    for loop, vmap in zip(runs["loop"][1], runs["vmap"][1], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+        np.testing.assert_array_equal(loop.argmax(1), vmap.argmax(1))
+    for name in loop_set.params:
+        if _meaningful(config, name):
+            torch.testing.assert_close(loop_set.params[name], vmap_set.params[name], atol=1e-5, rtol=1e-4)
+    assert list(loop_set.epochs_done) == [2 + k % 3 if k % 3 < 2 else 4 for k in range(6)]
+
+
+def test_a_member_trained_alone_equals_the_same_member_in_a_set() -> None:
+    data = random_eval_data()
+    train, test = outer_loso(data.subjects)[2]
+    alone = ModelSet(STSTNET, data.inputs, data.labels, [Member(train, 5)], 3, torch.device("cpu"), "loop")
+    others = [Member(tr, 100 + k) for k, (tr, _) in enumerate(outer_loso(data.subjects))]
+    crowd = ModelSet(STSTNET, data.inputs, data.labels, [*others[:2], Member(train, 5), *others[2:]], 3, torch.device("cpu"), "loop")
+    for _ in range(3):
+        alone.train_epoch([True])
+        crowd.train_epoch([True] * crowd.size)
+    np.testing.assert_array_equal(alone.predict_proba([0], [test])[0], crowd.predict_proba([2], [test])[0])
+
+
+def test_engine_matches_torch_adamw_for_one_member() -> None:
+    """One member, one full batch per epoch: the engine's masked AdamW is torch.optim.AdamW."""
+    data = random_eval_data()
+    rows = np.arange(len(data.labels))
+    config = replace(STSTNET, training=replace(STSTNET.training, batch_size=len(rows), class_weighting="none"))
+    models = ModelSet(config, data.inputs, data.labels, [Member(rows, 3)], 3, torch.device("cpu"), "loop")
+    torch.manual_seed(3)
+    reference = build_model(config, {"flow": data.inputs["flow"].shape[1:]}, 3)
+    optimiser = torch.optim.AdamW(reference.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
+    stats = models.standardisers[0]
+    x = torch.from_numpy((data.inputs["flow"] - stats.mean["flow"][:, None, None]) / stats.std["flow"][:, None, None])
+    y = torch.from_numpy(data.labels)
+    generator = torch.Generator().manual_seed(3)  # the member's generator: one permutation per epoch
+    for _ in range(3):
+        models.train_epoch([True])
+        order = torch.randperm(len(rows), generator=generator)
+        loss = torch.nn.functional.cross_entropy(reference({"flow": x[order]}), y[order])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    trained = models.state_dict(0)
+    for name, value in reference.named_parameters():  # running means carry the pre-norm bias noise too
+        if _meaningful(config, name):
+            torch.testing.assert_close(trained[name], value, atol=1e-5, rtol=1e-4)
+
+
+def test_divergence_is_raised_as_trial_diverged() -> None:
+    data = random_eval_data()
+    config = replace(STSTNET, training=replace(STSTNET.training, lr=1e12))
+    models = ModelSet(config, data.inputs, data.labels, [Member(np.arange(30), 0)], 3, torch.device("cpu"))
+    with pytest.raises(TrialDiverged):
+        for _ in range(5):
+            models.train_epoch([True])
+            models.predict_proba([0], [np.arange(30)])
+
+
+def test_rungs_are_nested_stratified_and_fixed_for_a_study() -> None:
+    data = random_eval_data(n_subjects=30, per_subject=3)
+    settings = EvaluationSettings(seed=4)
+    folds = study_folds(data, settings)
+    rungs = fold_rungs(folds, data.sources, seed=4, reduction=3, min_folds=3)
+    assert [len(r) for r in rungs] == rung_sizes(30, 3, 3) == [4, 10, 30]
+    assert all(set(a) <= set(b) for a, b in zip(rungs, rungs[1:], strict=False))
+    assert rungs == fold_rungs(study_folds(data, settings), data.sources, seed=4, reduction=3, min_folds=3)
+    first_sources = {data.sources[folds[k].test[0]] for k in rungs[0]}
+    assert first_sources == {"a", "b"}, "the first rung draws from every source"
+    assert rung_sizes(6, 3, 4) == [6]
+
+
+def test_each_rung_reports_the_pooled_inner_score_of_its_folds_only() -> None:
+    data = random_eval_data()
+    config = replace(STSTNET, training=replace(STSTNET.training, max_epochs=3, batch_size=8))
+    seen: list[tuple[int, float, int]] = []
+    outcome = evaluate_trial(
+        config,
+        data,
+        EvaluationSettings(seed=1),
+        rungs=[[1, 4], [0, 1, 2, 3, 4, 5]],
+        on_rung=lambda r, so_far: seen.append((r, so_far.objective(), len(so_far.folds))),
+    )
+    assert [(r, n) for r, _, n in seen] == [(0, 2), (1, 6)]
+    first = type(outcome)(outcome.classes, outcome.folds[:2])
+    assert seen[0][1] == first.objective() and seen[1][1] == outcome.objective()
+    assert sorted(f.selection.fold for f in outcome.folds) == list(range(6))
