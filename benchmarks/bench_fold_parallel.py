@@ -48,11 +48,12 @@ def plain_loop(config, x, labels, folds, epochs: int, device: torch.device) -> l
     probs = []
     for k, (train, test) in enumerate(folds):
         stats = Standardiser.fit({"flow": x}, train)
-        standardise = lambda rows: torch.from_numpy((x[rows] - stats.mean["flow"][:, None, None]) / stats.std["flow"][:, None, None])  # noqa: E731
+        mean, std = stats.mean["flow"][:, None, None], stats.std["flow"][:, None, None]
+        train_x, test_x = torch.from_numpy((x[train] - mean) / std), torch.from_numpy((x[test] - mean) / std)
         torch.manual_seed(k)
         model = build_model(config, {"flow": (3, 28, 28)}, len(CLASSES)).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=config.training.lr, weight_decay=config.training.weight_decay)
-        loader = DataLoader(TensorDataset(standardise(train), torch.from_numpy(labels[train])), batch_size=config.training.batch_size, shuffle=True)
+        loader = DataLoader(TensorDataset(train_x, torch.from_numpy(labels[train])), batch_size=config.training.batch_size, shuffle=True)
         model.train()
         for _ in range(epochs):
             for xb, yb in loader:
@@ -62,7 +63,7 @@ def plain_loop(config, x, labels, folds, epochs: int, device: torch.device) -> l
                 optimiser.step()
         model.eval()
         with torch.no_grad():
-            probs.append(torch.softmax(model({"flow": standardise(test).to(device)}), 1).cpu().numpy())
+            probs.append(torch.softmax(model({"flow": test_x.to(device)}), 1).cpu().numpy())
     return probs
 
 

@@ -99,6 +99,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         outer=parse_outer(args.outer),
         fold_batching=args.fold_batching,
         pruning=args.pruning,
+        strict=args.strict,
+        max_epochs=args.max_epochs,
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
@@ -128,8 +130,18 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.export import export_pipeline
 
-    out = export_pipeline(args.run_dir, trial=args.trial, out_dir=args.out, cache_dir=_cache_dir(args), console=console)
+    out = export_pipeline(args.run_dir, trial=args.trial, out_dir=args.out, cache_dir=_cache_dir(args), console=console, fold=args.fold)
     console.print(f"exported to {out}")
+    return 0
+
+
+def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
+    from merauto.results.repeat import repeat_trial
+
+    summary = repeat_trial(args.run_dir, args.trial, args.seeds, _cache_dir(args), args.device, console)
+    for field in ("inner_uf1", "outer_uf1", "outer_uar", "outer_accuracy"):
+        mean, sd = summary.mean_sd(field)
+        print(f"trial {summary.trial} {field}: {mean:.3f} ± {sd:.3f} over {len(summary.records)} seeds")
     return 0
 
 
@@ -175,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--storage", default=None, help="Optuna storage URL, e.g. postgresql://user:pass@host/db (default: sqlite file in the run dir)"
     )
-    run.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    run.add_argument(
+        "--max-epochs", type=int, default=80, help="upper bound of each trial's sampled epoch limit (lower: a faster, coarser search)"
+    )
+    run.add_argument(
+        "--timeout", type=float, default=None, help="stop the search after this many seconds (trials still running are re-run on resume)"
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
     run.add_argument(
         "--seed-presets",
@@ -195,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="multi-fidelity over folds: none, or asha[:ETA] (score trials on a stratified third of the folds first, "
         "then more; Ray Tune's ASHA stops hopeless ones; only all-fold trials can be selected)",
+    )
+    protocol.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run an independent study (--budget trials) per outer fold, so even the sampler's proposals for fold k never saw subject k",
     )
     protocol.add_argument(
         "--inner", default="holdout:0.25", help="inner validation inside each outer fold's training subjects: holdout:F, kfold:K or loso"
@@ -235,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--trial", type=int, default=None, help="trial number to export (default: the global selection, best inner-validation UF1)"
     )
+    export.add_argument("--fold", type=int, default=None, help="strict runs only: the outer fold whose selected pipeline to export")
     export.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/export/trial-N)")
     export.add_argument(
         "--cache-dir",
@@ -243,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
     )
     export.set_defaults(handler=cmd_export)
+
+    repeat = commands.add_parser(
+        "repeat", help="rerun the selected pipeline's nested evaluation over new seeds (mean and spread)", formatter_class=FORMATTER
+    )
+    repeat.add_argument("run_dir", type=Path, help="run directory written by merauto search")
+    repeat.add_argument("--trial", type=int, default=None, help="trial to repeat (default: the global selection)")
+    repeat.add_argument("--seeds", type=int, default=3, help="number of repetitions, each with a new seed")
+    repeat.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
+    repeat.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
+    )
+    repeat.set_defaults(handler=cmd_repeat)
 
     predict = commands.add_parser(
         "predict", help="classify new clips (folders of numbered frames) with an exported pipeline", formatter_class=FORMATTER

@@ -106,6 +106,10 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     numbers = [t.number for t in ResultsStore(run_dir).trials("synthetic-tiny")]
     assert numbers == [0, 1, 2]
 
+    repeated = _merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
+    assert "outer_uf1:" in repeated.stdout and "over 2 seeds" in repeated.stdout
+    assert "repeated runs" in _merauto("report", str(run_dir), cache=cache).stdout
+
     _merauto("export", str(run_dir), cache=cache)
     (export_dir,) = (run_dir / "export").iterdir()
     pipeline = ExportedPipeline.load(export_dir)
@@ -183,3 +187,20 @@ def _poll_json(url: str, timeout: float = 60) -> dict:
             if time.time() > deadline:
                 raise
             time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    _merauto("search", *TINY, "--budget", "1", "--strict", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+    names = optuna.get_all_study_names(f"sqlite:///{run_dir}/study.db")
+    assert sorted(names) == [f"synthetic-tiny.fold{k:03d}" for k in range(6)]
+    for name in names:
+        (trial,) = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db").trials
+        assert trial.user_attrs["folds_done"] == 1, "a fold's study only ever scores its own fold"
+    report = _merauto("report", str(run_dir), cache=cache)
+    assert "strict selection" in report.stdout and "best trial of each fold" in report.stdout
+    refused = _merauto("export", str(run_dir), cache=cache, check=False)
+    assert refused.returncode == 2 and "--fold" in refused.stderr
+    _merauto("export", str(run_dir), "--fold", "2", cache=cache)
+    assert (run_dir / "export" / "fold002-trial-0" / "model.pt").is_file()

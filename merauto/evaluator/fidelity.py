@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 
+from merauto.errors import MerautoError
 from merauto.evaluator.protocol import OuterFold
 
 
@@ -49,3 +50,13 @@ def fold_rungs(folds: list[OuterFold], sources: np.ndarray, seed: int, reduction
         credit[source] -= 1
         order.append(int(queues[source].pop(0)))
     return [sorted(order[:size]) for size in rung_sizes(total, reduction, min_folds)]
+
+
+def parse_pruning(text: str) -> int | None:
+    """``none`` -> None; ``asha`` or ``asha:ETA`` -> the reduction factor (default 3)."""
+    kind, _, value = text.partition(":")
+    if kind == "none" and not value:
+        return None
+    if kind == "asha" and (not value or (value.isdigit() and int(value) >= 2)):
+        return int(value or 3)
+    raise MerautoError(f"--pruning {text!r} is not a pruning scheme", "use none, asha (reduction factor 3) or asha:ETA with ETA>=2")

@@ -14,6 +14,7 @@ from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import parse_inner, parse_outer
+from merauto.search_space.space import MAX_EPOCHS
 
 RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
@@ -33,6 +34,8 @@ class RunInfo:
     dataset: DatasetRequest
     evaluation: EvaluationSettings
     pruning: str = "none"  # "none", or "asha:ETA" for multi-fidelity over fold rungs
+    strict: bool = False  # one independent study per outer fold
+    max_epochs: int = MAX_EPOCHS  # upper bound of the sampled epoch limit
 
     def protocol(self) -> dict[str, Any]:
         """The settings every trial of the study must share."""
@@ -43,6 +46,8 @@ class RunInfo:
             "refit": self.evaluation.refit,
             "seed": self.evaluation.seed,
             "pruning": self.pruning,
+            "strict": self.strict,
+            "max_epochs": self.max_epochs,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -56,8 +61,9 @@ class RunInfo:
             seed=int(data["seed"]),
             outer=parse_outer(data.get("outer", "loso")),
         )
+        dataset = DatasetRequest.from_json(data["dataset"])
         return cls(
-            data["study_name"], data["storage_url"], DatasetRequest.from_json(data["dataset"]), evaluation, data.get("pruning", "none")
+            data["study_name"], data["storage_url"], dataset, evaluation, data.get("pruning", "none"), bool(data.get("strict", False))
         )
 
     def save(self, run_dir: Path) -> None:
@@ -66,6 +72,11 @@ class RunInfo:
         with handle:
             json.dump(self.to_json(), handle, indent=2)
         os.replace(handle.name, run_dir / RUN_INFO)
+
+
+def fold_study_name(study_name: str, fold: int) -> str:
+    """The study of outer fold ``fold`` in strict mode."""
+    return f"{study_name}.fold{fold:03d}"
 
 
 def load_run(run_dir: Path) -> RunInfo:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import math
-import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -20,35 +17,24 @@ from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import MODES
-from merauto.evaluator.fidelity import fold_rungs
+from merauto.evaluator.fidelity import fold_rungs, parse_pruning
 from merauto.evaluator.nested import EvalData, EvaluationSettings, study_folds
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
-from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, load_run
+from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, fold_study_name, load_run
 from merauto.orchestrator.study import (
     INTERRUPTED_ATTR,
-    OBJECTIVE,
-    RUNG,
     RUNGS_ATTR,
     enqueue_presets,
     finished_trials,
-    make_sampler,
     open_storage,
     open_study,
     recover_interrupted,
 )
-from merauto.results.store import ResultsStore
+from merauto.orchestrator.tune_runner import TuneRunner
+from merauto.search_space.space import MAX_EPOCHS
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def parse_pruning(text: str) -> int | None:
-    """``none`` -> None; ``asha`` or ``asha:ETA`` -> the reduction factor (default 3)."""
-    kind, _, value = text.partition(":")
-    if kind == "none" and not value:
-        return None
-    if kind == "asha" and (not value or (value.isdigit() and int(value) >= 2)):
-        return int(value or 3)
-    raise MerautoError(f"--pruning {text!r} is not a pruning scheme", "use none, asha (reduction factor 3) or asha:ETA with ETA>=2")
 
 
 def study_rungs(index: SampleIndex, info: RunInfo) -> list[list[int]]:
@@ -83,6 +69,8 @@ class SearchOptions:
     device: str = "auto"
     fold_batching: str = "auto"
     pruning: str = "none"
+    strict: bool = False
+    max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
 
 
@@ -113,6 +101,10 @@ def validate(options: SearchOptions) -> None:
     if options.fold_batching not in MODES:
         raise MerautoError(f"--fold-batching {options.fold_batching!r} is not a mode", f"choose one of {', '.join(MODES)}")
     parse_pruning(options.pruning)
+    if options.max_epochs < 1:
+        raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
+    if options.strict and options.pruning != "none":
+        raise MerautoError("--strict scores each fold's study on its own fold: fold rungs do not apply", "drop --pruning with --strict")
     if options.device not in DEVICES and not options.device.startswith("cuda:"):
         raise MerautoError(f"--device {options.device!r} is not a device", f"choose one of {', '.join(DEVICES)} or cuda:N")
     if options.device.startswith("cuda") and options.ray_address is None:
@@ -131,29 +123,11 @@ def _prepare_features(builder: FeatureBuilder, console: Console) -> None:
     console.print(f"inputs: {builder.stats.computed} computed, {builder.stats.cached} from cache ({builder.cache.root})")
 
 
-def _start_ray(address: str | None) -> bool:
-    """Start Ray locally (or join ``address``); returns whether this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
-    except Exception as exc:
-        raise MerautoError(
-            f"cannot start or join Ray ({'--ray-address ' + address if address else 'local'}): {exc}",
-            "check that the Ray cluster is up (ray status) and the address is right, or omit --ray-address to run locally",
-        ) from None
-    return True
-
-
 def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
     evaluation = EvaluationSettings(
         inner=options.inner, refit=options.refit, seed=options.seed, outer=options.outer, fold_batching=options.fold_batching
     )
-    info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning)
+    info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
     if (options.run_dir / RUN_INFO).exists():
         existing = load_run(options.run_dir)
         if existing.protocol() != info.protocol() or existing.study_name != info.study_name or existing.storage_url != info.storage_url:
@@ -162,13 +136,30 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
                 f"this command asks for {info.study_name!r} with {info.protocol()} at {info.storage_url}",
                 "rerun with the original options to resume, or choose another --run-dir / --study",
             )
-        return existing
+        return replace(existing, evaluation=evaluation)  # how to execute may change between runs; the protocol may not
     info.save(options.run_dir)
     return info
 
 
+@dataclass(frozen=True)
+class PlannedStudy:
+    """One Optuna study of a search and the fold rungs its trials are scored on."""
+
+    name: str
+    rungs: list[list[int]]
+
+
+def plan_studies(index: SampleIndex, info: RunInfo) -> list[PlannedStudy]:
+    """One study over every fold; in ``strict`` mode one independent study per outer fold."""
+    if not info.strict:
+        return [PlannedStudy(info.study_name, study_rungs(index, info))]
+    data = EvalData({}, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    folds = study_folds(data, info.evaluation)
+    return [PlannedStudy(fold_study_name(info.study_name, k), [[k]]) for k in range(len(folds))]
+
+
 def run_search(options: SearchOptions, console: Console | None = None) -> SearchSummary:
-    """Run (or resume) a search until the study holds ``options.budget`` finished trials."""
+    """Run (or resume) a search until every study holds ``options.budget`` finished trials."""
     console = console or Console(stderr=True)
     validate(options)
     check_writable(options.run_dir)
@@ -192,30 +183,29 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         info = _open_run(options, storage_url)
         storage = open_storage(storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = open_study(storage, info, options.seed)
-        recovered = recover_interrupted(study, storage)
-        if recovered:
-            console.print(f"trials {recovered} were interrupted; recorded as failed and queued to run again")
-        if options.seed_presets:
-            added = enqueue_presets(study)
-            if added:
-                console.print(f"presets queued first: {', '.join(added)}")
-        rungs = study_rungs(index, info)
-        if study.user_attrs.get(RUNGS_ATTR) != rungs:
-            study.set_user_attr(RUNGS_ATTR, rungs)
-        done = finished_trials(study)
-        remaining = options.budget - done
-        if remaining <= 0:
-            console.print(f"study {info.study_name!r} already holds {done} finished trials (budget {options.budget}); nothing to run")
-            return _summarise(study, options)
+        planned = plan_studies(index, info)
+        done = {p.name: _prepare_study(storage, info, p, options, console) for p in planned}
+        todo = [p for p in planned if done[p.name] < options.budget]
+        if not todo:
+            console.print(f"every study already holds {options.budget} finished trials; nothing to run")
+            return _summarise(storage, planned, options)
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
         _prepare_features(builder, console)
         started_trials = True
-        _run_tune(options, info, storage, index, builder, rungs, remaining, done, console)
-        study = optuna.load_study(study_name=info.study_name, storage=storage)
-        recover_interrupted(study, storage)  # trials Ray Tune stopped on Ctrl-C run again next time
-        return _summarise(study, options)
+        runner = TuneRunner(options, info, storage, index, builder, console)
+        best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
+        with (
+            runner,
+            SearchProgress(options.budget * len(planned), sum(min(d, options.budget) for d in done.values()), best, console) as bar,
+        ):
+            for study in todo:
+                runner.run(study, options.budget - done[study.name], done[study.name], bar)
+                if runner.interrupted:
+                    break
+        for study in planned:  # trials Ray Tune stopped on Ctrl-C or --timeout run again next time
+            recover_interrupted(optuna.load_study(study_name=study.name, storage=storage), storage)
+        return _summarise(storage, planned, options)
     except BaseException:
         if created and not started_trials:
             shutil.rmtree(options.run_dir, ignore_errors=True)  # nothing half-written is left behind
@@ -224,118 +214,41 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         lock.release()
 
 
-def _run_tune(
-    options: SearchOptions,
-    info: RunInfo,
-    storage: optuna.storages.BaseStorage,
-    index: SampleIndex,
-    builder: FeatureBuilder,
-    rungs: list[list[int]],
-    remaining: int,
-    done: int,
-    console: Console,
-) -> None:
-    """Run ``remaining`` trials on Ray Tune with Optuna as the searcher."""
-    import ray
-    from ray import tune
-
-    from merauto.orchestrator.progress import SearchProgress
-    from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
-    from merauto.orchestrator.trainable import WorkerContext, run_trial
-    from merauto.search_space.space import define_by_run
-
-    started_ray = _start_ray(options.ray_address)
-    try:
-        cluster = ray.cluster_resources()
-        slots = int(cluster.get("CPU", 1) // options.cpus_per_trial)
-        if options.gpus_per_trial > 0:
-            slots = min(slots, int(cluster.get("GPU", 0) // options.gpus_per_trial))
-        if slots < 1:
-            raise MerautoError(
-                f"the Ray cluster ({cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs) cannot fit one trial "
-                f"of {options.cpus_per_trial:g} CPUs and {options.gpus_per_trial:g} GPUs",
-                "lower --cpus-per-trial / --gpus-per-trial",
-            )
-        concurrent = min(slots, options.max_concurrent or slots, remaining)
-        threads = max(1, int(options.cpus_per_trial))
-        context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, rungs, options.device, threads)
-        sampler = make_sampler(options.seed + done)
-        pruned: set[str] = set()
-        searcher = RecordingOptunaSearch(
-            space=define_by_run,
-            metric=OBJECTIVE,
-            mode="max",
-            sampler=sampler,
-            study_name=info.study_name,
-            storage=storage,
-            store=ResultsStore(options.run_dir),
-            pruned=pruned,
-        )
-        reduction = parse_pruning(info.pruning)
-        scheduler = None
-        if reduction is not None and len(rungs) > 1:
-            scheduler = PruningScheduler(
-                pruned, time_attr=RUNG, metric=OBJECTIVE, mode="max", max_t=len(rungs), grace_period=1, reduction_factor=reduction
-            )
-            console.print(f"multi-fidelity: rungs of {[len(r) for r in rungs]} folds, ASHA reduction factor {reduction}")
-        best = _best_value(optuna.load_study(study_name=info.study_name, storage=storage))
-        progress = SearchProgress(options.budget, done, best, console)
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, context=context),
-            {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
-        )
-        console.print(
-            f"running {remaining} trial(s), {concurrent} at a time, on Ray ({cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs)"
-        )
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=scheduler,
-                metric=OBJECTIVE,
-                mode="max",
-                num_samples=remaining,
-                max_concurrent_trials=concurrent,
-                time_budget_s=options.timeout_s,
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=f"tune-{done:05d}",
-                storage_path=str((options.run_dir / "ray").resolve()),
-                verbose=0,
-                callbacks=[progress],
-                log_to_file=True,
-            ),
-        )
-        with progress:
-            tuner.fit()
-    finally:
-        if started_ray:
-            ray.shutdown()
+def _prepare_study(
+    storage: optuna.storages.BaseStorage, info: RunInfo, planned: PlannedStudy, options: SearchOptions, console: Console
+) -> int:
+    """Create or resume one study: recover interrupted trials, enqueue presets; returns its finished trials."""
+    study = open_study(storage, replace(info, study_name=planned.name), options.seed)
+    recovered = recover_interrupted(study, storage)
+    if recovered:
+        console.print(f"{planned.name}: trials {recovered} were interrupted; recorded as failed and queued to run again")
+    if options.seed_presets:
+        added = enqueue_presets(study, info.max_epochs)
+        if added and not info.strict:
+            console.print(f"presets queued first: {', '.join(added)}")
+    if study.user_attrs.get(RUNGS_ATTR) != planned.rungs:
+        study.set_user_attr(RUNGS_ATTR, planned.rungs)
+    return finished_trials(study)
 
 
-def _best_value(study: optuna.Study) -> float | None:
+def _best_value(storage: optuna.storages.BaseStorage, name: str) -> float | None:
+    study = optuna.load_study(study_name=name, storage=storage)
     values = [t.value for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
     return max(values) if values else None
 
 
-def _summarise(study: optuna.Study, options: SearchOptions) -> SearchSummary:
-    finished = finished_trials(study)
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
-    ]
-    best = max(complete, key=lambda t: t.value) if complete else None
-    return SearchSummary(
-        run_dir=options.run_dir,
-        study_name=study.study_name,
-        budget=options.budget,
-        finished=finished,
-        failed=sum(
+def _summarise(storage: optuna.storages.BaseStorage, planned: list[PlannedStudy], options: SearchOptions) -> SearchSummary:
+    finished = failed = 0
+    best_value, best_number = None, None
+    for entry in planned:
+        study = optuna.load_study(study_name=entry.name, storage=storage)
+        finished += min(finished_trials(study), options.budget)
+        failed += sum(
             1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if not t.user_attrs.get(INTERRUPTED_ATTR)
-        ),
-        best_number=best.number if best else None,
-        best_value=best.value if best else None,
-        stopped_early=finished < options.budget,
-    )
+        )
+        complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
+        if len(planned) == 1 and complete:
+            top = max(complete, key=lambda t: t.value)
+            best_value, best_number = top.value, top.number
+    total = options.budget * len(planned)
+    return SearchSummary(options.run_dir, planned[0].name, total, finished, failed, best_number, best_value, stopped_early=finished < total)

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from merauto.errors import MerautoError
 from merauto.orchestrator.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
+from merauto.search_space.space import MAX_EPOCHS
 
 OBJECTIVE = "inner_uf1"
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
@@ -76,13 +77,15 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     return recovered
 
 
-def enqueue_presets(study: optuna.Study) -> list[str]:
-    """Enqueue every literature preset once per study; returns the names newly enqueued."""
+def enqueue_presets(study: optuna.Study, max_epochs: int = MAX_EPOCHS) -> list[str]:
+    """Enqueue every literature preset once per study (epochs capped like the space); returns the names newly enqueued."""
     already = {t.user_attrs.get(PRESET_ATTR) for t in study.get_trials(deepcopy=False)}
     added = []
     for name, config in PRESETS.items():
         if name not in already:
-            study.enqueue_trial(config.to_params(), user_attrs={PRESET_ATTR: name})
+            params = config.to_params()
+            params["training.max_epochs"] = min(params["training.max_epochs"], max_epochs)
+            study.enqueue_trial(params, user_attrs={PRESET_ATTR: name})
             added.append(name)
     return added
 

@@ -24,7 +24,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.model import build_model
-from merauto.orchestrator.run_dir import load_run
+from merauto.orchestrator.run_dir import fold_study_name, load_run
 from merauto.results.selection import global_selection
 from merauto.results.store import ResultsStore, StoredTrial
 from merauto.search_space.config import PipelineConfig
@@ -50,17 +50,28 @@ def _choose(trials: list[StoredTrial], number: int | None) -> StoredTrial:
     raise MerautoError(f"the run has no trial {number}", "see merauto report RUN_DIR for trial numbers")
 
 
-def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cache_dir: Path, console: Console) -> Path:
+def export_pipeline(
+    run_dir: Path, trial: int | None, out_dir: Path | None, cache_dir: Path, console: Console, fold: int | None = None
+) -> Path:
     """Refit the chosen trial's pipeline on every subject and write it to ``out_dir``.
 
     The number of epochs is the median of the epochs its outer folds selected on inner
     validation. Files are written to a temporary folder renamed into place when complete.
     """
     info = load_run(run_dir)
-    chosen = _choose(ResultsStore(run_dir).trials(info.study_name), trial)
+    study = info.study_name
+    if info.strict:
+        if fold is None:
+            raise MerautoError(
+                f"{run_dir} is a strict run: each outer fold has its own study and selected pipeline",
+                "pass --fold K to export fold K's selected pipeline (see merauto report for the folds)",
+            )
+        study = fold_study_name(info.study_name, fold)
+    chosen = _choose(ResultsStore(run_dir).trials(study), trial)
     config = chosen.config
     epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
-    out_dir = Path(out_dir or Path(run_dir) / "export" / f"trial-{chosen.number}")
+    default_name = f"trial-{chosen.number}" if fold is None else f"fold{fold:03d}-trial-{chosen.number}"
+    out_dir = Path(out_dir or Path(run_dir) / "export" / default_name)
 
     index = load_index(info.dataset, cache_dir)
     builder = FeatureBuilder(index, FeatureCache(cache_dir))

@@ -10,15 +10,24 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from rich.console import Console
 from rich.table import Table
 
-from merauto.orchestrator.run_dir import RunInfo, load_run
+from merauto.orchestrator.run_dir import RunInfo, fold_study_name, load_run
 from merauto.orchestrator.study import open_storage
-from merauto.results.selection import Estimate, eligible, global_selection, per_fold_selection, trial_estimate
+from merauto.results.selection import (
+    Estimate,
+    eligible,
+    global_selection,
+    per_fold_selection,
+    pool_trials,
+    strict_selection,
+    trial_estimate,
+)
 from merauto.results.store import ResultsStore, StoredTrial
 from merauto.search_space.config import SLOTS
 
@@ -31,23 +40,68 @@ class Report:
 
     run_dir: Path
     info: RunInfo
-    study: optuna.Study
+    study: optuna.Study | None  # None in strict mode (one study per fold)
     trials: list[StoredTrial]
     estimates: list[Estimate]
     intervals: dict[str, dict[str, tuple[float, float]]]
+    fold_trials: dict[int, list[StoredTrial]] | None = None  # strict mode: each fold study's trials
 
 
 def build_report(run_dir: Path) -> Report:
-    """Read the run's study and results store and compute the selections."""
+    """Read the run's study (or fold studies) and results store and compute the selections."""
     info = load_run(run_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = ResultsStore(run_dir)
+    if info.strict:
+        prefix = fold_study_name(info.study_name, 0)[:-3]
+        fold_trials = {int(n[len(prefix) :]): store.trials(n) for n in store.study_names() if n.startswith(prefix)}
+        trials = [t for ts in fold_trials.values() for t in ts]
+        estimates = [e for e in [strict_selection(fold_trials), *_strict_presets(fold_trials)] if e is not None]
+        return Report(Path(run_dir), info, None, trials, estimates, {e.name: e.intervals() for e in estimates}, fold_trials)
     study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage_url))
-    trials = ResultsStore(run_dir).trials(info.study_name)
+    trials = store.trials(info.study_name)
     estimates = [e for e in (global_selection(trials), per_fold_selection(trials)) if e is not None]
     for trial in eligible(trials):
         if trial.preset:
             estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
     return Report(Path(run_dir), info, study, trials, estimates, {e.name: e.intervals() for e in estimates})
+
+
+def _strict_presets(fold_trials: dict[int, list[StoredTrial]]) -> list[Estimate]:
+    """Each preset as a reference row: its trial in every fold study, pooled."""
+    names = sorted({t.preset for ts in fold_trials.values() for t in ts if t.preset and t.state == "complete"})
+    estimates = []
+    for name in names:
+        chosen = {
+            k: next(t for t in ts if t.preset == name and t.state == "complete")
+            for k, ts in fold_trials.items()
+            if any(t.preset == name and t.state == "complete" for t in ts)
+        }
+        estimates.append(pool_trials(f"preset {name}", "its trial in every fold study (reference row, not a selection)", chosen))
+    return estimates
+
+
+def fold_rows(report: Report) -> list[dict[str, str]]:
+    """Strict mode: each fold study's best trial."""
+    rows = []
+    for fold, trials in sorted((report.fold_trials or {}).items()):
+        complete = [t for t in trials if t.state == "complete"]
+        if not complete:
+            rows.append({"fold": str(fold), "test": "", "trials": str(len(trials)), "best": "-", "inner UF1": "-", "config": ""})
+            continue
+        best = max(complete, key=lambda t: (t.objective, -t.number))
+        test = best.outcome.folds[0].test.test_group
+        rows.append(
+            {
+                "fold": str(fold),
+                "test": test,
+                "trials": str(len(trials)),
+                "best": str(best.number),
+                "inner UF1": _fmt(best.objective),
+                "config": best.config.summary() if best.config else "",
+            }
+        )
+    return rows
 
 
 def _fmt(value: float | None) -> str:
@@ -109,6 +163,31 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
     return rows
 
 
+def repeat_rows(report: Report) -> list[dict[str, str]]:
+    """``merauto repeat`` results: mean and spread per repeated trial."""
+    by_trial: dict[int, list] = {}
+    for record in ResultsStore(report.run_dir).repeats(report.info.study_name):
+        by_trial.setdefault(record.trial, []).append(record)
+    rows = []
+    for trial, records in sorted(by_trial.items()):
+
+        def stat(field: str, rs: list = records) -> str:
+            values = np.array([getattr(r, field) for r in rs])
+            return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
+
+        rows.append(
+            {
+                "trial": str(trial),
+                "seeds": str(len(records)),
+                "inner UF1": stat("inner_uf1"),
+                "outer UF1": stat("outer_uf1"),
+                "outer UAR": stat("outer_uar"),
+                "accuracy": stat("outer_accuracy"),
+            }
+        )
+    return rows
+
+
 def estimate_rows(report: Report) -> list[dict[str, str]]:
     rows = []
     for e in report.estimates:
@@ -131,6 +210,7 @@ def _protocol_line(report: Report) -> str:
     ev = report.info.evaluation
     outer = str(ev.outer).upper() if ev.outer.subject_independent else "LOVO (NOT subject-independent)"
     pruning = "" if report.info.pruning == "none" else f", multi-fidelity {report.info.pruning} over fold rungs"
+    pruning += ", strict: an independent study per outer fold" if report.info.strict else ""
     return (
         f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer {outer}, inner {ev.inner}, "
         f"{'refit on all training subjects' if ev.refit else 'inner models predict the test rows'}, seed {ev.seed}{pruning}. "
@@ -141,6 +221,10 @@ def _protocol_line(report: Report) -> str:
 def print_report(report: Report, console: Console, top: int = 10) -> None:
     """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
     console.print(_protocol_line(report))
+    if report.fold_trials is not None:
+        _print_rows(console, "strict mode: the best trial of each fold's own study", fold_rows(report))
+        _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
+        return
     rows = leaderboard_rows(report)
     complete = [r for r in rows if r["rank"] not in ("failed", "pruned")]
     failed = [r for r in rows if r["rank"] == "failed"]
@@ -155,14 +239,19 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     console.print(table)
     for row in failed:
         console.print(f"trial {row['trial']} failed: {row['config']}", highlight=False)
-    estimates = estimate_rows(report)
-    if estimates:
-        table = Table(title="outer-test estimates (pooled over all test subjects)")
-        for column in estimates[0]:
-            table.add_column(column, overflow="fold")
-        for row in estimates:
-            table.add_row(*row.values())
-        console.print(table)
+    _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
+    _print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
+
+
+def _print_rows(console: Console, title: str, rows: list[dict[str, str]]) -> None:
+    if not rows:
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
 
 
 def _history_figure(report: Report) -> go.Figure:
@@ -246,8 +335,10 @@ def _table_html(rows: list[dict[str, str]]) -> str:
 
 def write_html(report: Report, path: Path) -> Path:
     """Write a self-contained HTML report (plotly.js inlined once) atomically; returns its path."""
-    figures = [_history_figure(report), _confusion_figure(report), _source_figure(report), _options_figure(report)]
-    importance = _importance_figure(report) if len(eligible(report.trials)) >= 3 else None
+    figures = [_confusion_figure(report), _source_figure(report), _options_figure(report)]
+    if report.study is not None:
+        figures.insert(0, _history_figure(report))
+    importance = _importance_figure(report) if report.study is not None and len(eligible(report.trials)) >= 3 else None
     if importance is not None:
         figures.append(importance)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
@@ -257,8 +348,10 @@ def write_html(report: Report, path: Path) -> Path:
 </head><body><h1>{title}</h1>
 <p>{html.escape(_protocol_line(report))}</p>
 <h2>Outer-test estimates</h2>{_table_html(estimate_rows(report))}
+<h2>Repeated runs over seeds</h2>{_table_html(repeat_rows(report))}
 {"".join(parts)}
-<h2>Leaderboard</h2>{_table_html(leaderboard_rows(report))}
+<h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
+{_table_html(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}
 </body></html>"""
     path = Path(path)
     handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".html", delete=False, encoding="utf-8")

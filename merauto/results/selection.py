@@ -53,7 +53,8 @@ def eligible(trials: list[StoredTrial]) -> list[StoredTrial]:
     return [t for t in complete if len(t.outcome.folds) == n_folds]
 
 
-def _pool(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estimate:
+def pool_trials(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estimate:
+    """Pool fold k's test predictions of ``chosen[k]`` over the folds."""
     true, pred, subjects, sources = [], [], [], []
     classes: tuple[str, ...] = ()
     for fold, trial in sorted(chosen.items()):
@@ -78,7 +79,7 @@ def _pool(name: str, description: str, chosen: dict[int, StoredTrial]) -> Estima
 
 def trial_estimate(trial: StoredTrial, name: str, description: str) -> Estimate:
     """One trial's pooled outer-test predictions over all its folds."""
-    return _pool(name, description, {f.test.fold: trial for f in trial.outcome.folds})
+    return pool_trials(name, description, {f.test.fold: trial for f in trial.outcome.folds})
 
 
 def global_selection(trials: list[StoredTrial]) -> Estimate | None:
@@ -105,4 +106,25 @@ def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
         fold: max(pool, key=lambda t, k=fold: (inner[t.number][k], -t.number)) for fold in (f.selection.fold for f in pool[0].outcome.folds)
     }
     distinct = sorted({t.number for t in chosen.values()})
-    return _pool("per-fold selection", f"nested estimate; per fold the best fold-level inner-validation UF1 (trials {distinct})", chosen)
+    return pool_trials(
+        "per-fold selection", f"nested estimate; per fold the best fold-level inner-validation UF1 (trials {distinct})", chosen
+    )
+
+
+def strict_selection(fold_trials: dict[int, list[StoredTrial]]) -> Estimate | None:
+    """Strict mode: fold k's prediction comes from the best trial of fold k's own study.
+
+    Each fold study's sampler only ever saw fold k's inner-validation scores.
+    """
+    chosen = {}
+    for fold, trials in sorted(fold_trials.items()):
+        pool = [t for t in trials if t.state == "complete" and t.objective is not None]
+        if pool:
+            chosen[fold] = max(pool, key=lambda t: (t.objective, -t.number))
+    if not chosen:
+        return None
+    distinct = len({t.config.to_json() for t in chosen.values() if t.config})
+    description = (
+        f"independent study per outer fold ({len(chosen)}/{len(fold_trials)} folds with a complete trial; {distinct} distinct pipelines)"
+    )
+    return pool_trials("strict selection", description, chosen)

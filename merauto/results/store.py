@@ -57,6 +57,30 @@ class PredictionRow(_Base):
     probs: Mapped[str] = mapped_column(Text)
 
 
+class RepeatRow(_Base):
+    """One rerun of a trial's pipeline with another seed (``merauto repeat``)."""
+
+    __tablename__ = "repeats"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inner_uf1: Mapped[float] = mapped_column(Float)
+    outer_uf1: Mapped[float] = mapped_column(Float)
+    outer_uar: Mapped[float] = mapped_column(Float)
+    outer_accuracy: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class RepeatRecord:
+    trial: int
+    seed: int
+    inner_uf1: float
+    outer_uf1: float
+    outer_uar: float
+    outer_accuracy: float
+
+
 @dataclass(frozen=True)
 class StoredTrial:
     """A finished trial as read back from the store."""
@@ -136,6 +160,31 @@ class ResultsStore:
                             probs=json.dumps(fold.test.probs[i]),
                         )
                     )
+
+    def record_repeat(self, study: str, record: RepeatRecord) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(
+                RepeatRow(
+                    study=study,
+                    number=record.trial,
+                    seed=record.seed,
+                    inner_uf1=record.inner_uf1,
+                    outer_uf1=record.outer_uf1,
+                    outer_uar=record.outer_uar,
+                    outer_accuracy=record.outer_accuracy,
+                )
+            )
+
+    def repeats(self, study: str) -> list[RepeatRecord]:
+        """Every stored repetition of ``study``'s trials, by trial and seed."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(RepeatRow).where(RepeatRow.study == study).order_by(RepeatRow.number, RepeatRow.seed)).all()
+            return [RepeatRecord(r.number, r.seed, r.inner_uf1, r.outer_uf1, r.outer_uar, r.outer_accuracy) for r in rows]
+
+    def study_names(self) -> list[str]:
+        """Every study with at least one stored trial."""
+        with Session(self.engine) as session:
+            return sorted(session.scalars(select(TrialRow.study).distinct()).all())
 
     def trials(self, study: str) -> list[StoredTrial]:
         """Every stored trial of ``study``, by trial number."""

@@ -32,8 +32,8 @@ from merauto.data.synthetic.motion import (
     sample_timeline,
 )
 
-GENERATOR_VERSION = "2"
-AMBIGUITY = 0.1  # calibrated base rate of clips showing another class's pattern
+GENERATOR_VERSION = "3"
+AMBIGUITY = 0.2  # calibrated base rate of clips showing another class's pattern
 SIZES = ("tiny", "small", "composite")
 
 

@@ -1,0 +1,144 @@
+"""Running a study's trials on Ray Tune, with Optuna as the searcher and ASHA over fold rungs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import partial
+from typing import TYPE_CHECKING
+
+import optuna
+import ray
+from ray import tune
+from rich.console import Console
+
+from merauto.data.features import FeatureBuilder
+from merauto.data.sample_index import SampleIndex
+from merauto.errors import MerautoError
+from merauto.evaluator.fidelity import parse_pruning
+from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.run_dir import RunInfo
+from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
+from merauto.orchestrator.study import OBJECTIVE, RUNG, finished_trials, make_sampler
+from merauto.orchestrator.trainable import WorkerContext, run_trial
+from merauto.results.store import ResultsStore
+from merauto.search_space.space import define_by_run
+
+if TYPE_CHECKING:
+    from merauto.orchestrator.search import PlannedStudy, SearchOptions
+
+
+class TuneRunner:
+    """Starts (or joins) Ray once, then runs each planned study's remaining trials."""
+
+    def __init__(
+        self,
+        options: SearchOptions,
+        info: RunInfo,
+        storage: optuna.storages.BaseStorage,
+        index: SampleIndex,
+        builder: FeatureBuilder,
+        console: Console,
+    ) -> None:
+        self.options, self.info, self.storage, self.console = options, info, storage, console
+        self.index, self.builder = index, builder
+        self.started_ray = False
+        self.started_at = time.monotonic()
+        self.interrupted = False
+
+    def __enter__(self) -> TuneRunner:
+        if not ray.is_initialized():
+            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            address = self.options.ray_address
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            except Exception as exc:
+                raise MerautoError(
+                    f"cannot start or join Ray ({'--ray-address ' + address if address else 'local'}): {exc}",
+                    "check that the Ray cluster is up (ray status) and the address is right, or omit --ray-address to run locally",
+                ) from None
+            self.started_ray = True
+        self.slots = self._slots()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started_ray:
+            ray.shutdown()
+
+    def _slots(self) -> int:
+        options = self.options
+        cluster = ray.cluster_resources()
+        slots = int(cluster.get("CPU", 1) // options.cpus_per_trial)
+        if options.gpus_per_trial > 0:
+            slots = min(slots, int(cluster.get("GPU", 0) // options.gpus_per_trial))
+        if slots < 1:
+            raise MerautoError(
+                f"the Ray cluster ({cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs) cannot fit one trial "
+                f"of {options.cpus_per_trial:g} CPUs and {options.gpus_per_trial:g} GPUs",
+                "lower --cpus-per-trial / --gpus-per-trial",
+            )
+        self.console.print(f"Ray: {cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs; up to {slots} trial(s) at a time")
+        return min(slots, options.max_concurrent or slots)
+
+    def run(self, study: PlannedStudy, remaining: int, done: int, progress: SearchProgress) -> None:
+        """Run ``remaining`` trials of ``study``; sets ``interrupted`` if it stopped short."""
+        options = self.options
+        time_left = None
+        if options.timeout_s is not None:
+            time_left = options.timeout_s - (time.monotonic() - self.started_at)
+            if time_left <= 0:
+                self.interrupted = True
+                return
+        context = WorkerContext(
+            self.index,
+            self.builder.fingerprints,
+            options.cache_dir.resolve(),
+            self.info.evaluation,
+            study.rungs,
+            options.device,
+            max(1, int(options.cpus_per_trial)),
+        )
+        pruned: set[str] = set()
+        searcher = RecordingOptunaSearch(
+            space=partial(define_by_run, max_epochs=self.info.max_epochs),
+            metric=OBJECTIVE,
+            mode="max",
+            sampler=make_sampler(options.seed + done),
+            study_name=study.name,
+            storage=self.storage,
+            store=ResultsStore(options.run_dir),
+            pruned=pruned,
+        )
+        reduction = parse_pruning(self.info.pruning)
+        scheduler = None
+        if reduction is not None and len(study.rungs) > 1:
+            scheduler = PruningScheduler(pruned, time_attr=RUNG, max_t=len(study.rungs), grace_period=1, reduction_factor=reduction)
+            self.console.print(f"multi-fidelity: rungs of {[len(r) for r in study.rungs]} folds, ASHA reduction factor {reduction}")
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, context=context), {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
+        )
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                metric=OBJECTIVE,
+                mode="max",
+                num_samples=remaining,
+                max_concurrent_trials=min(self.slots, remaining),
+                time_budget_s=time_left,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=f"{study.name}-{done:05d}",
+                storage_path=str((options.run_dir / "ray").resolve()),
+                verbose=0,
+                callbacks=[progress],
+                log_to_file=True,
+            ),
+        )
+        tuner.fit()
+        finished = finished_trials(optuna.load_study(study_name=study.name, storage=self.storage))
+        self.interrupted = finished < done + remaining
