@@ -97,6 +97,9 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 
     report = _merauto("report", str(run_dir), cache=cache)
     assert "leaderboard" in report.stdout and "per-fold selection" in report.stdout
+    labelled = {row.name: row for row in ResultsStore(run_dir).selections("synthetic-tiny")}
+    assert {"global selection", "per-fold selection", "preset ststnet"} <= set(labelled)
+    assert 0 <= labelled["per-fold selection"].scores["uf1"] <= 1 and len(labelled["per-fold selection"].fold_trials) == 6
 
     # Same command again: the budget is reached, nothing runs, nothing is duplicated.
     again = _merauto(*search, cache=cache)

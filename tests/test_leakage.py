@@ -69,7 +69,7 @@ def test_batched_folds_keep_the_invariant_in_every_batching_mode(mode: str) -> N
     assert selection_differences(clean, corrupted) == []
 
 
-@pytest.mark.parametrize("outer", [OuterSpec("kfold", 3), OuterSpec("lodo")])
+@pytest.mark.parametrize("outer", [OuterSpec("kfold", 3), OuterSpec("lodo"), OuterSpec("lovo")])
 def test_other_outer_protocols_keep_the_invariant(outer: OuterSpec) -> None:
     settings = EvaluationSettings(seed=2, outer=outer)
     clean, corrupted = _run_twice(random_eval_data(), 0, settings)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.model_selection import LeaveOneGroupOut
 
 from merauto.errors import MerautoError
-from merauto.evaluator.protocol import InnerSpec, inner_splits, outer_loso, parse_inner
+from merauto.evaluator.protocol import InnerSpec, inner_splits, outer_folds, outer_loso, parse_inner, parse_outer
 
 
 def _toy(n_subjects: int = 9, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,3 +67,26 @@ def test_bad_inner_spec_names_the_option(text: str) -> None:
 def test_inner_spec_round_trips_through_text() -> None:
     for text in ("holdout:0.25", "kfold:5", "loso"):
         assert str(parse_inner(text)) == text
+
+
+def test_outer_kfold_lodo_and_lovo() -> None:
+    labels, subjects, sources = _toy(n_subjects=12)
+    ids = np.array([f"id{i}" for i in range(len(labels))])
+    kfold = outer_folds(parse_outer("kfold:4"), labels, subjects, sources, ids, seed=0)
+    assert len(kfold) == 4
+    assert sorted(np.concatenate([f.test for f in kfold])) == list(range(len(labels)))
+    for fold in kfold:
+        assert not set(subjects[fold.train]) & set(subjects[fold.test]), "k-fold is subject-grouped"
+    lodo = outer_folds(parse_outer("lodo"), labels, subjects, sources, ids, seed=0)
+    assert sorted(f.name for f in lodo) == sorted(set(sources))
+    for fold in lodo:
+        assert set(sources[fold.test]) == {fold.name} and fold.name not in set(sources[fold.train])
+    lovo = outer_folds(parse_outer("lovo"), labels, subjects, sources, ids, seed=0)
+    assert len(lovo) == len(labels) and all(len(f.test) == 1 for f in lovo)
+    assert not parse_outer("lovo").subject_independent and parse_outer("loso").subject_independent
+
+
+@pytest.mark.parametrize("text", ["kfold:1", "lodo:2", "leave-one-out"])
+def test_bad_outer_spec_names_the_option(text: str) -> None:
+    with pytest.raises(MerautoError, match="--outer"):
+        parse_outer(text)

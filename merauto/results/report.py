@@ -57,14 +57,25 @@ def build_report(run_dir: Path) -> Report:
         fold_trials = {int(n[len(prefix) :]): store.trials(n) for n in store.study_names() if n.startswith(prefix)}
         trials = [t for ts in fold_trials.values() for t in ts]
         estimates = [e for e in [strict_selection(fold_trials), *_strict_presets(fold_trials)] if e is not None]
-        return Report(Path(run_dir), info, None, trials, estimates, {e.name: e.intervals() for e in estimates}, fold_trials)
+        report = Report(Path(run_dir), info, None, trials, estimates, {e.name: e.intervals() for e in estimates}, fold_trials)
+        _store_estimates(store, report)
+        return report
     study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage_url))
     trials = store.trials(info.study_name)
     estimates = [e for e in (global_selection(trials), per_fold_selection(trials)) if e is not None]
     for trial in eligible(trials):
         if trial.preset:
             estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
-    return Report(Path(run_dir), info, study, trials, estimates, {e.name: e.intervals() for e in estimates})
+    report = Report(Path(run_dir), info, study, trials, estimates, {e.name: e.intervals() for e in estimates})
+    _store_estimates(store, report)
+    return report
+
+
+def _store_estimates(store: ResultsStore, report: Report) -> None:
+    """Label every final estimate in the results store, next to the trials it pools."""
+    for e in report.estimates:
+        scores = {**e.scores, "ci95": report.intervals[e.name], "by_source": {k: v["uf1"] for k, v in e.by_source.items()}}
+        store.record_selection(report.info.study_name, e.name, e.description, e.fold_trials, scores)
 
 
 def _strict_presets(fold_trials: dict[int, list[StoredTrial]]) -> list[Estimate]:

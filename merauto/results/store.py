@@ -57,6 +57,19 @@ class PredictionRow(_Base):
     probs: Mapped[str] = mapped_column(Text)
 
 
+class SelectionRow(_Base):
+    """A final estimate as last computed by ``merauto report``: which trial served each fold, and its scores."""
+
+    __tablename__ = "selections"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)  # "global selection", "per-fold selection", ...
+    description: Mapped[str] = mapped_column(Text)
+    fold_trials: Mapped[dict[str, int]] = mapped_column(JSON)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class RepeatRow(_Base):
     """One rerun of a trial's pipeline with another seed (``merauto repeat``)."""
 
@@ -160,6 +173,25 @@ class ResultsStore:
                             probs=json.dumps(fold.test.probs[i]),
                         )
                     )
+
+    def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, int], scores: dict[str, Any]) -> None:
+        """Store (or replace) one labelled final estimate."""
+        row = SelectionRow(
+            study=study,
+            name=name,
+            description=description,
+            fold_trials={str(k): v for k, v in fold_trials.items()},
+            scores=scores,
+            computed_at=datetime.now(timezone.utc),
+        )
+        with Session(self.engine) as session, session.begin():
+            session.merge(row)
+
+    def selections(self, study: str) -> list[SelectionRow]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(SelectionRow).where(SelectionRow.study == study).order_by(SelectionRow.name)).all()
+            session.expunge_all()
+            return list(rows)
 
     def record_repeat(self, study: str, record: RepeatRecord) -> None:
         with Session(self.engine) as session, session.begin():
