@@ -18,8 +18,9 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import load_index
 from merauto.data.features import FeatureBuilder
 from merauto.data.frames import frame_number, ordered_frames
-from merauto.data.inputs import INPUTS, STREAM_BUILDERS, ClipFrames, StreamSpec, estimate_apex
+from merauto.data.inputs import ClipFrames, StreamSpec, estimate_apex, pipeline_streams
 from merauto.data.sample_index import Sample
+from merauto.data.streams import build_stream
 from merauto.errors import MerautoError
 from merauto.evaluator.model import build_model
 from merauto.evaluator.training import Learner, Standardiser
@@ -63,15 +64,14 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
 
     index = load_index(info.dataset, cache_dir)
     builder = FeatureBuilder(index, FeatureCache(cache_dir))
-    inputs = builder.inputs(config.input.name, config.input.params)
+    inputs = builder.pipeline_inputs(config)
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
         learner = Learner(config, inputs, index.labels, rows, len(index.classes), info.evaluation.seed, torch.device("cpu"))
         for _ in range(epochs):
             learner.train_epoch()
 
-    kind = INPUTS.get(config.input.name)
-    streams = kind.streams(kind.resolve(config.input.params))
+    streams = pipeline_streams(config)
     scores = chosen.outcome.test_scores()
     pipeline = {
         "merauto_version": __version__,
@@ -89,7 +89,7 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
         },
     }
     preprocessing = {
-        "streams": {name: {"kind": s.kind, "params": s.as_dict(), "version": STREAM_BUILDERS[s.kind][0]} for name, s in streams.items()},
+        "streams": {name: {**s.to_json(), "versions": s.versions()} for name, s in streams.items()},
         "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
     }
     weights = {
@@ -133,13 +133,14 @@ class ExportedPipeline:
         preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
         streams = {}
         for name, s in preprocessing["streams"].items():
-            current = STREAM_BUILDERS[s["kind"]][0]
-            if s["version"] != current:
+            spec = StreamSpec.from_json(s)
+            exported = s.get("versions", {s["kind"]: s.get("version")})  # exports before preprocessing steps had one version
+            if exported != spec.versions():
                 raise MerautoError(
-                    f"{export_dir} was exported with {s['kind']} version {s['version']}; this merauto computes version {current}",
+                    f"{export_dir} was exported with stream versions {exported}; this merauto computes {spec.versions()}",
                     "re-export the pipeline with this merauto version",
                 )
-            streams[name] = StreamSpec.of(s["kind"], **s["params"])
+            streams[name] = spec
         weights = torch.load(export_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         config = PipelineConfig.from_dict(pipeline["config"])
         shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
@@ -150,7 +151,7 @@ class ExportedPipeline:
 
     def predict_proba(self, clips: list[ClipFrames]) -> np.ndarray:
         """Class probabilities (len(clips), n_classes)."""
-        inputs = {name: np.stack([STREAM_BUILDERS[s.kind][1](clip, **s.as_dict()) for clip in clips]) for name, s in self.streams.items()}
+        inputs = {name: np.stack([build_stream(s, clip) for clip in clips]) for name, s in self.streams.items()}
         tensors = self.standardiser.tensors(inputs, np.arange(len(clips)), torch.device("cpu"))
         with torch.inference_mode():
             return torch.softmax(self.model(tensors), dim=1).numpy()
