@@ -14,11 +14,14 @@ import pytest
 from conftest import random_eval_data
 
 import merauto.evaluator.nested as nested
+from merauto.data.augment import AUGMENTS
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_fold
 from merauto.evaluator.protocol import InnerSpec, outer_loso
+from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
+AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").resolve({})))
 
 
 def _corrupt_test_subject(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
@@ -39,10 +42,10 @@ def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:
     return [key for key in left if left[key] != right[key]]
 
 
-def _run_fold_twice(data: EvalData, fold: int, settings: EvaluationSettings) -> tuple[FoldOutcome, FoldOutcome]:
+def _run_fold_twice(data: EvalData, fold: int, settings: EvaluationSettings, config=CONFIG) -> tuple[FoldOutcome, FoldOutcome]:  # noqa: ANN001
     train_rows, test_rows = outer_loso(data.subjects)[fold]
-    clean = evaluate_fold(CONFIG, data, fold, train_rows, test_rows, settings)
-    corrupted = evaluate_fold(CONFIG, _corrupt_test_subject(data, test_rows), fold, train_rows, test_rows, settings)
+    clean = evaluate_fold(config, data, fold, train_rows, test_rows, settings)
+    corrupted = evaluate_fold(config, _corrupt_test_subject(data, test_rows), fold, train_rows, test_rows, settings)
     return clean, corrupted
 
 
@@ -55,6 +58,15 @@ def test_fold_selection_never_depends_on_the_test_subject(inner: InnerSpec, refi
         clean, corrupted = _run_fold_twice(data, fold, settings)
         assert selection_differences(clean, corrupted) == []
         assert clean.test.y_true != corrupted.test.y_true or clean.test.probs != corrupted.test.probs
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_augmentation_and_mixup_see_training_rows_only(refit: bool) -> None:
+    """Spatial, motion and mixup augmentation draw from training batches: selection is unchanged by the test subject."""
+    data = random_eval_data()
+    clean, corrupted = _run_fold_twice(data, 2, EvaluationSettings(inner=InnerSpec("holdout", 0.25), refit=refit, seed=5), AUGMENTED)
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs
 
 
 def test_on_real_inputs_the_objective_and_reported_values_ignore_test_subjects(tiny_flow: EvalData) -> None:

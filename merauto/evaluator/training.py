@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from merauto.data.augment import build_augmenter
 from merauto.errors import TrialDiverged
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
@@ -30,18 +31,21 @@ class Standardiser:
 
     @classmethod
     def fit(cls, inputs: Inputs, rows: np.ndarray) -> Standardiser:
+        """Statistics per channel of (N, C, H, W) streams and per feature of (N, D) streams."""
         mean, std = {}, {}
         for name, array in inputs.items():
             part = array[rows].astype(np.float64)
-            mean[name] = part.mean(axis=(0, 2, 3)).astype(np.float32)
-            std[name] = np.maximum(part.std(axis=(0, 2, 3)), 1e-6).astype(np.float32)
+            axes = (0, *range(2, part.ndim))
+            mean[name] = part.mean(axis=axes).astype(np.float32)
+            std[name] = np.maximum(part.std(axis=axes), 1e-6).astype(np.float32)
         return cls(mean, std)
 
     def tensors(self, inputs: Inputs, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
         """Standardised rows of every stream as tensors on ``device``."""
         out = {}
         for name, array in inputs.items():
-            part = (array[rows] - self.mean[name][None, :, None, None]) / self.std[name][None, :, None, None]
+            shape = (1, -1, *([1] * (array.ndim - 2)))
+            part = (array[rows] - self.mean[name].reshape(shape)) / self.std[name].reshape(shape)
             out[name] = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32)).to(device)
         return out
 
@@ -94,6 +98,7 @@ class Learner:
         self.loss_fn = loss.build(loss.resolve(config.loss.params), weights)
         self.x = self.standardiser.tensors(inputs, rows, device)
         self.y = torch.from_numpy(labels[rows]).to(device)
+        self.augmenter = build_augmenter(config, self.standardiser.mean, self.standardiser.std, device)
         self.epochs_done = 0
 
     def train_epoch(self) -> float:
@@ -107,8 +112,9 @@ class Learner:
             rows = order[start : start + batch]
             if len(rows) < 2 and count > 0:  # a lone sample breaks batch norm; it is seen next epoch
                 continue
-            logits = self.model({k: v[rows] for k, v in self.x.items()})
-            loss = self.loss_fn(logits, self.y[rows])
+            augmented = self.augmenter({k: v[rows] for k, v in self.x.items()}, self.y[rows])  # training rows only
+            logits = self.model(augmented.inputs)
+            loss = sum(weight * self.loss_fn(logits, target) for weight, target in augmented.targets)
             if not torch.isfinite(loss):
                 raise TrialDiverged(f"training loss became {loss.item()} at epoch {self.epochs_done + 1}")
             self.optimiser.zero_grad(set_to_none=True)
