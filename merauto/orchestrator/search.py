@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -16,11 +17,11 @@ from rich.console import Console
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import InnerSpec
+from merauto.orchestrator.prepare import space_streams
 from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, load_run
 from merauto.orchestrator.study import (
     INTERRUPTED_ATTR,
@@ -33,6 +34,7 @@ from merauto.orchestrator.study import (
     recover_interrupted,
 )
 from merauto.results.store import ResultsStore
+from merauto.search_space.space import SpaceContext
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -92,11 +94,10 @@ def validate(options: SearchOptions) -> None:
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
 
 
-def _prepare_features(builder: FeatureBuilder, console: Console) -> None:
-    """Fill the feature cache with every input's default streams, before workers start."""
-    specs = {spec for kind in INPUTS for spec in kind.streams(kind.resolve({})).values()}
+def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
+    """Fill the feature cache with the default streams of every input the dataset can give, before workers start."""
     with console.status("preparing inputs (cached by content; a rerun recomputes nothing)"):
-        for spec in sorted(specs, key=str):
+        for spec in space_streams("defaults", context):
             builder.stream(spec)
     console.print(f"inputs: {builder.stats.computed} computed, {builder.stats.cached} from cache ({builder.cache.root})")
 
@@ -174,9 +175,10 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
             return _summarise(study, options)
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
-        _prepare_features(builder, console)
+        context = SpaceContext.of(index)
+        _prepare_features(builder, context, console)
         started_trials = True
-        _run_tune(options, info, storage, index, builder, remaining, done, console)
+        _run_tune(options, info, storage, index, builder, context, remaining, done, console)
         study = optuna.load_study(study_name=info.study_name, storage=storage)
         recover_interrupted(study, storage)  # trials Ray Tune stopped on Ctrl-C run again next time
         return _summarise(study, options)
@@ -194,6 +196,7 @@ def _run_tune(
     storage: optuna.storages.BaseStorage,
     index: SampleIndex,
     builder: FeatureBuilder,
+    context: SpaceContext,
     remaining: int,
     done: int,
     console: Console,
@@ -224,7 +227,7 @@ def _run_tune(
         context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, options.device, threads)
         sampler = make_sampler(options.seed + done)
         searcher = RecordingOptunaSearch(
-            space=define_by_run,
+            space=functools.partial(define_by_run, context=context),
             metric=OBJECTIVE,
             mode="max",
             sampler=sampler,
