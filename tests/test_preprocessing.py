@@ -15,7 +15,7 @@ from merauto.data.landmarks import graph_features
 from merauto.data.lbp_top import LBP_BINS, lbp_top
 from merauto.data.magnify import magnify
 from merauto.data.regions import REGIONS, FaceGeometry
-from merauto.data.temporal import resample_frames
+from merauto.data.temporal import resample_frames, resample_windows
 from merauto.errors import MerautoError
 
 # Pupil centres of scikit-image's astronaut photograph (x, y pixels), read by a person from the
@@ -103,6 +103,13 @@ def test_a_clip_resampled_to_n_frames_keeps_its_first_and_last_frame() -> None:
         assert out.shape == (n, 6, 5)
         assert np.array_equal(out[0], clip[0]) and np.array_equal(out[-1], clip[-1])
     assert np.allclose(resample_frames(clip, 17)[1], (clip[0] + clip[1]) / 2, atol=1e-4)  # halfway between frames 0 and 1
+
+
+def test_resampling_a_window_stretches_it_over_the_clip() -> None:
+    clips = torch.arange(5.0).view(1, 5, 1).repeat(2, 1, 3)  # frame t holds the value t
+    out = resample_windows(clips, torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.5]))
+    assert torch.allclose(out[0], clips[0])  # the whole clip: unchanged
+    assert torch.allclose(out[1, :, 0], torch.linspace(0, 2, 5))  # its first half, stretched over 5 frames
 
 
 def test_rank_pooling_coefficients_match_the_closed_form() -> None:

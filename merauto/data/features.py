@@ -84,9 +84,11 @@ class FeatureBuilder:
 
     def _window(self, prepared: PreparedClip) -> np.ndarray:
         """Magnified onset..offset frames, cached as 8-bit grey (what every stream of the same steps reads)."""
-        steps = [[name, FACES.get(name).version, params] for name, params in (prepared.face,)]
-        name, params = prepared.magnification
-        steps.append([name, MAGNIFICATIONS.get(name).version, params])
+        (face, face_params), (magnification, magnification_params) = prepared.face, prepared.magnification
+        steps = [
+            [face, FACES.get(face).version, face_params],
+            [magnification, MAGNIFICATIONS.get(magnification).version, magnification_params],
+        ]
         key = content_key("window", steps, self.fingerprint(prepared.sample))
         stored = self.cache.load(key)
         if stored is not None:
@@ -99,8 +101,7 @@ class FeatureBuilder:
         """Refuse, before computing anything, a stream this index cannot give."""
         if spec.kind not in STREAM_BUILDERS:
             raise MerautoError(f"unknown stream kind {spec.kind!r}", f"choose one of: {', '.join(STREAM_BUILDERS)}")
-        reads_landmarks = spec.kind == "landmark_graph" or spec.step("roi")[0] == "landmark_patches"
-        if reads_landmarks and spec.step("face")[0] != "dlib":
+        if spec.reads_landmarks() and spec.step("face")[0] != "dlib":
             missing = [s.id for s in self.index if not landmarks_path(s).is_file()]
             if missing:
                 raise MerautoError(

@@ -54,6 +54,7 @@ class StreamBuilderEntry(NamedTuple):
     build: Callable[..., np.ndarray]
     layout: Callable[[dict[str, Any]], StreamLayout] | None = None
     uses: frozenset[str] = frozenset()
+    landmarks: bool = False  # reads the clip's landmarks
 
 
 # kind -> entry. Bump a version whenever its function's output changes, so old cache entries are not reused.
@@ -62,12 +63,16 @@ STREAM_BUILDERS: dict[str, StreamBuilderEntry] = {}
 
 
 def stream_builder(
-    kind: str, version: str, layout: Callable[[dict[str, Any]], StreamLayout] | None = None, uses: frozenset[str] = frozenset()
+    kind: str,
+    version: str,
+    layout: Callable[[dict[str, Any]], StreamLayout] | None = None,
+    uses: frozenset[str] = frozenset(),
+    landmarks: bool = False,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
-    """Register a builder; ``uses`` names the preprocessing slots that act on its input."""
+    """Register a builder; ``uses`` names the preprocessing slots that act on its input, ``landmarks`` says it reads them."""
 
     def register(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        STREAM_BUILDERS[kind] = StreamBuilderEntry(version, function, layout, frozenset(uses))
+        STREAM_BUILDERS[kind] = StreamBuilderEntry(version, function, layout, frozenset(uses), landmarks)
         return function
 
     return register
@@ -115,6 +120,10 @@ class StreamSpec:
         """Everything but the sample that the cached array depends on."""
         upstream = [[slot, name, dict(params)] for slot, name, params in self.upstream]
         return (self.kind, self.versions(), self.as_dict(), upstream)
+
+    def reads_landmarks(self) -> bool:
+        """Whether building this stream reads landmarks (its builder or its region choice)."""
+        return STREAM_BUILDERS[self.kind].landmarks or REGIONS.get(self.step("roi")[0]).needs_landmarks
 
     def layout(self) -> StreamLayout | None:
         entry = STREAM_BUILDERS[self.kind]

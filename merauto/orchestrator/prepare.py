@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -108,5 +107,5 @@ def print_summary(summary: PrepareSummary, console: Console) -> None:
     table.add_row("total", str(summary.computed), str(summary.cached), style="bold")
     console.print(table)
     if summary.registrations:
-        outcomes: dict[str, Any] = dict(summary.registrations)
+        outcomes = dict(summary.registrations)
         console.print(f"face registration (clip x detector settings): {outcomes}; face_box and full_frame are fallbacks")
