@@ -147,8 +147,10 @@ def test_regions_stack_as_channels_and_rescale_flow_lengths() -> None:
     geometry = FaceGeometry({name: point * 64 for name, point in template_points(0.0, 1).items()})
     assert REGIONS.get("whole").apply(flow, roles, geometry, 16, {}).max() == pytest.approx(0.25)
     grid = REGIONS.get("grid").apply(flow, roles, geometry, 16, {"n": 2})
-    assert grid.shape == (8, 16, 16) and np.allclose(grid, 0.5)  # each 32 px block becomes 16 px
-    assert REGIONS.get("eyes_mouth").apply(flow, roles, geometry, 16, {}).shape == (6, 16, 16)
+    assert grid.shape == (8, 8, 8) and np.allclose(grid, 0.25)  # 2 x 2 blocks of the 16 px map, as channels
+    assert REGIONS.get("eyes_mouth").apply(flow, roles, geometry, 16, {}).shape == (6, 8, 8)  # 3 squares at half size
+    with pytest.raises(MerautoError, match="at least 16"):
+        REGIONS.get("grid").apply(flow, roles, geometry, 12, {"n": 2})
     masked = REGIONS.get("mask_eyes").apply(flow, roles, geometry, 16, {})
     eye = (template_points(0.0, 16)["eye_l"]).round().astype(int)
     assert masked[0, eye[1], eye[0]] == 0 and masked[0, 15, 8] > 0

@@ -2,8 +2,10 @@
 
 A region choice takes a stream's map at working resolution (C, H, W), the face's geometry
 (eye and mouth centres, and named landmarks when the clip has them) and the output size,
-and returns (R * C, size, size): R regions stacked as channel groups, each resized to the
-output size. Lengths carried by the map (flow u, v and magnitude) are rescaled with it.
+and returns R regions stacked as channel groups (R follows from the channel count). Regions
+are smaller than the whole map (grid blocks keep their share of it, patches are half its
+side), so stacking them does not multiply what a trunk reads. Lengths carried by the map
+(flow u, v and magnitude) are rescaled with it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from merauto.errors import MerautoError
 from merauto.search_space.registry import Component, Registry
 
 LENGTH_ROLES = frozenset({"u", "v", "magnitude"})  # channels measured in pixels of the map
+MIN_REGION = 8  # smallest region side (pixels) the trunks' pooling can take
+# Landmarks whose neighbourhoods carry the action units of the composite classes (brows: AU1,
+# 2, 4; eyes and lids: AU5, 6; mouth corners: AU12, 15).
+PATCH_LANDMARKS = ("brow_inner_l", "brow_inner_r", "eye_l", "eye_r", "mouth_l", "mouth_r")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,17 @@ def resize_map(image: np.ndarray, roles: tuple[str, ...], size: int) -> np.ndarr
     return out
 
 
+def region_size(size: int, fraction: int, choice: str) -> int:
+    """``size // fraction``, refused when too small for the trunks."""
+    side = size // fraction
+    if side < MIN_REGION:
+        raise MerautoError(
+            f"roi {choice} makes regions of {side} px at input size {size}; trunks need at least {MIN_REGION}",
+            f"use an input size of at least {MIN_REGION * fraction}, or another roi",
+        )
+    return side
+
+
 def crop_square(image: np.ndarray, roles: tuple[str, ...], centre: np.ndarray, side: float, size: int) -> np.ndarray:
     """The square of ``side`` pixels centred on ``centre`` (edges replicated), resized to ``size``."""
     side_px = max(2, int(round(side)))
@@ -64,7 +81,7 @@ class RegionChoice(Component):
 
     @abstractmethod
     def apply(self, image: np.ndarray, roles: tuple[str, ...], geometry: FaceGeometry, size: int, params: dict[str, Any]) -> np.ndarray:
-        """``image`` (C, H, W) -> (R * C, size, size) for R regions."""
+        """``image`` (C, H, W) -> (R * C, side, side) for R regions of ``side`` <= ``size`` pixels."""
 
 
 REGIONS: Registry[RegionChoice] = Registry("roi")
@@ -82,28 +99,30 @@ class WholeFace(RegionChoice):
 @REGIONS.register
 class BlockGrid(RegionChoice):
     name = "grid"
-    description = "equal blocks (n x n), each resized and stacked as channels"
+    version = "2"  # 2: regions at a fraction of the input size
+    description = "equal blocks (n x n) of the map at size // n pixels, stacked as channels"
     choices = {"n": (2, 3)}
     defaults = {"n": 2}
 
     def apply(self, image: np.ndarray, roles: tuple[str, ...], geometry: FaceGeometry, size: int, params: dict[str, Any]) -> np.ndarray:
         n = int(params["n"])
-        _, h, w = image.shape
-        rows, cols = np.linspace(0, h, n + 1).round().astype(int), np.linspace(0, w, n + 1).round().astype(int)
-        blocks = [image[:, rows[i] : rows[i + 1], cols[j] : cols[j + 1]] for i in range(n) for j in range(n)]
-        return np.concatenate([resize_map(block, roles, size) for block in blocks])
+        side = region_size(size, n, self.name)
+        whole = resize_map(image, roles, n * side)
+        return np.concatenate([whole[:, i * side : (i + 1) * side, j * side : (j + 1) * side] for i in range(n) for j in range(n)])
 
 
 @REGIONS.register
 class EyesMouth(RegionChoice):
     name = "eyes_mouth"
-    description = "squares around each eye (with its brow) and the mouth, stacked as channels"
+    version = "2"  # 2: regions at a fraction of the input size
+    description = "squares around each eye (with its brow) and the mouth at half the input size, stacked as channels"
 
     def apply(self, image: np.ndarray, roles: tuple[str, ...], geometry: FaceGeometry, size: int, params: dict[str, Any]) -> np.ndarray:
         d = geometry.eye_distance
         up = np.array([0.0, -0.15 * d])  # eye squares reach up to the brows
         squares = [(geometry.points["eye_l"] + up, 0.8 * d), (geometry.points["eye_r"] + up, 0.8 * d), (geometry.points["mouth"], 1.1 * d)]
-        return np.concatenate([crop_square(image, roles, centre, side, size) for centre, side in squares])
+        out = region_size(size, 2, self.name)
+        return np.concatenate([crop_square(image, roles, centre, side, out) for centre, side in squares])
 
 
 @REGIONS.register
@@ -124,7 +143,8 @@ class MaskEyes(RegionChoice):
 @REGIONS.register
 class LandmarkPatches(RegionChoice):
     name = "landmark_patches"
-    description = "squares centred on every named landmark (needs landmarks), stacked as channels"
+    version = "2"  # 2: regions at a fraction of the input size
+    description = "squares on the brows, eyes and mouth corners at half the input size (needs landmarks), stacked as channels"
     needs_landmarks = True
     defaults = {"side": 0.5}
 
@@ -135,4 +155,5 @@ class LandmarkPatches(RegionChoice):
                 f"add {LANDMARKS_FILE} to every clip (or use face detector dlib), or choose another roi",
             )
         side = float(params["side"]) * geometry.eye_distance
-        return np.concatenate([crop_square(image, roles, geometry.points[name], side, size) for name in sorted(geometry.points)])
+        out = region_size(size, 2, self.name)
+        return np.concatenate([crop_square(image, roles, geometry.points[name], side, out) for name in PATCH_LANDMARKS])
