@@ -49,12 +49,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     index = load_index(DatasetRequest("synthetic", SyntheticSpec(size=args.size)), args.data_cache)
-    rows = [(f"input {kind.name}: {spec.kind}", spec) for kind in INPUTS for spec in kind.streams(kind.resolve({})).values()]
-    rows = list({spec: (label, spec) for label, spec in rows}.values())  # a stream shared by inputs is measured once
+    readers: dict[StreamSpec, list[str]] = {}  # a stream shared by inputs is measured once
+    for kind in INPUTS:
+        for spec in kind.streams(kind.resolve({})).values():
+            readers.setdefault(spec, []).append(kind.name)
+    rows = [(f"{spec.kind} ({', '.join(names)})", spec) for spec, names in readers.items()]
     rows += [(label, StreamSpec.of(kind, upstream, **params)) for label, kind, params, upstream in OPTIONS]
     fingerprints = {sample.id: fingerprint_sample(sample) for sample in index}  # once, as the search driver does
     print(f"dataset synthetic-{args.size}: {len(index)} clips; torch threads {args.threads}")
-    print(f"{'stream':<48} {'cold clips/s':>12} {'cached clips/s':>15} {'ratio':>7}")
+    print(f"{'stream':<66} {'cold clips/s':>12} {'cached clips/s':>15} {'ratio':>7}")
     for label, spec in rows:
         with tempfile.TemporaryDirectory() as features:
             cold = FeatureBuilder(index, FeatureCache(Path(features)), fingerprints)
@@ -66,7 +69,7 @@ def main() -> None:
             warm.stream(spec)
             warm_s = time.perf_counter() - started
             assert warm.stats.computed == 0
-            print(f"{label:<48} {len(index) / cold_s:>12.1f} {len(index) / warm_s:>15.1f} {cold_s / warm_s:>6.1f}x", flush=True)
+            print(f"{label:<66} {len(index) / cold_s:>12.1f} {len(index) / warm_s:>15.1f} {cold_s / warm_s:>6.1f}x", flush=True)
 
 
 if __name__ == "__main__":
