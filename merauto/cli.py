@@ -117,6 +117,15 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace, console: Console) -> int:
+    from merauto.orchestrator.prepare import print_summary, run_prepare
+
+    inputs = [name.strip() for name in args.inputs.split(",") if name.strip()] if args.inputs else None
+    summary = run_prepare(_dataset_request(args), _cache_dir(args), args.space, inputs, console)
+    print_summary(summary, Console())
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.report import build_report, print_report, write_html
 
@@ -244,6 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="auto", help="torch device for training: auto (CUDA when a trial sees a GPU), cpu, cuda or cuda:N"
     )
     search.set_defaults(handler=cmd_search)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="compute and cache the inputs of a search space ahead of a search",
+        formatter_class=FORMATTER,
+        description="Fill the feature cache (content-addressed; shared safely by parallel workers) and report, per stream "
+        "kind, how many arrays were computed and how many were already cached.",
+    )
+    _add_dataset_options(prepare)
+    prepare.add_argument(
+        "--space",
+        default="defaults",
+        help="which streams: defaults (each input's default, what search prepares) or full (every stream a search can sample)",
+    )
+    prepare.add_argument("--inputs", default=None, help="comma-separated inputs to prepare (default: every input the dataset can give)")
+    prepare.set_defaults(handler=cmd_prepare)
 
     report = commands.add_parser("report", help="print the leaderboard and write report.html for a run", formatter_class=FORMATTER)
     report.add_argument("run_dir", type=Path, help="run directory written by merauto search")

@@ -1,4 +1,4 @@
-"""Optical flow, strain and apex spotting on images with known motion."""
+"""Optical flow, strain, flow-derived maps and apex spotting on images with known motion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from merauto.data.apex import spot_apex
-from merauto.data.flow import flow_strain_map, optical_flow, optical_strain
+from merauto.data.flow import flow_components, optical_flow, optical_strain
+from merauto.data.regions import resize_map
 
 
 def _texture(size: int = 96, seed: int = 0) -> np.ndarray:
@@ -39,11 +40,16 @@ def test_strain_of_a_translation_is_zero_and_of_a_stretch_is_not() -> None:
     assert np.allclose(optical_strain(stretch)[:, 1:-1], 0.1, atol=1e-5)
 
 
-def test_flow_strain_map_is_resized_with_flow_rescaled() -> None:
+def test_flow_maps_are_resized_with_lengths_rescaled() -> None:
     image = _texture(112)
-    result = flow_strain_map(image, _shift(image, 2.0, 0.0), size=28)
-    assert result.shape == (3, 28, 28)
-    assert abs(np.median(result[0, 6:22, 6:22]) - 0.5) < 0.1  # 2 px at 112 px is 0.5 px at 28 px
+    flow = optical_flow(image, _shift(image, 2.0, 0.0))
+    names = ("u", "v", "strain", "magnitude", "orientation")
+    result = resize_map(flow_components(flow, names), names, size=28)
+    assert result.shape == (5, 28, 28)
+    centre = (slice(None), slice(6, 22), slice(6, 22))
+    u, v, strain, magnitude, orientation = (np.median(channel) for channel in result[centre])
+    assert abs(u - 0.5) < 0.1 and abs(magnitude - 0.5) < 0.1  # 2 px at 112 px is 0.5 px at 28 px
+    assert abs(v) < 0.05 and abs(orientation) < 0.2 and strain < 0.05  # rightwards, rigid
 
 
 def test_apex_spotting_finds_the_largest_motion() -> None:

@@ -14,12 +14,15 @@ import pytest
 from conftest import random_eval_data
 
 import merauto.evaluator.nested as nested
+from merauto.data.augment import AUGMENTS
 from merauto.evaluator.metrics import uf1
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
+AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").resolve({})))
 
 
 def _corrupt_test_rows(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
@@ -40,13 +43,15 @@ def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:
     return [key for key in left if left[key] != right[key]]
 
 
-def _run_twice(data: EvalData, fold: int, settings: EvaluationSettings, batch: tuple[int, ...] = ()) -> tuple[FoldOutcome, FoldOutcome]:
+def _run_twice(
+    data: EvalData, fold: int, settings: EvaluationSettings, batch: tuple[int, ...] = (), config: PipelineConfig = CONFIG
+) -> tuple[FoldOutcome, FoldOutcome]:
     """Fold ``fold`` evaluated (with the other folds of ``batch`` alongside) on clean and corrupted data."""
     folds = study_folds(data, settings)
     chosen = sorted({fold, *batch})
     test_rows = folds[fold].test
-    clean = evaluate_folds(CONFIG, data, [(k, folds[k]) for k in chosen], settings)
-    corrupted = evaluate_folds(CONFIG, _corrupt_test_rows(data, test_rows), [(k, folds[k]) for k in chosen], settings)
+    clean = evaluate_folds(config, data, [(k, folds[k]) for k in chosen], settings)
+    corrupted = evaluate_folds(config, _corrupt_test_rows(data, test_rows), [(k, folds[k]) for k in chosen], settings)
     return clean[chosen.index(fold)], corrupted[chosen.index(fold)]
 
 
@@ -74,6 +79,15 @@ def test_other_outer_protocols_keep_the_invariant(outer: OuterSpec) -> None:
     settings = EvaluationSettings(seed=2, outer=outer)
     clean, corrupted = _run_twice(random_eval_data(), 0, settings)
     assert selection_differences(clean, corrupted) == []
+
+
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_augmentation_and_mixup_see_training_rows_only(mode: str) -> None:
+    """Spatial, motion and mixup augmentation draw from training batches: selection is unchanged by the test subject."""
+    settings = EvaluationSettings(inner=InnerSpec("holdout", 0.25), refit=True, seed=5, fold_batching=mode)
+    clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0, 4), config=AUGMENTED)
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs
 
 
 def test_on_real_inputs_the_objective_and_reported_values_ignore_test_subjects(tiny_flow: EvalData) -> None:

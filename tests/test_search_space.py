@@ -1,54 +1,113 @@
-"""The search space: configs round-trip, every sample builds and trains, presets are points of it."""
+"""The search space: configs round-trip, every sampled option builds its inputs and trains, presets are points of it."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 import optuna
 import pytest
 import torch
 
-from merauto.data.inputs import INPUTS
+from merauto.data.cache import FeatureCache
+from merauto.data.features import FeatureBuilder
+from merauto.data.inputs import INPUTS, pipeline_streams
+from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.losses import LOSSES
+from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.search_space.config import PipelineConfig
+from merauto.search_space.config import SLOTS, PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import resolve, sample_config
-
-STREAM_SHAPES = {"flow_strain": (3, 28, 28), "apex_frame": (1, 28, 28)}
+from merauto.search_space.space import REGISTRIES, SpaceContext, resolve, sample_config
 
 
-def _shapes(config: PipelineConfig) -> dict[str, tuple[int, ...]]:
-    kind = INPUTS.get(config.input.name)
-    return {name: STREAM_SHAPES[spec.kind] for name, spec in kind.streams(kind.resolve(config.input.params)).items()}
-
-
-def _sampled(n: int, seed: int = 0) -> list[PipelineConfig]:
+def _sampled(n: int, seed: int = 0, context: SpaceContext | None = None) -> list[PipelineConfig]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     configs = []
     for _ in range(n):
         trial = study.ask()
-        configs.append(sample_config(trial))
+        configs.append(sample_config(trial, context))
         study.tell(trial, 0.0)
     return configs
 
 
-def test_sampled_configs_build_train_and_round_trip() -> None:
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: more torch threads only add overhead (a lot of it on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def few_clips(tiny_index: SampleIndex) -> SampleIndex:
+    """Three clips from the three sources (one without an apex annotation): enough to build every stream."""
+    first = {}
+    for i, sample in enumerate(tiny_index):
+        first.setdefault(sample.dataset, i)
+    return tiny_index.subset(sorted(first.values()))
+
+
+def _options(config: PipelineConfig) -> set[tuple[str, str]]:
+    return {(slot, getattr(config, slot).name) for slot in SLOTS}
+
+
+def _covering(configs: list[PipelineConfig]) -> list[PipelineConfig]:
+    """A few of ``configs`` that together sample every option any of them samples (greedy set cover)."""
+    left, chosen = set().union(*map(_options, configs)), []
+    while left:
+        best = max(configs, key=lambda c: len(_options(c) & left))
+        chosen.append(best)
+        left -= _options(best)
+    return chosen
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips: SampleIndex, cache_dir: Path) -> None:
     configs = _sampled(40)
-    assert {c.input.name for c in configs} == set(INPUTS.names())
+    for slot in SLOTS:
+        sampled = {getattr(c, slot).name for c in configs}
+        assert sampled == {c.name for c in REGISTRIES[slot] if c.available()}, slot
     for config in configs:
         assert PipelineConfig.from_json(config.to_json()) == config
         assert resolve(PipelineConfig.from_params(config.to_params())) == config
-        model = build_model(config, _shapes(config), 3)
-        batch = {name: torch.randn(4, *shape) for name, shape in _shapes(config).items()}
-        loss_kind = LOSSES.get(config.loss.name)
-        loss = loss_kind.build(config.loss.params)(model(batch), torch.tensor([0, 1, 2, 0]), torch.ones(3))
-        loss.backward()
-        assert torch.isfinite(loss)
+    builder = FeatureBuilder(few_clips, FeatureCache(cache_dir))
+    labels = np.arange(len(few_clips)) % 3
+    for config in _covering(configs):
+        inputs = builder.pipeline_inputs(config)
+        assert set(inputs) == set(pipeline_streams(config))
+        rows = np.arange(len(few_clips))
+        models = ModelSet(config, inputs, labels, [Member(rows, 0)], 3, torch.device("cpu"))
+        models.train_epoch([True])
+        (probs,) = models.predict_proba([0], [rows])
+        assert probs.shape == (len(few_clips), 3) and np.isfinite(probs).all()
+
+
+def test_steps_are_sampled_only_where_they_act_and_landmark_options_need_landmarks() -> None:
+    for config in _sampled(60, seed=1, context=SpaceContext(landmarks=False)):
+        assert config.input.name not in ("landmark_graph", "flow_landmarks") and config.roi.name != "landmark_patches"
+        uses = INPUTS.get(config.input.name).uses(config.input.params)
+        for slot, identity in (("face", "none"), ("magnification", "none"), ("roi", "whole")):
+            assert slot in uses or getattr(config, slot).name == identity
+
+
+def test_configs_written_before_the_preprocessing_slots_load_as_what_they_ran() -> None:
+    old = json.loads(PRESETS["ststnet"].to_json())
+    for slot in ("face", "magnification", "roi", "augment"):
+        del old[slot]
+    assert PipelineConfig.from_dict(old) == PRESETS["ststnet"]
+    old_params = {
+        k: v for k, v in PRESETS["ststnet"].to_params().items() if k.split(".")[0] in ("input", "topology", "block", "loss", "training")
+    }
+    assert PipelineConfig.from_params(old_params) == PRESETS["ststnet"]
 
 
 def test_ststnet_preset_has_the_papers_1683_parameters() -> None:
     config = PRESETS["ststnet"]
-    model = build_model(config, _shapes(config), 3)
+    model = build_model(config, {"flow": (3, 28, 28)}, 3)
     assert count_parameters(model) == 1683
     assert model({"flow": torch.randn(2, 3, 28, 28)}).shape == (2, 3)
 

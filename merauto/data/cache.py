@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from merauto.data.landmarks import landmarks_path
 from merauto.data.sample_index import Sample
 
 CACHE_ENV = "MERAUTO_CACHE"
@@ -31,11 +32,15 @@ def content_key(*parts: Any) -> str:
 
 
 def fingerprint_sample(sample: Sample) -> str:
-    """Digest of a clip's content: every frame's bytes plus its onset/apex/offset annotation."""
+    """Digest of a clip's content: every frame's bytes, its onset/apex/offset annotation, its fps
+    (magnification reads it) and its landmarks file when it has one."""
     digest = hashlib.sha256()
-    digest.update(f"{sample.onset}:{sample.apex}:{sample.offset}:{len(sample.frames)}".encode())
+    digest.update(f"{sample.onset}:{sample.apex}:{sample.offset}:{len(sample.frames)}:{sample.fps}".encode())
     for frame in sample.frames:
         digest.update(frame.read_bytes())
+    landmarks = landmarks_path(sample)
+    if landmarks.is_file():
+        digest.update(landmarks.read_bytes())
     return digest.hexdigest()
 
 

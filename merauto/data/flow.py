@@ -1,11 +1,15 @@
-"""Optical flow (OpenCV) and optical strain between two grey frames."""
+"""Optical flow (OpenCV) between two grey frames, and the maps derived from it: strain, magnitude, orientation."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-FLOW_METHODS = ("farneback", "dis")
+from merauto.errors import MerautoError
+
+# TV-L1 lives in opencv-contrib (cv2.optflow); it is offered only where that is installed.
+FLOW_METHODS: tuple[str, ...] = ("farneback", "dis") + (("tvl1",) if hasattr(cv2, "optflow") else ())
+FLOW_COMPONENTS = ("u", "v", "strain", "magnitude", "orientation")
 
 
 def optical_flow(first: np.ndarray, second: np.ndarray, method: str = "farneback") -> np.ndarray:
@@ -17,7 +21,12 @@ def optical_flow(first: np.ndarray, second: np.ndarray, method: str = "farneback
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         return dis.calc(a, b, None)
-    raise ValueError(f"unknown optical flow method {method!r}; choose from {FLOW_METHODS}")
+    if method == "tvl1" and "tvl1" in FLOW_METHODS:
+        return cv2.optflow.DualTVL1OpticalFlow_create().calc(a, b, None)
+    raise MerautoError(
+        f"optical flow method {method!r} is not available here",
+        f"choose one of {', '.join(FLOW_METHODS)} (tvl1 needs opencv-contrib-python-headless instead of opencv-python-headless)",
+    )
 
 
 def optical_strain(flow: np.ndarray) -> np.ndarray:
@@ -28,15 +37,16 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     return np.sqrt(du_dx**2 + dv_dy**2 + 2 * exy**2).astype(np.float32)
 
 
-def flow_strain_map(onset: np.ndarray, apex: np.ndarray, size: int, method: str = "farneback") -> np.ndarray:
-    """STSTNet-style input (3, size, size): horizontal flow, vertical flow, optical strain.
-
-    Flow is computed at the frames' resolution and resized; its values are rescaled to
-    pixels of the resized map.
-    """
-    flow = optical_flow(onset, apex, method)
-    strain = optical_strain(flow)
-    scale = size / flow.shape[1]
-    resized = cv2.resize(np.dstack([flow, strain]), (size, size), interpolation=cv2.INTER_AREA)
-    resized[..., :2] *= scale
-    return np.ascontiguousarray(resized.transpose(2, 0, 1), dtype=np.float32)
+def flow_components(flow: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Maps (len(names), H, W) of ``flow`` (H, W, 2): any of u, v, strain, magnitude, orientation (radians)."""
+    maps = {
+        "u": lambda: flow[..., 0],
+        "v": lambda: flow[..., 1],
+        "strain": lambda: optical_strain(flow),
+        "magnitude": lambda: np.hypot(flow[..., 0], flow[..., 1]),
+        "orientation": lambda: np.arctan2(flow[..., 1], flow[..., 0]),
+    }
+    unknown = [n for n in names if n not in maps]
+    if unknown:
+        raise MerautoError(f"unknown flow component(s) {unknown}", f"choose among {', '.join(FLOW_COMPONENTS)}")
+    return np.ascontiguousarray(np.stack([maps[n]() for n in names]), dtype=np.float32)

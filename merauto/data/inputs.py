@@ -1,132 +1,103 @@
 """Input modalities: the streams a model sees, each built per sample and cached by content.
 
 A *stream* is one array per sample (e.g. the onset->apex flow+strain map). An *input* is a
-searchable choice that names one or more streams (a two-stream model gets two).
+searchable choice that names one or more streams (a multi-stream model gets one trunk per
+stream). Preprocessing choices (face, magnification, regions) are upstream steps of each
+stream that reads frames, and part of its cache key.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-import cv2
-import numpy as np
-import optuna
-
-from merauto.data.apex import spot_apex
-from merauto.data.flow import FLOW_METHODS, flow_strain_map
-from merauto.data.frames import read_grey
-from merauto.data.sample_index import Sample
+from merauto.data import stream_builders  # noqa: F401 - registers the builders
+from merauto.data.clip import ClipFrames, Step, estimate_apex
+from merauto.data.flow import FLOW_METHODS
+from merauto.data.streams import PREPROCESSING, STREAM_BUILDERS, StreamLayout, StreamSpec, stream_builder
 from merauto.search_space.registry import Component, Registry
 
+__all__ = [
+    "INPUTS",
+    "STREAM_BUILDERS",
+    "ClipFrames",
+    "InputKind",
+    "StreamSpec",
+    "estimate_apex",
+    "pipeline_streams",
+    "stream_builder",
+    "stream_layouts",
+]
 
-@dataclass(frozen=True)
-class StreamSpec:
-    """A stream kind and its preprocessing parameters: together with a sample, a cache key."""
-
-    kind: str
-    params: tuple[tuple[str, Any], ...]
-
-    @classmethod
-    def of(cls, kind: str, **params: Any) -> StreamSpec:
-        return cls(kind, tuple(sorted(params.items())))
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.params)
-
-
-class ClipFrames:
-    """Lazily read grey frames of one sample, with the apex resolved once."""
-
-    def __init__(self, sample: Sample, apex_lookup: Callable[[Sample, ClipFrames], int]) -> None:
-        self.sample = sample
-        self._frames: dict[int, np.ndarray] = {}
-        self._apex_lookup = apex_lookup
-        self._apex: int | None = None
-
-    def frame(self, position: int) -> np.ndarray:
-        if position not in self._frames:
-            self._frames[position] = read_grey(self.sample.frames[position])
-        return self._frames[position]
-
-    def all_frames(self) -> list[np.ndarray]:
-        return [self.frame(i) for i in range(len(self.sample.frames))]
-
-    @property
-    def apex(self) -> int:
-        """The annotated apex, else the spotted one."""
-        if self.sample.apex is not None:
-            return self.sample.apex
-        if self._apex is None:
-            self._apex = self._apex_lookup(self.sample, self)
-        return self._apex
-
-
-def estimate_apex(clip: ClipFrames) -> int:
-    """Spot the apex of a clip from its frames (see :func:`merauto.data.apex.spot_apex`)."""
-    return spot_apex(clip.all_frames(), clip.sample.onset, clip.sample.offset)
-
-
-# Stream builders: kind -> (version, function(clip, **params) -> array (C, H, W) float32).
-# Bump a version whenever its function's output changes, so old cache entries are not reused.
-StreamBuilder = Callable[..., np.ndarray]
-STREAM_BUILDERS: dict[str, tuple[str, StreamBuilder]] = {}
-
-
-def stream_builder(kind: str, version: str) -> Callable[[StreamBuilder], StreamBuilder]:
-    def register(function: StreamBuilder) -> StreamBuilder:
-        STREAM_BUILDERS[kind] = (version, function)
-        return function
-
-    return register
-
-
-@stream_builder("flow_strain", version="1")
-def build_flow_strain(clip: ClipFrames, size: int, method: str) -> np.ndarray:
-    """Onset->apex optical flow (u, v) and optical strain, resized to ``size``."""
-    return flow_strain_map(clip.frame(clip.sample.onset), clip.frame(clip.apex), size, method)
-
-
-@stream_builder("apex_frame", version="1")
-def build_apex_frame(clip: ClipFrames, size: int) -> np.ndarray:
-    """The grey apex frame resized to ``size``, scaled to 0..1."""
-    image = cv2.resize(clip.frame(clip.apex), (size, size), interpolation=cv2.INTER_AREA)
-    return (image / 255.0).astype(np.float32)[None]
+FLOW_CHANNELS = ("u+v+strain", "u+v+strain+magnitude+orientation", "magnitude+orientation+strain")
 
 
 class InputKind(Component):
     """A searchable input: maps its hyper-parameters to named streams."""
 
-    defaults = {"size": 28}
+    defaults: dict[str, Any] = {"size": 28}
+    needs_landmarks = False
+
+    def available(self, context: Any = None) -> bool:
+        return not self.needs_landmarks or context is None or bool(getattr(context, "landmarks", False))
 
     @abstractmethod
-    def streams(self, params: dict[str, Any]) -> dict[str, StreamSpec]:
-        """The named streams this input feeds the model."""
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Stream name -> (builder kind, builder parameters)."""
+
+    def streams(self, params: dict[str, Any], upstream: Mapping[str, Step] | None = None) -> dict[str, StreamSpec]:
+        """The named streams this input feeds the model, with ``upstream`` preprocessing where it applies."""
+        return {name: StreamSpec.of(kind, upstream, **p) for name, (kind, p) in self.stream_params(params).items()}
+
+    def uses(self, params: dict[str, Any]) -> frozenset[str]:
+        """The preprocessing slots that act on any of this input's streams."""
+        return frozenset(slot for spec in self.streams(params).values() for slot in STREAM_BUILDERS[spec.kind].uses)
 
 
 INPUTS: Registry[InputKind] = Registry("input")
 
 
-def _flow(params: dict[str, Any]) -> StreamSpec:
-    return StreamSpec.of("flow_strain", size=int(params["size"]), method=params["flow_method"])
+def upstream_of(config: Any) -> dict[str, Step]:
+    """The preprocessing steps of a pipeline config (its face, magnification and roi choices)."""
+    return {slot: (getattr(config, slot).name, getattr(config, slot).params) for slot in PREPROCESSING if hasattr(config, slot)}
 
 
-def _apex(params: dict[str, Any]) -> StreamSpec:
-    return StreamSpec.of("apex_frame", size=int(params["size"]))
+def pipeline_streams(config: Any) -> dict[str, StreamSpec]:
+    """The streams of a pipeline config: its input's streams with its preprocessing upstream."""
+    kind = INPUTS.get(config.input.name)
+    return kind.streams(kind.resolve(config.input.params), upstream_of(config))
+
+
+def stream_layouts(config: Any) -> dict[str, StreamLayout | None]:
+    """Stream name -> what its values mean (``None`` for opaque streams)."""
+    return {name: spec.layout() for name, spec in pipeline_streams(config).items()}
+
+
+def _flow(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "flow_strain", {"size": int(params["size"]), "method": params["flow_method"], "channels": params["flow_channels"]}
+
+
+def _apex(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "apex_frame", {"size": int(params["size"])}
+
+
+def _sequence(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "sequence", {"size": int(params["size"]), "frames": int(params["frames"])}
+
+
+FLOW_DEFAULTS = {"size": 28, "flow_method": "farneback", "flow_channels": "u+v+strain"}
+FLOW_CHOICES = {"flow_method": FLOW_METHODS, "flow_channels": FLOW_CHANNELS}
 
 
 @INPUTS.register
 class FlowStrainInput(InputKind):
     name = "flow_strain"
-    description = "onset->apex optical flow (u, v) + optical strain, 3 channels (STSTNet-style)"
-    defaults = {"size": 28, "flow_method": "farneback"}
+    description = "onset->apex optical flow (u, v) + optical strain (STSTNet-style), optionally magnitude and orientation"
+    defaults = FLOW_DEFAULTS
+    choices = FLOW_CHOICES
 
-    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
-        return {"flow_method": trial.suggest_categorical(prefix + "flow_method", list(FLOW_METHODS))}
-
-    def streams(self, params: dict[str, Any]) -> dict[str, StreamSpec]:
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"flow": _flow(params)}
 
 
@@ -135,7 +106,7 @@ class ApexInput(InputKind):
     name = "apex"
     description = "the grey apex frame"
 
-    def streams(self, params: dict[str, Any]) -> dict[str, StreamSpec]:
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"apex": _apex(params)}
 
 
@@ -143,10 +114,84 @@ class ApexInput(InputKind):
 class FlowApexInput(InputKind):
     name = "flow_apex"
     description = "two streams: flow + strain, and the apex frame"
-    defaults = {"size": 28, "flow_method": "farneback"}
+    defaults = FLOW_DEFAULTS
+    choices = FLOW_CHOICES
 
-    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
-        return {"flow_method": trial.suggest_categorical(prefix + "flow_method", list(FLOW_METHODS))}
-
-    def streams(self, params: dict[str, Any]) -> dict[str, StreamSpec]:
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"flow": _flow(params), "apex": _apex(params)}
+
+
+@INPUTS.register
+class KeyFramesInput(InputKind):
+    name = "key_frames"
+    description = "frame aggregation: onset, apex and offset frames stacked"
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"frames": ("key_frames", {"size": int(params["size"])})}
+
+
+@INPUTS.register
+class SequenceInput(InputKind):
+    name = "sequence"
+    description = "onset..offset temporally normalised to N frames (stacked as channels; the stream records N)"
+    defaults = {"size": 28, "frames": 8}
+    choices = {"frames": (4, 8)}
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"sequence": _sequence(params)}
+
+
+@INPUTS.register
+class DynamicImageInput(InputKind):
+    name = "dynamic_image"
+    description = "dynamic image: approximate rank pooling of onset..offset normalised to N frames"
+    defaults = {"size": 28, "frames": 16}
+    choices = {"frames": (8, 16)}
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"dynamic": ("dynamic_image", {"size": int(params["size"]), "frames": int(params["frames"])})}
+
+
+@INPUTS.register
+class LbpTopInput(InputKind):
+    name = "lbp_top"
+    description = "hand-crafted LBP-TOP histograms (blocks x blocks, 3 planes, 59 bins), an MLP trunk"
+    defaults = {"blocks": 4}
+    choices = {"blocks": (3, 5)}
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"lbp_top": ("lbp_top", {"blocks": int(params["blocks"])})}
+
+
+@INPUTS.register
+class LandmarkGraphInput(InputKind):
+    name = "landmark_graph"
+    description = "onset->apex landmark graph: node displacements and edge length changes (needs landmarks), an MLP trunk"
+    defaults: dict[str, Any] = {}
+    needs_landmarks = True
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"landmarks": ("landmark_graph", {})}
+
+
+@INPUTS.register
+class FlowSequenceInput(InputKind):
+    name = "flow_sequence"
+    description = "two streams: flow + strain, and the N-frame sequence"
+    defaults = {**FLOW_DEFAULTS, "frames": 8}
+    choices = {**FLOW_CHOICES, "frames": (4, 8)}
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"flow": _flow(params), "sequence": _sequence(params)}
+
+
+@INPUTS.register
+class FlowLandmarksInput(InputKind):
+    name = "flow_landmarks"
+    description = "two streams: flow + strain, and the landmark graph (needs landmarks)"
+    defaults = FLOW_DEFAULTS
+    choices = FLOW_CHOICES
+    needs_landmarks = True
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"flow": _flow(params), "landmarks": ("landmark_graph", {})}

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state
 
+from merauto.data.augment import build_augmenter
 from merauto.errors import TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.losses import LOSSES
@@ -99,34 +100,36 @@ class ModelSet:
         self.generators = [torch.Generator().manual_seed(m.seed) for m in self.members]
         loss = LOSSES.get(config.loss.name)
         self.loss_fn = loss.build(loss.resolve(config.loss.params))
+        self.augmenter = None
+        if config.augment.name != "none":  # augmentation works on raw values, before each member standardises them
+            zeros = {n: np.zeros(a.shape[1], np.float32) for n, a in inputs.items()}
+            ones = {n: np.ones(a.shape[1], np.float32) for n, a in inputs.items()}
+            self.augmenter = build_augmenter(config, zeros, ones, device)
 
     # ----------------------------------------------------------------------------- forward
-    def _standardised(self, rows: torch.Tensor, members: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Rows (m, b) of the data, standardised with each member's statistics: (m, b, C, H, W)."""
+    def _standardise(self, raw: dict[str, torch.Tensor], members: list[int]) -> dict[str, torch.Tensor]:
+        """Raw batches (m, b, ...) standardised with each member's own statistics."""
+        ids = torch.tensor(members, device=self.device)
         out = {}
-        for name, x in self.x.items():
-            shape = (len(members), 1, -1) + (1,) * (x.dim() - 2)
-            out[name] = (x[rows] - self.mean[name][members].view(shape)) / self.std[name][members].view(shape)
+        for name, x in raw.items():
+            shape = (len(members), 1, -1) + (1,) * (x.dim() - 3)
+            out[name] = (x - self.mean[name][ids].view(shape)) / self.std[name][ids].view(shape)
         return out
 
     def _call(self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
         return functional_call(self.base, (params, buffers), (x, head_mask))
 
-    def _forward(self, members: list[int], rows: torch.Tensor, head_mask: torch.Tensor | None) -> torch.Tensor:
-        """Logits (len(members), b, n_classes), each member on its own rows (m, b).
+    def _forward(self, members: list[int], x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
+        """Logits (len(members), b, n_classes) from standardised batches ``x`` of the computed members.
 
-        ``vmap`` always computes every member (rows and masks of the others are placeholders
-        supplied by the caller as full-size tensors), so a member's arithmetic never depends
-        on which other members happen to be active; ``loop`` computes only ``members``.
+        ``vmap`` always computes every member (the others get placeholder batches), so a
+        member's arithmetic never depends on which other members happen to be active;
+        ``loop`` computes only ``members`` (and ``x`` holds only theirs).
         """
         if self.mode == "vmap":
-            everyone = torch.arange(self.size, device=self.device)
-            x = self._standardised(rows, everyone)
             in_dims = (0, 0, 0, None if head_mask is None else 0)
             logits = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
             return logits[torch.tensor(members, device=self.device)]
-        ids = torch.tensor(members, device=self.device)
-        x = self._standardised(rows, ids)
         outputs = []
         for i, m in enumerate(members):
             params = {k: v[m] for k, v in self.params.items()}
@@ -164,10 +167,21 @@ class ModelSet:
             [orders[m][positions % len(orders[m])] if m in stepping else self._placeholder_rows(m, batch) for m in computed]
         ).to(self.device)
         head_mask = self._head_masks(computed, stepping, batch)
+        raw = {name: x[rows] for name, x in self.x.items()}
+        targets = {m: [(1.0, self.y[rows[computed.index(m)]])] for m in stepping}
+        if self.augmenter is not None:  # training batches only, seeded per member and step
+            for m in stepping:
+                i = computed.index(m)
+                torch.manual_seed(self.members[m].seed * 1_000_003 + int(self.steps[m]))
+                augmented = self.augmenter({name: value[i] for name, value in raw.items()}, self.y[rows[i]])
+                for name in raw:
+                    raw[name][i] = augmented.inputs[name]
+                targets[m] = augmented.targets
         saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
-        logits = self._forward(stepping, rows, head_mask)
-        targets = [self.y[rows[computed.index(m)]] for m in stepping]
-        losses = torch.stack([self.loss_fn(logits[i], targets[i], self.weight_tensor[m]) for i, m in enumerate(stepping)])
+        logits = self._forward(stepping, self._standardise(raw, computed), head_mask)
+        losses = torch.stack(
+            [sum(w * self.loss_fn(logits[i], target, self.weight_tensor[m]) for w, target in targets[m]) for i, m in enumerate(stepping)]
+        )
         if not torch.isfinite(losses).all():
             bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
             raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
@@ -228,7 +242,7 @@ class ModelSet:
         own = {m: torch.from_numpy(np.resize(r, longest)) for m, r in zip(members, rows, strict=True)}
         computed = list(range(self.size)) if self.mode == "vmap" else members
         padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
-        logits = self._forward(members, padded, None)
+        logits = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         out = [probs[i, : len(r)] for i, r in enumerate(rows)]
         if not all(np.isfinite(p).all() for p in out):

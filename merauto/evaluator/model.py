@@ -29,8 +29,13 @@ class MultiStreamNet(nn.Module):
         return self.head(features)
 
 
+def vector_trunk(dim: int, width: int = 64) -> nn.Module:
+    """The trunk of a (D,) feature-vector stream (LBP-TOP, landmark graph): one hidden layer."""
+    return nn.Sequential(nn.Linear(dim, width), nn.ReLU(inplace=True))
+
+
 def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]], n_classes: int) -> MultiStreamNet:
-    """The network of ``config`` for streams of the given (C, H, W) shapes."""
+    """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones."""
     block = BLOCKS.get(config.block.name)
     block_params = block.resolve(config.block.params)
     topology = TOPOLOGIES.get(config.topology.name)
@@ -38,7 +43,10 @@ def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]
     trunks: dict[str, nn.Module] = {}
     feature_dim = 0
     for name, shape in sorted(stream_shapes.items()):
-        trunk = topology.build(shape[0], lambda i, o: block.build(i, o, block_params), topology_params)
+        if len(shape) == 1:
+            trunk = vector_trunk(shape[0])
+        else:
+            trunk = topology.build(shape[0], lambda i, o: block.build(i, o, block_params), topology_params)
         trunk.eval()
         with torch.no_grad():
             feature_dim += trunk(torch.zeros(1, *shape)).shape[1]

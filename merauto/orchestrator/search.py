@@ -13,13 +13,13 @@ from rich.console import Console
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import MODES
 from merauto.evaluator.fidelity import fold_rungs, parse_pruning
 from merauto.evaluator.nested import EvalData, EvaluationSettings, study_folds
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.orchestrator.prepare import space_streams
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, fold_study_name, load_run
 from merauto.orchestrator.study import (
@@ -32,7 +32,7 @@ from merauto.orchestrator.study import (
     recover_interrupted,
 )
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.search_space.space import MAX_EPOCHS
+from merauto.search_space.space import MAX_EPOCHS, SpaceContext
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -114,11 +114,10 @@ def validate(options: SearchOptions) -> None:
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
 
 
-def _prepare_features(builder: FeatureBuilder, console: Console) -> None:
-    """Fill the feature cache with every input's default streams, before workers start."""
-    specs = {spec for kind in INPUTS for spec in kind.streams(kind.resolve({})).values()}
+def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
+    """Fill the feature cache with the default streams of every input the dataset can give, before workers start."""
     with console.status("preparing inputs (cached by content; a rerun recomputes nothing)"):
-        for spec in sorted(specs, key=str):
+        for spec in space_streams("defaults", context):
             builder.stream(spec)
     console.print(f"inputs: {builder.stats.computed} computed, {builder.stats.cached} from cache ({builder.cache.root})")
 
@@ -191,9 +190,10 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
             return _summarise(storage, planned, options)
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
-        _prepare_features(builder, console)
+        context = SpaceContext.of(index)
+        _prepare_features(builder, context, console)
         started_trials = True
-        runner = TuneRunner(options, info, storage, index, builder, console)
+        runner = TuneRunner(options, info, storage, index, builder, context, console)
         best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
         with (
             runner,

@@ -59,7 +59,7 @@ def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:
         builder = FeatureBuilder(context.index, FeatureCache(context.cache_dir), context.fingerprints)
         _BUILDERS[key] = builder
     index = context.index
-    inputs = builder.inputs(config.input.name, config.input.params)
+    inputs = builder.pipeline_inputs(config)
     return EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
 
 

@@ -23,7 +23,7 @@ from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearc
 from merauto.orchestrator.study import OBJECTIVE, RUNG, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.store import ResultsStore
-from merauto.search_space.space import define_by_run
+from merauto.search_space.space import SpaceContext, define_by_run
 
 if TYPE_CHECKING:
     from merauto.orchestrator.search import PlannedStudy, SearchOptions
@@ -39,10 +39,11 @@ class TuneRunner:
         storage: optuna.storages.BaseStorage,
         index: SampleIndex,
         builder: FeatureBuilder,
+        space: SpaceContext,
         console: Console,
     ) -> None:
         self.options, self.info, self.storage, self.console = options, info, storage, console
-        self.index, self.builder = index, builder
+        self.index, self.builder, self.space = index, builder, space
         self.started_ray = False
         self.started_at = time.monotonic()
         self.interrupted = False
@@ -102,7 +103,7 @@ class TuneRunner:
         )
         pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
-            space=partial(define_by_run, max_epochs=self.info.max_epochs),
+            space=partial(define_by_run, context=self.space, max_epochs=self.info.max_epochs),
             metric=OBJECTIVE,
             mode="max",
             sampler=make_sampler(options.seed + done),

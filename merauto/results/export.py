@@ -18,8 +18,9 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import load_index
 from merauto.data.features import FeatureBuilder
 from merauto.data.frames import frame_number, ordered_frames
-from merauto.data.inputs import INPUTS, STREAM_BUILDERS, ClipFrames, StreamSpec, estimate_apex
+from merauto.data.inputs import ClipFrames, StreamSpec, estimate_apex, pipeline_streams
 from merauto.data.sample_index import Sample
+from merauto.data.streams import build_stream
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
@@ -75,15 +76,14 @@ def export_pipeline(
 
     index = load_index(info.dataset, cache_dir)
     builder = FeatureBuilder(index, FeatureCache(cache_dir))
-    inputs = builder.inputs(config.input.name, config.input.params)
+    inputs = builder.pipeline_inputs(config)
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
         model = ModelSet(config, inputs, index.labels, [Member(rows, info.evaluation.seed)], len(index.classes), torch.device("cpu"))
         for _ in range(epochs):
             model.train_epoch([True])
 
-    kind = INPUTS.get(config.input.name)
-    streams = kind.streams(kind.resolve(config.input.params))
+    streams = pipeline_streams(config)
     scores = chosen.outcome.test_scores()
     pipeline = {
         "merauto_version": __version__,
@@ -101,7 +101,7 @@ def export_pipeline(
         },
     }
     preprocessing = {
-        "streams": {name: {"kind": s.kind, "params": s.as_dict(), "version": STREAM_BUILDERS[s.kind][0]} for name, s in streams.items()},
+        "streams": {name: {**s.to_json(), "versions": s.versions()} for name, s in streams.items()},
         "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
     }
     weights = {
@@ -145,13 +145,14 @@ class ExportedPipeline:
         preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
         streams = {}
         for name, s in preprocessing["streams"].items():
-            current = STREAM_BUILDERS[s["kind"]][0]
-            if s["version"] != current:
+            spec = StreamSpec.from_json(s)
+            exported = s.get("versions", {s["kind"]: s.get("version")})  # exports before preprocessing steps had one version
+            if exported != spec.versions():
                 raise MerautoError(
-                    f"{export_dir} was exported with {s['kind']} version {s['version']}; this merauto computes version {current}",
+                    f"{export_dir} was exported with stream versions {exported}; this merauto computes {spec.versions()}",
                     "re-export the pipeline with this merauto version",
                 )
-            streams[name] = StreamSpec.of(s["kind"], **s["params"])
+            streams[name] = spec
         weights = torch.load(export_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         config = PipelineConfig.from_dict(pipeline["config"])
         shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
@@ -164,7 +165,7 @@ class ExportedPipeline:
         """Class probabilities (len(clips), n_classes)."""
         tensors = {}
         for name, s in self.streams.items():
-            array = np.stack([STREAM_BUILDERS[s.kind][1](clip, **s.as_dict()) for clip in clips])
+            array = np.stack([build_stream(s, clip) for clip in clips])
             shape = (1, -1) + (1,) * (array.ndim - 2)
             standardised = (array - self.standardiser.mean[name].reshape(shape)) / self.standardiser.std[name].reshape(shape)
             tensors[name] = torch.from_numpy(standardised.astype(np.float32))

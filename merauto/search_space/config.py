@@ -36,17 +36,29 @@ class TrainingConfig:
     dropout: float = 0.0
 
 
-SLOTS = ("input", "topology", "block", "loss")
+SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment")
+# Slots added after the first configs were written, with the choice that means "not used":
+# a config without them loads as what it ran, and an input that a step cannot act on gets it.
+IDENTITY_CHOICES = {"face": "none", "magnification": "none", "roi": "whole", "augment": "none"}
+
+
+def _identity(slot: str) -> Choice:
+    return Choice(IDENTITY_CHOICES[slot])
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Input, network (topology + block), loss and training: one point of the search space."""
+    """Input and its preprocessing (face, magnification, roi), network (topology + block), loss,
+    training-time augmentation and training: one point of the search space."""
 
     input: Choice
     topology: Choice
     block: Choice
     loss: Choice
+    face: Choice = field(default_factory=lambda: _identity("face"))
+    magnification: Choice = field(default_factory=lambda: _identity("magnification"))
+    roi: Choice = field(default_factory=lambda: _identity("roi"))
+    augment: Choice = field(default_factory=lambda: _identity("augment"))
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,7 +69,9 @@ class PipelineConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
-        choices = {slot: Choice(data[slot]["name"], dict(data[slot].get("params", {}))) for slot in SLOTS}
+        choices = {
+            slot: Choice(data[slot]["name"], dict(data[slot].get("params", {}))) if slot in data else _identity(slot) for slot in SLOTS
+        }
         known = {f.name for f in fields(TrainingConfig)}
         training = TrainingConfig(**{k: v for k, v in data.get("training", {}).items() if k in known})
         return cls(**choices, training=training)
@@ -81,7 +95,7 @@ class PipelineConfig:
         """Inverse of :meth:`to_params`; parameters a trial did not sample keep their defaults."""
         data: dict[str, Any] = {}
         for slot in SLOTS:
-            name = params[slot]
+            name = params[slot] if slot in params else IDENTITY_CHOICES[slot]
             prefix = f"{slot}.{name}."
             data[slot] = {"name": name, "params": {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}}
         data["training"] = {k[len("training.") :]: v for k, v in params.items() if k.startswith("training.")}
@@ -90,8 +104,9 @@ class PipelineConfig:
     def summary(self) -> str:
         """One line a person can read in a leaderboard."""
         t = self.training
+        steps = [getattr(self, s).summary() for s in IDENTITY_CHOICES if getattr(self, s).name != IDENTITY_CHOICES[s]]
         return (
-            f"{self.input.summary()} | {self.topology.summary()} x {self.block.summary()} | "
+            f"{' + '.join([self.input.summary(), *steps])} | {self.topology.summary()} x {self.block.summary()} | "
             f"{self.loss.summary()} w={t.class_weighting} lr={t.lr:.2g} wd={t.weight_decay:.2g} "
             f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g}"
         )

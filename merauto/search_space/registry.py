@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -12,16 +13,29 @@ from merauto.errors import MerautoError
 
 
 class Component(ABC):  # noqa: B024 - abstract by intent: subclasses add their build method
-    """A searchable option. Subclasses set ``name``/``description`` and may override
-    :meth:`suggest` (its conditional hyper-parameters) and ``defaults``."""
+    """A searchable option. Subclasses set ``name``/``description``, ``defaults`` and either
+    ``choices`` (discrete searched values: what preprocessing uses, so cached inputs are
+    reused) or their own :meth:`suggest` (conditional hyper-parameters of any kind).
+    ``version`` changes whenever what the component computes changes."""
 
     name: str = ""
     description: str = ""
     defaults: dict[str, Any] = {}
+    choices: dict[str, tuple[Any, ...]] = {}
+    version: str = "1"
 
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
         """Sample this component's hyper-parameters; names must start with ``prefix``."""
-        return {}
+        return {key: trial.suggest_categorical(prefix + key, list(values)) for key, values in self.choices.items()}
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of ``choices``, resolved: the points of this component a search can reach."""
+        keys = list(self.choices)
+        return [self.resolve(dict(zip(keys, values, strict=True))) for values in itertools.product(*self.choices.values())]
+
+    def available(self, context: Any = None) -> bool:
+        """Whether this component can run here, on the dataset described by ``context`` (``None``: any)."""
+        return True
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` completed with the defaults of anything not given."""

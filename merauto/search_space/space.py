@@ -1,31 +1,62 @@
-"""The define-by-run search space: the product of the registries plus training settings."""
+"""The define-by-run search space: the product of the registries plus training settings.
+
+An input is sampled first; the preprocessing slots (face, magnification, roi) are sampled
+only when one of its streams reads them, so no two configs differ by a step that does nothing.
+What a dataset cannot run (landmark inputs and regions without landmarks, an uninstalled
+backend) is left out by :class:`SpaceContext`, fixed for a study.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import optuna
 
+from merauto.data.augment import AUGMENTS
 from merauto.data.inputs import INPUTS
+from merauto.data.landmarks import index_has_landmarks
+from merauto.data.sample_index import SampleIndex
+from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.blocks import BLOCKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.topologies import TOPOLOGIES
-from merauto.search_space.config import Choice, PipelineConfig, TrainingConfig
+from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
 from merauto.search_space.registry import suggest_choice
 
-REGISTRIES = {"input": INPUTS, "topology": TOPOLOGIES, "block": BLOCKS, "loss": LOSSES}
+REGISTRIES = {"input": INPUTS, **PREPROCESSING, "topology": TOPOLOGIES, "block": BLOCKS, "loss": LOSSES, "augment": AUGMENTS}
 
 
 MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
 
 
-def sample_config(trial: optuna.Trial, max_epochs: int = MAX_EPOCHS) -> PipelineConfig:
-    """Sample one candidate pipeline; every parameter name is the config's flat key.
+@dataclass(frozen=True)
+class SpaceContext:
+    """What the dataset offers that some options need."""
+
+    landmarks: bool = False
+
+    @classmethod
+    def of(cls, index: SampleIndex) -> SpaceContext:
+        return cls(landmarks=index_has_landmarks(index))
+
+
+def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> PipelineConfig:
+    """Sample one candidate pipeline (``context=None``: every registered, installed option).
 
     ``max_epochs`` bounds the sampled epoch limit (a budget knob: lower is faster).
     """
-    choices = {}
-    for slot, registry in REGISTRIES.items():
-        component, params = suggest_choice(trial, registry)
-        choices[slot] = Choice(component.name, params)
+
+    def choose(slot: str) -> Choice:
+        component, params = suggest_choice(trial, REGISTRIES[slot], lambda c: c.available(context))
+        return Choice(component.name, params)
+
+    choices = {"input": choose("input")}
+    kind = INPUTS.get(choices["input"].name)
+    uses = kind.uses(choices["input"].params)
+    for slot in PREPROCESSING:
+        choices[slot] = choose(slot) if slot in uses else Choice(IDENTITY_CHOICES[slot])
+    for slot in ("topology", "block", "loss", "augment"):
+        choices[slot] = choose(slot)
     training = TrainingConfig(
         lr=trial.suggest_float("training.lr", 1e-4, 1e-2, log=True),
         weight_decay=trial.suggest_float("training.weight_decay", 1e-6, 1e-2, log=True),
@@ -37,9 +68,9 @@ def sample_config(trial: optuna.Trial, max_epochs: int = MAX_EPOCHS) -> Pipeline
     return PipelineConfig(**choices, training=training)
 
 
-def define_by_run(trial: optuna.Trial, max_epochs: int = MAX_EPOCHS) -> None:
+def define_by_run(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> None:
     """Ray Tune's OptunaSearch space: sampling records the flat parameters on ``trial``."""
-    sample_config(trial, max_epochs)
+    sample_config(trial, context, max_epochs)
 
 
 def resolve(config: PipelineConfig) -> PipelineConfig:

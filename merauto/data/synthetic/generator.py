@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from filelock import FileLock
 
+from merauto.data.landmarks import LANDMARKS_FILE
 from merauto.data.synthetic.face import FaceIdentity, landmarks, render_neutral, sample_identity
 from merauto.data.synthetic.motion import (
     ACTION_UNITS,
@@ -32,7 +33,7 @@ from merauto.data.synthetic.motion import (
     sample_timeline,
 )
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"  # 2: landmarks.json per clip; 3: more negative action units, ambiguity; 4: both
 AMBIGUITY = 0.2  # calibrated base rate of clips showing another class's pattern
 SIZES = ("tiny", "small", "composite")
 
@@ -154,13 +155,14 @@ def _subject_traits(spec: SyntheticSpec, dataset: str, subject: str) -> SubjectT
 
 @dataclass(frozen=True)
 class RenderedClip:
-    """Frames (uint8, HxW grey or HxWx3 BGR) and their annotation."""
+    """Frames (uint8, HxW grey or HxWx3 BGR), their annotation and the landmarks of every frame."""
 
     frames: list[np.ndarray]
     onset: int
     apex: int
     offset: int
     action_units: dict[str, float]
+    landmarks: dict[str, np.ndarray]  # name -> (n_frames, 2) pixel positions
 
 
 def render_clip(spec: SyntheticSpec, plan: ClipPlan, traits: SubjectTraits, clip_seed: int) -> RenderedClip:
@@ -191,6 +193,11 @@ def render_clip(spec: SyntheticSpec, plan: ClipPlan, traits: SubjectTraits, clip
     sigma = domain.noise_sigma * spec.noise / 255.0
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # A point p of the neutral face is drawn near p + d(p) in frame t (first order in the small motion).
+    moved = {}
+    for name, point in marks.items():
+        col, row = (int(np.clip(round(float(v)), 0, size - 1)) for v in point)
+        moved[name] = point[None] + profile[:, None] * displacement[:, row, col][None] + jitter + offset[None]
     frames = []
     for t in range(timeline.n_frames):
         image = base
@@ -207,7 +214,7 @@ def render_clip(spec: SyntheticSpec, plan: ClipPlan, traits: SubjectTraits, clip
         frame8 = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
         bgr = cv2.cvtColor(frame8, cv2.COLOR_RGB2BGR)
         frames.append(bgr if domain.colour else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-    return RenderedClip(frames, timeline.onset, timeline.apex, timeline.offset, units)
+    return RenderedClip(frames, timeline.onset, timeline.apex, timeline.offset, units, moved)
 
 
 def _eye_mask(marks: dict[str, np.ndarray], identity: FaceIdentity, size: int) -> np.ndarray:
@@ -238,8 +245,12 @@ def generate(spec: SyntheticSpec, root: Path, progress: Callable[[int, int], Non
         folder = Path(plan.dataset) / plan.subject / plan.sample
         (root / folder).mkdir(parents=True)
         pattern = _FRAME_NAMES[plan.dataset]
-        for k, frame in enumerate(clip.frames):
-            cv2.imwrite(str(root / folder / pattern.format(n=first + k, subject=plan.subject)), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        names = [pattern.format(n=first + k, subject=plan.subject) for k in range(len(clip.frames))]
+        for name, frame in zip(names, clip.frames, strict=True):
+            cv2.imwrite(str(root / folder / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        points = sorted(clip.landmarks)
+        frames_points = {name: [np.round(clip.landmarks[p][k], 3).tolist() for p in points] for k, name in enumerate(names)}
+        (root / folder / LANDMARKS_FILE).write_text(json.dumps({"names": points, "frames": frames_points}))
         domain = DOMAINS[plan.dataset]
         annotated_apex = ""
         if domain.apex_annotated:  # annotators are off by a frame now and then
