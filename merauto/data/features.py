@@ -10,6 +10,7 @@ import numpy as np
 
 from merauto.data.cache import FeatureCache, content_key, fingerprint_sample
 from merauto.data.inputs import INPUTS, STREAM_BUILDERS, ClipFrames, StreamSpec, estimate_apex
+from merauto.data.precomputed import precomputed_stream
 from merauto.data.sample_index import Sample, SampleIndex
 
 APEX_SPOTTING_VERSION = "1"
@@ -54,6 +55,9 @@ class FeatureBuilder:
     def stream(self, spec: StreamSpec, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """The stream ``spec`` for every sample of the index, stacked in index order."""
         if spec in self._memo:
+            return self._memo[spec]
+        if self.index.precomputed is not None:  # no frames: the stream is read ready-made from its files
+            self._memo[spec] = precomputed_stream(self.index, spec.kind, spec.as_dict().get("size"))
             return self._memo[spec]
         version, build = STREAM_BUILDERS[spec.kind]
         arrays = []

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from merauto.errors import MerautoError
 from merauto.orchestrator.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
+from merauto.search_space.space import runnable_inputs
 
 OBJECTIVE = "inner_uf1"
 PROTOCOL_ATTR = "merauto_protocol"
@@ -74,12 +75,14 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     return recovered
 
 
-def enqueue_presets(study: optuna.Study) -> list[str]:
-    """Enqueue every literature preset once per study; returns the names newly enqueued."""
+def enqueue_presets(study: optuna.Study, precomputed: frozenset[str] | None = None) -> list[str]:
+    """Enqueue once per study every literature preset whose input the dataset can feed
+    (``precomputed``: see :func:`runnable_inputs`); returns the names newly enqueued."""
     already = {t.user_attrs.get(PRESET_ATTR) for t in study.get_trials(deepcopy=False)}
+    runnable = runnable_inputs(precomputed)
     added = []
     for name, config in PRESETS.items():
-        if name not in already:
+        if name not in already and config.input.name in runnable:
             study.enqueue_trial(config.to_params(), user_attrs={PRESET_ATTR: name})
             added.append(name)
     return added

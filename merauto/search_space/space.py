@@ -14,10 +14,29 @@ from merauto.search_space.registry import suggest_choice
 REGISTRIES = {"input": INPUTS, "topology": TOPOLOGIES, "block": BLOCKS, "loss": LOSSES}
 
 
-def sample_config(trial: optuna.Trial) -> PipelineConfig:
-    """Sample one candidate pipeline; every parameter name is the config's flat key."""
+def runnable_inputs(precomputed: frozenset[str] | None) -> list[str]:
+    """Inputs a dataset can feed: every input when it has frames (``precomputed`` is ``None``),
+    else those whose streams it holds precomputed."""
+    return [
+        kind.name
+        for kind in INPUTS
+        if precomputed is None or {spec.kind for spec in kind.streams(kind.resolve({})).values()} <= precomputed
+    ]
+
+
+def sample_config(trial: optuna.Trial, precomputed: frozenset[str] | None = None) -> PipelineConfig:
+    """Sample one candidate pipeline; every parameter name is the config's flat key.
+
+    On a dataset without frames (``precomputed``: the stream kinds it holds), only inputs made
+    of those streams are offered, and their hyper-parameters (how a stream is computed from
+    frames) are not sampled: the files fix them.
+    """
     choices = {}
     for slot, registry in REGISTRIES.items():
+        if slot == "input" and precomputed is not None:
+            name = trial.suggest_categorical("input", runnable_inputs(precomputed))
+            choices[slot] = Choice(name, INPUTS.get(name).resolve({}))
+            continue
         component, params = suggest_choice(trial, registry)
         choices[slot] = Choice(component.name, params)
     training = TrainingConfig(
@@ -31,9 +50,9 @@ def sample_config(trial: optuna.Trial) -> PipelineConfig:
     return PipelineConfig(**choices, training=training)
 
 
-def define_by_run(trial: optuna.Trial) -> None:
+def define_by_run(trial: optuna.Trial, precomputed: frozenset[str] | None = None) -> None:
     """Ray Tune's OptunaSearch space: sampling records the flat parameters on ``trial``."""
-    sample_config(trial)
+    sample_config(trial, precomputed)
 
 
 def resolve(config: PipelineConfig) -> PipelineConfig:
