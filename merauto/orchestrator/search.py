@@ -6,7 +6,9 @@ import logging
 import math
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -14,7 +16,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 
 from merauto.data.cache import FeatureCache
-from merauto.data.datasets import DatasetRequest, load_index
+from merauto.data.datasets import DatasetRequest, validate_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
@@ -33,6 +35,7 @@ from merauto.orchestrator.study import (
     recover_interrupted,
 )
 from merauto.results.store import ResultsStore
+from merauto.search_space.space import runnable_inputs
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -92,9 +95,28 @@ def validate(options: SearchOptions) -> None:
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
 
 
+def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
+    """The dataset's index after reading every annotation and file; refuses one with errors."""
+    with console.status(f"loading dataset {options.dataset.label()} and reading every file once (generated on first use)"):
+        loaded = validate_dataset(options.dataset, options.cache_dir)
+    index = loaded.require()
+    summary = index.summary()
+    console.print(f"dataset {index.name}: {summary['samples']} clips, {summary['subjects']} subjects, classes {summary['classes']}")
+    if loaded.warnings:
+        kinds = Counter(f.kind for f in loaded.warnings)
+        console.print(f"dataset warnings: {', '.join(f'{k} {n}' for k, n in kinds.items())} (merauto datasets check lists them)")
+    return index
+
+
 def _prepare_features(builder: FeatureBuilder, console: Console) -> None:
-    """Fill the feature cache with every input's default streams, before workers start."""
-    specs = {spec for kind in INPUTS for spec in kind.streams(kind.resolve({})).values()}
+    """Fill the feature cache with the default streams of every input the dataset can feed, before workers start."""
+    runnable = runnable_inputs(builder.index.precomputed)
+    specs = {spec for kind in INPUTS if kind.name in runnable for spec in kind.streams(kind.resolve({})).values()}
+    if builder.index.precomputed is not None:
+        for spec in specs:
+            builder.stream(spec)
+        console.print(f"inputs: {', '.join(runnable)} read precomputed; inputs built from frames are not searched")
+        return
     with console.status("preparing inputs (cached by content; a rerun recomputes nothing)"):
         for spec in sorted(specs, key=str):
             builder.stream(spec)
@@ -141,10 +163,7 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
     check_writable(options.run_dir)
     if options.storage_url is not None:
         open_storage(options.storage_url)
-    with console.status(f"loading dataset {options.dataset.label()} (generated on first use)"):
-        index = load_index(options.dataset, options.cache_dir)
-    summary = index.summary()
-    console.print(f"dataset {index.name}: {summary['samples']} clips, {summary['subjects']} subjects, classes {summary['classes']}")
+    index = _load_dataset(options, console)
 
     created = not options.run_dir.exists()
     options.run_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +183,7 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         if recovered:
             console.print(f"trials {recovered} were interrupted; recorded as failed and queued to run again")
         if options.seed_presets:
-            added = enqueue_presets(study)
+            added = enqueue_presets(study, index.precomputed)
             if added:
                 console.print(f"presets queued first: {', '.join(added)}")
         done = finished_trials(study)
@@ -224,7 +243,7 @@ def _run_tune(
         context = WorkerContext(index, builder.fingerprints, options.cache_dir.resolve(), info.evaluation, options.device, threads)
         sampler = make_sampler(options.seed + done)
         searcher = RecordingOptunaSearch(
-            space=define_by_run,
+            space=partial(define_by_run, precomputed=index.precomputed),
             metric=OBJECTIVE,
             mode="max",
             sampler=sampler,
