@@ -56,10 +56,11 @@ def test_corrupt_frames_are_errors_naming_the_file(damage: str, tmp_path: Path, 
     frames = write_casme2(tmp_path / "data", _clips("casme2", 3))
     victim = sorted((frames / "sub01" / "EP02_01f").iterdir())[1]
     data = victim.read_bytes()
-    victim.write_bytes({"garbage": b"not an image at all", "empty": b"", "truncated": data[: len(data) // 2]}[damage])
+    victim.write_bytes({"garbage": b"not an image at all", "empty": b"", "truncated": data[:-8]}[damage])
     loaded = validate_dataset(DatasetRequest("casme2", data_root=tmp_path / "data", classes="3"), tmp_path)
     (error,) = loaded.errors
     assert error.kind == kinds.UNREADABLE_FRAME and str(victim) in error.message and error.sample == "casme2/sub01/EP02_01f"
+    assert {"garbage": "not a decodable", "empty": "is empty", "truncated": "not a decodable"}[damage] in error.message
     assert len(loaded.index) == 2
     err = _search_fails_at_once(["--dataset", "casme2", "--classes", "3", "--data-root", str(tmp_path / "data")], tmp_path, capsys)
     assert str(victim) in err and "replace the file" in err

@@ -10,7 +10,7 @@ from merauto.errors import MerautoError
 
 # Kinds of finding, as `merauto datasets check` groups them.
 NO_DATA = "dataset not found"
-BAD_SHEET = "unreadable coding sheet"
+BAD_SHEET = "unusable coding sheet"
 MISSING_ROW = "not in coding sheet"
 MISSING_FOLDER = "missing folder"
 MISSING_FILE = "missing file"

@@ -14,14 +14,12 @@ from merauto.data import findings as kinds
 from merauto.data.findings import Finding
 from merauto.data.sample_index import SampleIndex
 
-JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
-_JPEG_END = b"\xff\xd9"
-
 
 def unreadable_reason(path: Path) -> str | None:
-    """Why ``path`` is not a usable image (missing, empty, truncated JPEG, not decodable), else ``None``.
+    """Why ``path`` is not a usable image (unreadable, empty, corrupt or truncated), else ``None``.
 
     Images are decoded at 1/8 scale: enough to prove the data decodes, several times faster.
+    ``cv2.imdecode`` rejects a truncated JPEG (``cv2.imread`` would grey its missing part).
     """
     try:
         data = path.read_bytes()
@@ -29,10 +27,8 @@ def unreadable_reason(path: Path) -> str | None:
         return f"cannot be read ({exc.strerror})"
     if not data:
         return "is empty"
-    if path.suffix.lower() in JPEG_SUFFIXES and _JPEG_END not in data[-64:]:
-        return "is truncated (no JPEG end marker)"
     if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
-        return "is not a decodable image"
+        return "is not a decodable image (corrupt or truncated)"
     return None
 
 
