@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from native_layouts import CASME2_OFFSET_TYPO, CASME2_SLASH_APEX, SAMM_MISSING_APEX, composite_clips, write_casme2, write_smic
+from native_layouts import (
+    CASME2_OFFSET_TYPO,
+    CASME2_SLASH_APEX,
+    SAMM_MISSING_APEX,
+    composite_clips,
+    write_casme2,
+    write_frames,
+    write_smic,
+)
 
 from merauto.data import findings as kinds
 from merauto.data.datasets import DatasetRequest, load_dataset, validate_dataset
@@ -120,6 +128,19 @@ def test_raw_casme2_layout_and_numeric_frame_order(tmp_path: Path) -> None:
     (sample,) = load_dataset(DatasetRequest("casme2", data_root=tmp_path, classes="all"), tmp_path / "cache").index
     assert [p.name for p in sample.frames] == ["img98.jpg", "img99.jpg", "img100.jpg", "img101.jpg", "img102.jpg"]
     assert (sample.onset, sample.apex, sample.offset) == (0, 2, 4)
+
+
+def test_casme_with_its_own_column_names(tmp_path: Path) -> None:
+    casme = tmp_path / "CASME"
+    write_frames(casme / "CASME_raw_selected" / "sub01" / "EP01_5", range(10, 14), "img", ".jpg", True, seed=0)
+    write_frames(casme / "CASME_raw_selected" / "sub01" / "EP02_1", range(5, 9), "img", ".jpg", True, seed=1)
+    (casme / "CASME-coding.csv").write_text(
+        "Subject,Filename,OnsetF,ApexF1,ApexF2,OffsetF,Duration,AU,Emotion\n1,EP01_5,10,12,,13,4,4,tense\n1,EP02_1,5,7,,8,4,12,happiness\n"
+    )
+    loaded = load_dataset(DatasetRequest("casme", data_root=tmp_path), tmp_path / "cache")
+    assert loaded.index.classes == ("happiness", "tense") and loaded.index.name == "casme" and not loaded.findings
+    sample = loaded.index.samples[loaded.index.position("casme/sub01/EP01_5")]
+    assert (sample.onset, sample.apex, sample.offset, sample.fps) == (0, 2, 3, 60.0)
 
 
 def test_data_config_points_at_any_layout(native_root: Path, tmp_path: Path) -> None:

@@ -33,7 +33,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DATA_ROOT_ENV = "MERAUTO_DATA_ROOT"
 SEARCH_DEPTH = 3  # how many folder levels below the data root are searched
-CONFIG_KEYS = ("frames", "coding")
 
 
 @dataclass(frozen=True)
@@ -132,10 +131,10 @@ def read_data_config(path: Path) -> DataConfig:
         if key == "root":
             root = resolved(value, "root")
         elif key in NATIVE_LAYOUTS and isinstance(value, dict):
-            unknown = sorted(set(value) - set(CONFIG_KEYS))
-            if unknown:
-                raise MerautoError(f"{path}: [{key}] has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(CONFIG_KEYS)}")
             needed = ("frames", "coding") if NATIVE_LAYOUTS[key].coding else ("frames",)
+            unknown = sorted(set(value) - set(needed))
+            if unknown:
+                raise MerautoError(f"{path}: [{key}] has unknown key(s) {', '.join(unknown)}", f"use only {', '.join(needed)}")
             missing = [k for k in needed if k not in value]
             if missing:
                 raise MerautoError(f"{path}: [{key}] lacks {', '.join(missing)}", f"write {NATIVE_LAYOUTS[key].config_table(key)}")

@@ -67,8 +67,8 @@ class CodedClip:
 
 
 def coded_clips(dataset: CodedDataset, sheet: Path) -> dict[tuple[str, str], CodedClip]:
-    """Every clip of a coding sheet by (subject folder, sample)."""
-    rows = read_sheet(sheet, COLUMNS)
+    """Every clip of a coding sheet by (subject folder, sample); rows naming no subject or file (notes) are skipped."""
+    rows = [r for r in read_sheet(sheet, COLUMNS) if r.values["subject"] and r.values["filename"]]
     keys = [(dataset.subject_folder(r.values["subject"]), r.values["filename"]) for r in rows]
     repeats = Counter(keys)
     seen: Counter[tuple[str, str]] = Counter()
