@@ -12,6 +12,7 @@ import optuna
 import pytest
 import torch
 from native_layouts import write_ststnet
+from rich.console import Console
 
 from merauto.data import findings as kinds
 from merauto.data.cache import FeatureCache
@@ -19,7 +20,9 @@ from merauto.data.datasets import DatasetRequest, load_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial
+from merauto.orchestrator.run_dir import RunInfo
 from merauto.orchestrator.study import enqueue_presets
+from merauto.results.export import export_pipeline
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import resolve, runnable_inputs, sample_config
 
@@ -95,3 +98,11 @@ def test_features_restrict_the_space_to_inputs_they_hold() -> None:
         assert config.input.name == "flow_strain" and not any(k.startswith("input.") for k in trial.params)
         study.tell(trial, 0.0)
     assert enqueue_presets(optuna.create_study(), frozenset()) == []
+
+
+def test_a_search_on_precomputed_inputs_is_not_exported_for_frames(ststnet_features: Path, tmp_path: Path) -> None:
+    info = RunInfo("composite-features", "sqlite://", DatasetRequest("composite", features=ststnet_features), EvaluationSettings())
+    info.save(tmp_path)
+    with pytest.raises(MerautoError, match="precomputed inputs") as error:
+        export_pipeline(tmp_path, trial=None, out_dir=None, cache_dir=tmp_path, console=Console())
+    assert "--data-root" in error.value.fix

@@ -56,6 +56,12 @@ def export_pipeline(run_dir: Path, trial: int | None, out_dir: Path | None, cach
     validation. Files are written to a temporary folder renamed into place when complete.
     """
     info = load_run(run_dir)
+    if info.dataset.features is not None:
+        raise MerautoError(
+            f"{run_dir} searched on precomputed inputs (--features {info.dataset.features}); an exported pipeline computes its "
+            "inputs from frames, which would not match what the model was trained on",
+            "to export a pipeline for new clips, run the search on the videos (--data-root) and export that run",
+        )
     chosen = _choose(ResultsStore(run_dir).trials(info.study_name), trial)
     config = chosen.config
     epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
