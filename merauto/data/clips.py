@@ -111,13 +111,14 @@ def build_sample(spec: ClipSpec) -> tuple[Sample | None, list[Finding]]:
         )
     apex = numbers.index(spec.apex) if spec.apex in numbers else None
     if spec.apex is not None and (apex is None or not onset <= apex <= offset):
+        inside = numbers[onset] <= spec.apex <= numbers[offset]
+        reason = "is missing from" if inside else f"lies outside the clip (onset..offset {numbers[onset]}..{numbers[offset]}) in"
         notes.append(
             Finding(
                 spec.source,
                 spec.id,
                 kinds.ESTIMATED_APEX,
-                f"{spec.where}: apex frame {spec.apex} lies outside the clip (onset..offset {numbers[onset]}..{numbers[offset]} "
-                f"in {spec.folder}); it will be estimated from optical flow",
+                f"{spec.where}: apex frame {spec.apex} {reason} {spec.folder}; it will be estimated from optical flow",
                 "correct the apex frame number in the annotation",
             )
         )
