@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from merauto import __version__
 from merauto.data.datasets import DatasetRequest
@@ -22,6 +23,30 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dataset", default="synthetic", help="dataset to use: " + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
     group.add_argument(
         "--manifest", type=Path, default=None, help="CSV manifest for --dataset manifest (columns: subject, sample, label, frames_dir, ...)"
+    )
+    group.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding the licensed datasets under their distributed names, found up to 3 levels down (default: $MERAUTO_DATA_ROOT)",
+    )
+    group.add_argument(
+        "--data-config",
+        type=Path,
+        default=None,
+        help='TOML file giving per-dataset paths when a layout differs: root = "DIR", [casme2] frames = "...", coding = "..."',
+    )
+    group.add_argument(
+        "--classes",
+        default=None,
+        help="class scheme of casme2/samm: 5 (default), 3 (the composite's mapping) or all (every raw label)",
+    )
+    group.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="folder of STSTNet's precomputed flow+strain PNGs ('{subject}_{sample} .png', flat or LOSO-arranged): "
+        "--dataset composite runs on them without the videos",
     )
     group.add_argument(
         "--cache-dir",
@@ -50,6 +75,8 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
+    from merauto.data.datasets import LICENSED
+    from merauto.data.locations import data_root_from
     from merauto.data.synthetic.generator import SyntheticSpec
 
     try:
@@ -64,7 +91,16 @@ def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
         )
     except ValueError as exc:
         raise MerautoError(f"synthetic dataset options: {exc}", "use non-negative multipliers") from None
-    return DatasetRequest(args.dataset, spec, args.manifest)
+    licensed = args.dataset in LICENSED
+    return DatasetRequest(
+        args.dataset,
+        spec,
+        args.manifest,
+        data_root=data_root_from(args.data_root) if licensed else args.data_root,
+        data_config=args.data_config,
+        classes=args.classes,
+        features=args.features,
+    )
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
@@ -123,6 +159,38 @@ def cmd_prepare(args: argparse.Namespace, console: Console) -> int:
     inputs = [name.strip() for name in args.inputs.split(",") if name.strip()] if args.inputs else None
     summary = run_prepare(_dataset_request(args), _cache_dir(args), args.space, inputs, console)
     print_summary(summary, Console())
+    return 0
+
+
+def cmd_datasets_check(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import Progress
+
+    from merauto.data.check import print_check
+    from merauto.data.datasets import validate_dataset
+
+    request = _dataset_request(args)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"reading every file of {request.label()}", total=None)
+        loaded = validate_dataset(request, _cache_dir(args), lambda done, total: progress.update(task, completed=done, total=total))
+    print_check(loaded, Console(highlight=False))
+    return 1 if loaded.errors else 0
+
+
+def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
+    from merauto.data.datasets import DATASETS
+    from merauto.data.labels import CLASS_SCHEMES
+    from merauto.data.locations import DATA_ROOT_ENV, NATIVE_LAYOUTS, data_root_from, find_source
+
+    out = Console(highlight=False)
+    for name, description in DATASETS.items():
+        out.print(f"[bold]{name}[/]: {description}")
+        for scheme, definition in CLASS_SCHEMES.get(name, {}).items():
+            out.print(f"    --classes {scheme}: {definition.description}")
+    root = data_root_from(args.data_root)
+    out.print(f"\ndata root: {root or f'none (pass --data-root DIR or set {DATA_ROOT_ENV})'}")
+    for source, layout in NATIVE_LAYOUTS.items():
+        found = find_source(source, root) if root is not None and root.is_dir() else None
+        out.print(f"  {source}: {escape(found.origin) if found else 'not found; looks for ' + layout.describe()}")
     return 0
 
 
@@ -269,6 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument("--inputs", default=None, help="comma-separated inputs to prepare (default: every input the dataset can give)")
     prepare.set_defaults(handler=cmd_prepare)
+    datasets = commands.add_parser(
+        "datasets", help="list the datasets merauto reads, and check a copy before searching on it", formatter_class=FORMATTER
+    )
+    datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION", help="check or list")
+    check = datasets_commands.add_parser(
+        "check",
+        help="read every annotation and file of a dataset and report counts and problems",
+        formatter_class=FORMATTER,
+        description="Per source: samples, subjects, class counts, frames found and samples with problems. "
+        "Exits 1 when anything would break a search (merauto search runs the same check before starting).",
+    )
+    _add_dataset_options(check)
+    check.set_defaults(handler=cmd_datasets_check)
+    listing = datasets_commands.add_parser(
+        "list", help="the datasets, their class schemes, and which are found under the data root", formatter_class=FORMATTER
+    )
+    listing.add_argument("--data-root", type=Path, default=None, help="folder to look in (default: $MERAUTO_DATA_ROOT)")
+    listing.set_defaults(handler=cmd_datasets_list)
 
     report = commands.add_parser("report", help="print the leaderboard and write report.html for a run", formatter_class=FORMATTER)
     report.add_argument("run_dir", type=Path, help="run directory written by merauto search")
@@ -332,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, console)
     except MerautoError as exc:
-        console.print(f"[bold red]error:[/] {exc.problem}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(exc.problem)}", highlight=False)
         if exc.fix:
-            console.print(f"[bold]fix:[/] {exc.fix}", highlight=False)
+            console.print(f"[bold]fix:[/] {escape(exc.fix)}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; run the same command again to resume")

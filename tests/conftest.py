@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic dataset generated once per test session."""
+"""Shared fixtures: a tiny synthetic dataset and native-layout copies of the licensed datasets,
+generated once per test session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from native_layouts import write_native_root, write_ststnet
 
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
@@ -29,6 +31,18 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_index(cache_dir: Path) -> SampleIndex:
     return load_index(TINY, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def native_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All 442 composite clips (and a few outside it) in the native CASME II, SAMM and SMIC-HS layouts."""
+    return write_native_root(tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture(scope="session")
+def ststnet_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 442 STSTNet flow+strain PNGs, flat, names with the space before .png."""
+    return write_ststnet(tmp_path_factory.mktemp("ststnet"))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -23,13 +24,15 @@ from merauto.results.store import ResultsStore
 TINY = ["--synthetic-size", "tiny"]
 
 
-def _merauto(*args: str, cache: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def _merauto(
+    *args: str, cache: Path, check: bool = True, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "merauto", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"},
+        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200", **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -45,12 +48,14 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("search", "report", "export", "predict", "dashboard"):
+    for command in ("search", "datasets", "report", "export", "predict", "dashboard"):
         assert command in out
-    parser = build_parser()
-    for action in parser._subparsers._group_actions[0].choices.values():  # noqa: SLF001 - walk every option
+    parsers = list(build_parser()._subparsers._group_actions[0].choices.values())  # noqa: SLF001 - walk every option
+    while parsers:
+        action = parsers.pop()
         for option in action._actions:  # noqa: SLF001
             assert option.help, f"{action.prog} {option.dest} has no help text"
+            parsers.extend((option.choices or {}).values() if isinstance(option, argparse._SubParsersAction) else [])  # noqa: SLF001
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from merauto.data.face import FACES, Registration
 from merauto.data.inputs import INPUTS, STREAM_BUILDERS, StreamSpec, estimate_apex, pipeline_streams
 from merauto.data.landmarks import LANDMARKS_FILE, landmarks_path
 from merauto.data.magnify import MAGNIFICATIONS
+from merauto.data.precomputed import precomputed_stream
 from merauto.data.sample_index import Sample, SampleIndex
 from merauto.data.streams import build_stream
 from merauto.errors import MerautoError
@@ -112,6 +113,9 @@ class FeatureBuilder:
     def stream(self, spec: StreamSpec, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """The stream ``spec`` for every sample of the index, stacked in index order."""
         if spec in self._memo:
+            return self._memo[spec]
+        if self.index.precomputed is not None:  # no frames: the stream is read ready-made from its files
+            self._memo[spec] = precomputed_stream(self.index, spec.kind, spec.as_dict().get("size"))
             return self._memo[spec]
         self.check(spec)
         arrays = []

@@ -40,7 +40,12 @@ class InputKind(Component):
     needs_landmarks = False
 
     def available(self, context: Any = None) -> bool:
-        return not self.needs_landmarks or context is None or bool(getattr(context, "landmarks", False))
+        if context is None:
+            return True
+        precomputed = getattr(context, "precomputed", None)
+        if precomputed is not None:  # a dataset without frames feeds only the streams it holds
+            return {spec.kind for spec in self.streams(self.resolve({})).values()} <= precomputed
+        return not self.needs_landmarks or bool(getattr(context, "landmarks", False))
 
     @abstractmethod
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

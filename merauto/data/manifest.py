@@ -10,40 +10,21 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from merauto.data.frames import frame_number, ordered_frames
-from merauto.data.sample_index import Sample, SampleIndex
+from merauto.data import findings as kinds
+from merauto.data.clips import ClipSpec, build_sample, frame_value
+from merauto.data.findings import Finding, LoadedDataset
+from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 
 REQUIRED_COLUMNS = ("subject", "sample", "label", "frames_dir")
 
 
-def _optional_int(value: str | None) -> int | None:
-    """A frame number cell: empty, '/', 'n/a' and other non-numbers mean unannotated."""
-    if value is None:
-        return None
-    try:
-        return int(float(value.strip()))
-    except ValueError:
-        return None
-
-
-def _position(numbers: list[int], wanted: int | None, default: int, what: str, warnings: list[str]) -> int:
-    """Position of frame number ``wanted`` in the clip, clipped to the frames present."""
-    if wanted is None:
-        return default
-    if wanted in numbers:
-        return numbers.index(wanted)
-    nearest = min(range(len(numbers)), key=lambda i: abs(numbers[i] - wanted))
-    warnings.append(f"{what} frame {wanted} not among frames {numbers[0]}..{numbers[-1]}; clipped to {numbers[nearest]}")
-    return nearest
-
-
-def load_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] | None = None, default_fps: float = 30.0) -> SampleIndex:
-    """Read a manifest CSV into a :class:`SampleIndex`; errors name the file, row and fix."""
+def read_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] | None = None, default_fps: float = 30.0) -> LoadedDataset:
+    """Read a manifest CSV; a bad file raises, bad rows become findings naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise MerautoError(f"manifest {path} does not exist", "pass the path of a CSV file with --manifest")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -55,53 +36,56 @@ def load_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     if not rows:
         raise MerautoError(f"manifest {path} lists no samples", "add one row per clip")
-    samples = []
+    samples, found, seen = [], [], {}
     for line, row in enumerate(rows, start=2):
-        folder = path.parent / row["frames_dir"]
-        frames = ordered_frames(folder) if folder.is_dir() else []
-        if len(frames) < 2:
-            raise MerautoError(
-                f"{path}, line {line}: sample {row['sample']!r} has {len(frames)} frame(s) in {folder}",
-                "point frames_dir at a folder holding the clip's numbered frames (at least two)",
-            )
-        numbers = [frame_number(f) for f in frames]
-        warnings: list[str] = []
-        onset = _position(numbers, _optional_int(row.get("onset")), 0, "onset", warnings)
-        offset = _position(numbers, _optional_int(row.get("offset")), len(frames) - 1, "offset", warnings)
-        if offset <= onset:
-            raise MerautoError(
-                f"{path}, line {line}: sample {row['sample']!r} has offset {numbers[offset]} not after onset {numbers[onset]}",
-                "correct the onset/offset frame numbers",
-            )
-        apex_number = _optional_int(row.get("apex"))
-        apex = None
-        if apex_number is not None:
-            apex = _position(numbers, apex_number, onset, "apex", warnings)
-            if not onset <= apex <= offset:
-                warnings.append(f"apex frame {apex_number} outside onset..offset; it will be estimated")
-                apex = None
         dataset = row.get("dataset") or (name or path.stem)
-        samples.append(
-            Sample(
-                id=f"{dataset}/{row['subject']}/{row['sample']}",
-                dataset=dataset,
-                subject=row["subject"],
-                label=row["label"],
-                raw_label=row["label"],
-                frames=tuple(frames),
-                onset=onset,
-                apex=apex,
-                offset=offset,
-                fps=float(row.get("fps") or default_fps),
-                action_units=row.get("au", ""),
-                frame_numbers=tuple(numbers),
-                warnings=tuple(warnings),
+        spec = ClipSpec(
+            id=f"{dataset}/{row['subject']}/{row['sample']}",
+            source=dataset,
+            subject=row["subject"],
+            label=row["label"],
+            raw_label=row["label"],
+            folder=path.parent / row["frames_dir"],
+            onset=frame_value(row.get("onset")),
+            apex=frame_value(row.get("apex")),
+            offset=frame_value(row.get("offset")),
+            fps=float(row.get("fps") or default_fps),
+            where=f"{path}, line {line}",
+            action_units=row.get("au", ""),
+        )
+        if spec.id in seen:
+            found.append(
+                Finding(
+                    dataset,
+                    spec.id,
+                    kinds.DUPLICATE_SAMPLE,
+                    f"{spec.where}: sample {row['sample']!r} of subject {row['subject']!r} is listed twice (first on line {seen[spec.id]})",
+                    "give each clip its own sample name, or drop the repeated row",
+                    error=True,
+                )
             )
-        )
-    found = tuple(sorted({s.label for s in samples}))
-    if classes is not None and set(found) - set(classes):
-        raise MerautoError(
-            f"manifest {path} has labels {sorted(set(found) - set(classes))} outside the class list {list(classes)}",
-            "relabel those rows or drop them from the manifest",
-        )
-    return SampleIndex(name or path.stem, classes or found, tuple(samples))
+            continue
+        seen[spec.id] = line
+        if classes is not None and spec.label not in classes:
+            found.append(
+                Finding(
+                    dataset,
+                    spec.id,
+                    kinds.BAD_LABEL,
+                    f"{spec.where}: label {spec.label!r} is not among the classes {list(classes)}",
+                    "relabel the row or drop it from the manifest",
+                    error=True,
+                )
+            )
+            continue
+        sample, notes = build_sample(spec)
+        found.extend(notes)
+        if sample is not None:
+            samples.append(sample)
+    labels = classes or tuple(sorted({s.label for s in samples}))
+    return LoadedDataset(SampleIndex(name or path.stem, labels, tuple(samples)), tuple(found), {name or path.stem: str(path)})
+
+
+def load_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] | None = None, default_fps: float = 30.0) -> SampleIndex:
+    """Read a manifest CSV into a :class:`SampleIndex`; errors name the file, row and fix."""
+    return read_manifest(path, name, classes, default_fps).require()

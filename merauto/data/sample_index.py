@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,9 @@ class Sample:
     """One clip. ``onset``/``apex``/``offset`` are positions in ``frames`` (0-based).
 
     ``apex`` is ``None`` when the dataset does not annotate it; inputs then estimate it.
+    ``precomputed`` maps stream kinds to files holding that stream ready-made (e.g. the
+    STSTNet flow+strain PNG); a sample read from such files has no frames, and its
+    onset/offset are 0.
     """
 
     id: str
@@ -31,8 +35,13 @@ class Sample:
     action_units: str = ""
     frame_numbers: tuple[int, ...] = ()
     warnings: tuple[str, ...] = ()
+    precomputed: Mapping[str, Path] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
+        if not self.frames and self.precomputed:
+            if (self.onset, self.apex, self.offset) != (0, None, 0):
+                raise ValueError(f"sample {self.id}: a sample without frames has no onset/apex/offset")
+            return
         n = len(self.frames)
         if n < 2:
             raise ValueError(f"sample {self.id}: a clip needs at least 2 frames, found {n}")
@@ -56,6 +65,8 @@ class SampleIndex:
         unknown = sorted({s.label for s in self.samples} - set(self.classes))
         if unknown:
             raise ValueError(f"{self.name}: labels {unknown} are not among classes {self.classes}")
+        if len({bool(s.frames) for s in self.samples}) > 1:
+            raise ValueError(f"{self.name}: some samples have frames and some only precomputed streams")
         for i, sample in enumerate(self.samples):
             if sample.id in self._positions:
                 raise ValueError(f"{self.name}: duplicate sample id {sample.id!r}")
@@ -88,6 +99,14 @@ class SampleIndex:
     @property
     def sources(self) -> np.ndarray:
         return np.array([s.dataset for s in self.samples])
+
+    @property
+    def precomputed(self) -> frozenset[str] | None:
+        """Stream kinds every sample holds precomputed when samples have no frames; ``None``
+        when samples have frames (then every stream can be built)."""
+        if not self.samples or self.samples[0].frames:
+            return None
+        return frozenset.intersection(*(frozenset(s.precomputed) for s in self.samples))
 
     def subset(self, positions: np.ndarray | list[int]) -> SampleIndex:
         """A new index holding the samples at ``positions``, in that order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 
 from merauto.data.cache import FeatureCache
-from merauto.data.datasets import DatasetRequest, load_index
+from merauto.data.datasets import DatasetRequest, validate_dataset
 from merauto.data.features import FeatureBuilder
+from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import MODES
@@ -32,7 +34,7 @@ from merauto.orchestrator.study import (
     recover_interrupted,
 )
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.search_space.space import MAX_EPOCHS, SpaceContext
+from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -114,8 +116,27 @@ def validate(options: SearchOptions) -> None:
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
 
 
+def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
+    """The dataset's index after reading every annotation and file; refuses one with errors."""
+    with console.status(f"loading dataset {options.dataset.label()} and reading every file once (generated on first use)"):
+        loaded = validate_dataset(options.dataset, options.cache_dir)
+    index = loaded.require()
+    summary = index.summary()
+    console.print(f"dataset {index.name}: {summary['samples']} clips, {summary['subjects']} subjects, classes {summary['classes']}")
+    if loaded.warnings:
+        kinds = Counter(f.kind for f in loaded.warnings)
+        console.print(f"dataset warnings: {', '.join(f'{k} {n}' for k, n in kinds.items())} (merauto datasets check lists them)")
+    return index
+
+
 def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
-    """Fill the feature cache with the default streams of every input the dataset can give, before workers start."""
+    """Fill the feature cache with the default streams of every input the dataset can feed, before workers start."""
+    if context.precomputed is not None:
+        for kind in runnable_inputs(context):
+            for spec in INPUTS.get(kind).streams(INPUTS.get(kind).resolve({})).values():
+                builder.stream(spec)
+        console.print(f"inputs: {', '.join(runnable_inputs(context))} read precomputed; inputs built from frames are not searched")
+        return
     with console.status("preparing inputs (cached by content; a rerun recomputes nothing)"):
         for spec in space_streams("defaults", context):
             builder.stream(spec)
@@ -164,10 +185,7 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
     check_writable(options.run_dir)
     if options.storage_url is not None:
         open_storage(options.storage_url)
-    with console.status(f"loading dataset {options.dataset.label()} (generated on first use)"):
-        index = load_index(options.dataset, options.cache_dir)
-    summary = index.summary()
-    console.print(f"dataset {index.name}: {summary['samples']} clips, {summary['subjects']} subjects, classes {summary['classes']}")
+    index = _load_dataset(options, console)
 
     created = not options.run_dir.exists()
     options.run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,15 +200,15 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         info = _open_run(options, storage_url)
         storage = open_storage(storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        context = SpaceContext.of(index)
         planned = plan_studies(index, info)
-        done = {p.name: _prepare_study(storage, info, p, options, console) for p in planned}
+        done = {p.name: _prepare_study(storage, info, p, options, context, console) for p in planned}
         todo = [p for p in planned if done[p.name] < options.budget]
         if not todo:
             console.print(f"every study already holds {options.budget} finished trials; nothing to run")
             return _summarise(storage, planned, options)
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
-        context = SpaceContext.of(index)
         _prepare_features(builder, context, console)
         started_trials = True
         runner = TuneRunner(options, info, storage, index, builder, context, console)
@@ -215,7 +233,12 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
 
 
 def _prepare_study(
-    storage: optuna.storages.BaseStorage, info: RunInfo, planned: PlannedStudy, options: SearchOptions, console: Console
+    storage: optuna.storages.BaseStorage,
+    info: RunInfo,
+    planned: PlannedStudy,
+    options: SearchOptions,
+    context: SpaceContext,
+    console: Console,
 ) -> int:
     """Create or resume one study: recover interrupted trials, enqueue presets; returns its finished trials."""
     study = open_study(storage, replace(info, study_name=planned.name), options.seed)
@@ -223,7 +246,7 @@ def _prepare_study(
     if recovered:
         console.print(f"{planned.name}: trials {recovered} were interrupted; recorded as failed and queued to run again")
     if options.seed_presets:
-        added = enqueue_presets(study, info.max_epochs)
+        added = enqueue_presets(study, info.max_epochs, context)
         if added and not info.strict:
             console.print(f"presets queued first: {', '.join(added)}")
     if study.user_attrs.get(RUNGS_ATTR) != planned.rungs:

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from merauto.errors import MerautoError
 from merauto.orchestrator.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import MAX_EPOCHS
+from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
 
 OBJECTIVE = "inner_uf1"
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
@@ -77,12 +77,14 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     return recovered
 
 
-def enqueue_presets(study: optuna.Study, max_epochs: int = MAX_EPOCHS) -> list[str]:
-    """Enqueue every literature preset once per study (epochs capped like the space); returns the names newly enqueued."""
+def enqueue_presets(study: optuna.Study, max_epochs: int = MAX_EPOCHS, context: SpaceContext | None = None) -> list[str]:
+    """Enqueue once per study every literature preset whose input the dataset can feed, its epochs
+    capped like the space's; returns the names newly enqueued."""
     already = {t.user_attrs.get(PRESET_ATTR) for t in study.get_trials(deepcopy=False)}
+    runnable = runnable_inputs(context)
     added = []
     for name, config in PRESETS.items():
-        if name not in already:
+        if name not in already and config.input.name in runnable:
             params = config.to_params()
             params["training.max_epochs"] = min(params["training.max_epochs"], max_epochs)
             study.enqueue_trial(params, user_attrs={PRESET_ATTR: name})

@@ -60,6 +60,12 @@ def export_pipeline(
     validation. Files are written to a temporary folder renamed into place when complete.
     """
     info = load_run(run_dir)
+    if info.dataset.features is not None:
+        raise MerautoError(
+            f"{run_dir} searched on precomputed inputs (--features {info.dataset.features}); an exported pipeline computes its "
+            "inputs from frames, which would not match what the model was trained on",
+            "to export a pipeline for new clips, run the search on the videos (--data-root) and export that run",
+        )
     study = info.study_name
     if info.strict:
         if fold is None:

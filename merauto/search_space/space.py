@@ -31,13 +31,22 @@ MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
 
 @dataclass(frozen=True)
 class SpaceContext:
-    """What the dataset offers that some options need."""
+    """What the dataset offers that some options need: landmarks, or (for a dataset without
+    frames) the stream kinds it holds precomputed."""
 
     landmarks: bool = False
+    precomputed: frozenset[str] | None = None
 
     @classmethod
     def of(cls, index: SampleIndex) -> SpaceContext:
+        if index.precomputed is not None:
+            return cls(landmarks=False, precomputed=index.precomputed)
         return cls(landmarks=index_has_landmarks(index))
+
+
+def runnable_inputs(context: SpaceContext | None) -> list[str]:
+    """Inputs the dataset can feed (every installed one when ``context`` is ``None``)."""
+    return [kind.name for kind in INPUTS if kind.available(context)]
 
 
 def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> PipelineConfig:
@@ -50,9 +59,15 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
         component, params = suggest_choice(trial, REGISTRIES[slot], lambda c: c.available(context))
         return Choice(component.name, params)
 
-    choices = {"input": choose("input")}
-    kind = INPUTS.get(choices["input"].name)
-    uses = kind.uses(choices["input"].params)
+    if context is not None and context.precomputed is not None:
+        # No frames: the files fix how each stream was computed, so neither the input's
+        # parameters nor any preprocessing step is sampled.
+        name = trial.suggest_categorical("input", runnable_inputs(context))
+        choices = {"input": Choice(name, INPUTS.get(name).resolve({}))}
+        uses: frozenset[str] = frozenset()
+    else:
+        choices = {"input": choose("input")}
+        uses = INPUTS.get(choices["input"].name).uses(choices["input"].params)
     for slot in PREPROCESSING:
         choices[slot] = choose(slot) if slot in uses else Choice(IDENTITY_CHOICES[slot])
     for slot in ("topology", "block", "loss", "augment"):

@@ -1,0 +1,1 @@
+"""Adapters of the licensed datasets in the layouts their authors distribute."""
