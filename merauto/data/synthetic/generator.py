@@ -33,8 +33,11 @@ from merauto.data.synthetic.motion import (
     sample_timeline,
 )
 
-GENERATOR_VERSION = "4"  # 2: landmarks.json per clip; 3: more negative action units, ambiguity; 4: both
+GENERATOR_VERSION = "5"  # 2: landmarks.json; 3: more negative action units, ambiguity; 4: both; 5: landmark detector error
 AMBIGUITY = 0.2  # calibrated base rate of clips showing another class's pattern
+# Landmarks are written as a detector would find them: true positions plus a per-frame error
+# (about 1 px on a 128 px face, like 68-point detectors), as large as the micro-movements.
+LANDMARK_ERROR_PX = 1.0
 SIZES = ("tiny", "small", "composite")
 
 
@@ -249,7 +252,12 @@ def generate(spec: SyntheticSpec, root: Path, progress: Callable[[int, int], Non
         for name, frame in zip(names, clip.frames, strict=True):
             cv2.imwrite(str(root / folder / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
         points = sorted(clip.landmarks)
-        frames_points = {name: [np.round(clip.landmarks[p][k], 3).tolist() for p in points] for k, name in enumerate(names)}
+        detector = np.random.default_rng([spec.seed, 5, i])  # a landmark detector's per-frame error
+        sigma = LANDMARK_ERROR_PX * spec.image_size / 128.0
+        frames_points = {
+            name: [np.round(clip.landmarks[p][k] + detector.normal(0.0, sigma, 2), 3).tolist() for p in points]
+            for k, name in enumerate(names)
+        }
         (root / folder / LANDMARKS_FILE).write_text(json.dumps({"names": points, "frames": frames_points}))
         domain = DOMAINS[plan.dataset]
         annotated_apex = ""
