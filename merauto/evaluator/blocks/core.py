@@ -1,4 +1,4 @@
-"""Network blocks (survey §5.1): each maps (N, in, H, W) to (N, out, H, W)."""
+"""The block base class and registry, and the plain blocks: convolution-bn-ReLU and residual."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ class Block(Component):
 BLOCKS: Registry[Block] = Registry("block")
 
 
-def _conv_bn(in_channels: int, out_channels: int, kernel: int) -> list[nn.Module]:
+def conv_bn(in_channels: int, out_channels: int, kernel: int) -> list[nn.Module]:
+    """A 'same'-padded convolution and its batch normalisation."""
     return [nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2), nn.BatchNorm2d(out_channels)]
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    """A 'same'-padded convolution, batch normalisation and ReLU."""
+    return nn.Sequential(*conv_bn(in_channels, out_channels, kernel), nn.ReLU(inplace=True))
 
 
 @BLOCKS.register
@@ -37,14 +43,14 @@ class ConvBnRelu(Block):
     description = "convolution, batch normalisation, ReLU"
 
     def build(self, in_channels: int, out_channels: int, params: dict[str, Any]) -> nn.Module:
-        return nn.Sequential(*_conv_bn(in_channels, out_channels, int(params["kernel"])), nn.ReLU(inplace=True))
+        return conv_bn_relu(in_channels, out_channels, int(params["kernel"]))
 
 
 class _ResidualModule(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            *_conv_bn(in_channels, out_channels, kernel), nn.ReLU(inplace=True), *_conv_bn(out_channels, out_channels, kernel)
+            *conv_bn(in_channels, out_channels, kernel), nn.ReLU(inplace=True), *conv_bn(out_channels, out_channels, kernel)
         )
         self.shortcut: nn.Module = nn.Identity()
         if in_channels != out_channels:

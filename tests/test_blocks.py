@@ -1,0 +1,74 @@
+"""Every registered block: any sampled hyper-parameters map (N, in, H, W) to (N, out, H, W) with
+gradients, and the engine's batched (vmap) and sequential (loop) training agree on it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from conftest import random_eval_data
+
+from merauto.evaluator.blocks import BLOCKS, Block
+from merauto.evaluator.blocks.graph import grid_adjacency
+from merauto.evaluator.blocks.inception import split_width
+from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.protocol import outer_loso
+from merauto.search_space.config import Choice
+from merauto.search_space.presets import PRESETS
+
+BLOCK_NAMES = BLOCKS.names()
+SHAPES = [(3, 5, 28), (5, 2, 7), (2, 3, 3), (1, 16, 14), (9, 7, 5), (4, 4, 1)]  # (in, out, map side)
+
+
+def _sampled_params(block: Block, n: int) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    return [block.resolve(block.suggest(study.ask(), "block.")) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_block_keeps_the_map_size_for_any_sampled_parameters_and_widths(name: str) -> None:
+    block = BLOCKS.get(name)
+    for params, (c_in, c_out, size) in zip(_sampled_params(block, len(SHAPES)), SHAPES, strict=True):
+        module = block.build(c_in, c_out, params)
+        x = torch.randn(3, c_in, size, size, requires_grad=True)
+        y = module(x)
+        assert y.shape == (3, c_out, size, size), params
+        y.square().sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_vmap_and_loop_training_agree_on_every_block(name: str) -> None:
+    block = BLOCKS.get(name)
+    config = replace(
+        PRESETS["ststnet"],
+        topology=Choice("stacked", {"depth": 2, "width": 4}),
+        block=Choice(name, block.resolve({})),
+        training=replace(PRESETS["ststnet"].training, batch_size=8),
+    )
+    data = random_eval_data(n_subjects=3)
+    folds = outer_loso(data.subjects)
+    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
+    predictions = {}
+    for mode in ("loop", "vmap"):
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+        models.train_epoch([True, True, False])
+        models.train_epoch([True, False, True])
+        predictions[mode] = models.predict_proba(list(range(len(folds))), [test for _, test in folds])
+    for loop, vmap in zip(predictions["loop"], predictions["vmap"], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+
+
+def test_inception_shares_out_channels_among_its_branches() -> None:
+    assert split_width(10, 4) == [3, 3, 2, 2] and split_width(2, 4) == [1, 1, 0, 0]
+
+
+def test_graph_adjacency_is_the_normalised_grid_neighbourhood() -> None:
+    adjacency = grid_adjacency(3)
+    assert torch.allclose(adjacency, adjacency.T)
+    corner_degree, centre_degree = 3, 5  # itself and its 2 (corner) or 4 (centre) neighbours
+    assert adjacency[0, 0] == pytest.approx(1 / corner_degree) and adjacency[4, 4] == pytest.approx(1 / centre_degree)
+    assert adjacency[0, 8] == 0
