@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.search_space.config import SLOTS, PipelineConfig
+from merauto.search_space.config import SLOTS, Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import REGISTRIES, SpaceContext, resolve, sample_config
 
@@ -105,11 +106,40 @@ def test_configs_written_before_the_preprocessing_slots_load_as_what_they_ran() 
     assert PipelineConfig.from_params(old_params) == PRESETS["ststnet"]
 
 
-def test_ststnet_preset_has_the_papers_1683_parameters() -> None:
-    config = PRESETS["ststnet"]
-    model = build_model(config, {"flow": (3, 28, 28)}, 3)
-    assert count_parameters(model) == 1683
-    assert model({"flow": torch.randn(2, 3, 28, 28)}).shape == (2, 3)
+# Stream shapes and parameter counts of each preset (worked out in presets.py against its paper).
+FLOW_28 = {"flow": (3, 28, 28)}
+PRESET_SIZES = {
+    "ststnet": (FLOW_28, 1683),
+    "off_apexnet": (FLOW_28, 3923),
+    "dual_inception": (FLOW_28, 2059),
+    "rcn": (FLOW_28, 4515),
+    "lbp_top_linear": ({"lbp_top": (3 * 5 * 5 * 59,)}, 13278),
+}
+
+
+def test_every_preset_is_sized() -> None:
+    assert set(PRESET_SIZES) == set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESET_SIZES)
+def test_preset_has_its_parameter_count_and_three_class_output(name: str) -> None:
+    shapes, parameters = PRESET_SIZES[name]
+    config = PRESETS[name]
+    assert set(shapes) == set(pipeline_streams(config))
+    model = build_model(config, shapes, 3)
+    assert count_parameters(model) == parameters
+    assert model({stream: torch.randn(2, *shape) for stream, shape in shapes.items()}).shape == (2, 3)
+
+
+def test_lbp_top_linear_is_a_linear_classifier_and_old_vector_configs_keep_their_mlp() -> None:
+    model = build_model(PRESETS["lbp_top_linear"], {"lbp_top": (12,)}, 3)
+    assert [type(m) for m in model.modules() if m is not model and not isinstance(m, torch.nn.ModuleDict)] == [
+        torch.nn.Identity,
+        torch.nn.Identity,
+        torch.nn.Linear,
+    ]
+    old = replace(PRESETS["lbp_top_linear"], input=Choice("lbp_top", {"blocks": 5}))
+    assert count_parameters(build_model(old, {"lbp_top": (12,)}, 3)) == 12 * 64 + 64 + 64 * 3 + 3
 
 
 def test_presets_are_points_of_the_space() -> None:

@@ -90,7 +90,7 @@ def test_features_restrict_the_space_to_inputs_they_hold() -> None:
     flow_only = SpaceContext(precomputed=FLOW_ONLY)
     assert runnable_inputs(flow_only) == ["flow_strain"] and runnable_inputs(None) == INPUTS.names()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    assert enqueue_presets(study, context=flow_only) == ["ststnet"]
+    assert enqueue_presets(study, context=flow_only) == ["ststnet", "off_apexnet", "dual_inception", "rcn"]
     first = study.ask()
     assert resolve(sample_config(first, flow_only)) == resolve(PRESETS["ststnet"])
     study.tell(first, 0.0)

@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 FLOW_CHANNELS = ("u+v+strain", "u+v+strain+magnitude+orientation", "magnitude+orientation+strain")
+# The trunk of a vector stream (see merauto.evaluator.model.vector_trunk): one hidden layer, or none
+# (the features go straight to the linear classifier). Searched by the inputs that have one.
+VECTOR_TRUNKS = ("mlp", "linear")
 
 
 class InputKind(Component):
@@ -160,9 +163,9 @@ class DynamicImageInput(InputKind):
 @INPUTS.register
 class LbpTopInput(InputKind):
     name = "lbp_top"
-    description = "hand-crafted LBP-TOP histograms (blocks x blocks, 3 planes, 59 bins), an MLP trunk"
-    defaults = {"blocks": 4}
-    choices = {"blocks": (3, 5)}
+    description = "hand-crafted LBP-TOP histograms (blocks x blocks, 3 planes, 59 bins), an MLP or no trunk"
+    defaults = {"blocks": 4, "vector_trunk": "mlp"}
+    choices = {"blocks": (3, 5), "vector_trunk": VECTOR_TRUNKS}
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"lbp_top": ("lbp_top", {"blocks": int(params["blocks"])})}
@@ -171,8 +174,9 @@ class LbpTopInput(InputKind):
 @INPUTS.register
 class LandmarkGraphInput(InputKind):
     name = "landmark_graph"
-    description = "onset->apex landmark graph: node displacements and edge length changes (needs landmarks), an MLP trunk"
-    defaults: dict[str, Any] = {}
+    description = "onset->apex landmark graph: node displacements and edge length changes (needs landmarks), an MLP or no trunk"
+    defaults = {"vector_trunk": "mlp"}
+    choices = {"vector_trunk": VECTOR_TRUNKS}
     needs_landmarks = True
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -193,9 +197,9 @@ class FlowSequenceInput(InputKind):
 @INPUTS.register
 class FlowLandmarksInput(InputKind):
     name = "flow_landmarks"
-    description = "two streams: flow + strain, and the landmark graph (needs landmarks)"
-    defaults = FLOW_DEFAULTS
-    choices = FLOW_CHOICES
+    description = "two streams: flow + strain, and the landmark graph (needs landmarks; an MLP or no trunk)"
+    defaults = {**FLOW_DEFAULTS, "vector_trunk": "mlp"}
+    choices = {**FLOW_CHOICES, "vector_trunk": VECTOR_TRUNKS}
     needs_landmarks = True
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -29,13 +29,19 @@ class MultiStreamNet(nn.Module):
         return self.head(features)
 
 
-def vector_trunk(dim: int, width: int = 64) -> nn.Module:
-    """The trunk of a (D,) feature-vector stream (LBP-TOP, landmark graph): one hidden layer."""
-    return nn.Sequential(nn.Linear(dim, width), nn.ReLU(inplace=True))
+def vector_trunk(dim: int, kind: str = "mlp", width: int = 64) -> nn.Module:
+    """The trunk of a (D,) feature-vector stream (LBP-TOP, landmark graph): one hidden layer
+    (``mlp``), or none (``linear``: the classifier is linear in the features)."""
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(dim, width), nn.ReLU(inplace=True))
+    if kind == "linear":
+        return nn.Identity()
+    raise ValueError(f"unknown vector trunk {kind!r}")
 
 
 def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]], n_classes: int) -> MultiStreamNet:
-    """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones."""
+    """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones
+    (its kind is the input's ``vector_trunk`` parameter; configs written before it have the MLP)."""
     block = BLOCKS.get(config.block.name)
     block_params = block.resolve(config.block.params)
     topology = TOPOLOGIES.get(config.topology.name)
@@ -44,7 +50,7 @@ def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]
     feature_dim = 0
     for name, shape in sorted(stream_shapes.items()):
         if len(shape) == 1:
-            trunk = vector_trunk(shape[0])
+            trunk = vector_trunk(shape[0], str(config.input.params.get("vector_trunk", "mlp")))
         else:
             trunk = topology.build(shape[0], lambda i, o: block.build(i, o, block_params), topology_params)
         trunk.eval()
