@@ -240,6 +240,22 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_space(args: argparse.Namespace, console: Console) -> int:
+    import optuna
+
+    from merauto.search_space.describe import sample_configs, space_tree
+
+    if args.sample is None:
+        Console().print(space_tree())
+        return 0
+    if args.sample < 1:
+        raise MerautoError(f"--sample {args.sample}: nothing to sample", "give a positive number of configs")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for config in sample_configs(args.sample, args.seed):
+        print(config.to_json() if args.json else config.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="merauto", description="AutoML for facial micro-expression recognition, evaluated with nested leave-one-subject-out."
@@ -402,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--onset", type=int, default=None, help="onset frame number (default: the first frame)")
     predict.add_argument("--apex", type=int, default=None, help="apex frame number (default: spotted from optical flow)")
     predict.set_defaults(handler=cmd_predict)
+
+    space = commands.add_parser(
+        "space",
+        help="print the search space as a tree (slots, options, hyper-parameter ranges), or sample configs from it",
+        formatter_class=FORMATTER,
+        description="The search space with every installed option; a dataset without landmarks or frames offers fewer.",
+    )
+    space.add_argument("--sample", type=int, default=None, metavar="N", help="print N configs sampled at random instead of the tree")
+    space.add_argument("--seed", type=int, default=0, help="seed of the random sampler")
+    space.add_argument("--json", action="store_true", help="print sampled configs as JSON (one per line) instead of one-line summaries")
+    space.set_defaults(handler=cmd_space)
 
     dashboard = commands.add_parser("dashboard", help="serve the run's study in optuna-dashboard", formatter_class=FORMATTER)
     dashboard.add_argument("run_dir", type=Path, help="run directory written by merauto search")

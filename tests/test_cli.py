@@ -48,7 +48,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("search", "datasets", "report", "export", "predict", "dashboard"):
+    for command in ("search", "datasets", "report", "export", "predict", "space", "dashboard"):
         assert command in out
     parsers = list(build_parser()._subparsers._group_actions[0].choices.values())  # noqa: SLF001 - walk every option
     while parsers:
@@ -78,6 +78,30 @@ def test_bad_input_fails_at_once_naming_the_option(args: list[str], names: str, 
     assert time.perf_counter() - started < 10
     assert not run_dir.exists(), "nothing half-written is left behind"
     assert not (tmp_path / "cache").exists(), "no data is generated before the options are checked"
+
+
+def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    from merauto.evaluator.blocks import BLOCKS
+
+    assert main(["space"]) == 0
+    out = capsys.readouterr().out
+    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (6 hyper-parameters)" in out
+    for name in BLOCKS.names():
+        assert f"{name} (" in out
+    assert "steps: 1-3 (3 choices)" in out and "lr: 0.0001-0.01 log (continuous)" in out
+
+
+def test_space_sample_prints_seeded_configs_as_summaries_or_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from merauto.search_space.config import PipelineConfig
+
+    assert main(["space", "--sample", "4", "--seed", "3", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    configs = [PipelineConfig.from_json(line) for line in lines]
+    assert len(configs) == 4
+    assert main(["space", "--sample", "4", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == [c.summary() for c in configs]
+    assert main(["space", "--sample", "0"]) == 2
+    assert "--sample 0" in capsys.readouterr().err
 
 
 def test_unwritable_run_dir_fails_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

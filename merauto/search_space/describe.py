@@ -1,0 +1,106 @@
+"""The search space as people read it: a tree of slots, options and hyper-parameter ranges,
+and random samples of it (``merauto space``).
+
+Ranges are read by running each component's own ``suggest`` (and the training part of
+:func:`sample_config`) on a :class:`RecordingTrial`, so what is printed is what is sampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from rich.tree import Tree
+
+from merauto.data.streams import PREPROCESSING
+from merauto.search_space.config import PipelineConfig
+from merauto.search_space.registry import Component
+from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, SpaceContext, sample_config
+
+
+@dataclass(frozen=True)
+class Param:
+    """One sampled hyper-parameter: its name, its values in words and how many there are (``None``: continuous)."""
+
+    name: str
+    values: str
+    count: int | None
+
+    def label(self) -> str:
+        return f"{self.name}: {self.values} ({'continuous' if self.count is None else _choices(self.count)})"
+
+
+def _choices(count: int) -> str:
+    return f"{count} choice{'s' if count != 1 else ''}"
+
+
+class RecordingTrial:
+    """Stands in for an ``optuna.Trial``: records every ``suggest_*`` call and answers the first
+    category, or the highest number (so that parameters sampled per branch all appear)."""
+
+    def __init__(self) -> None:
+        self.params: list[Param] = []
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        self.params.append(Param(name, " | ".join(map(str, choices)), len(choices)))
+        return choices[0]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        words = f"{low}-{high}" + (f" step {step}" if step != 1 else "") + (" log" if log else "")
+        self.params.append(Param(name, words, len(range(low, high + 1, step))))
+        return high - (high - low) % step
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+        words = f"{low:g}-{high:g}" + (f" step {step:g}" if step else "") + (" log" if log else "")
+        self.params.append(Param(name, words, None if step is None else int(round((high - low) / step)) + 1))
+        return high
+
+
+def component_params(component: Component, prefix: str) -> list[Param]:
+    """The hyper-parameters ``component`` samples, named without ``prefix``."""
+    trial = RecordingTrial()
+    component.suggest(trial, prefix)  # type: ignore[arg-type]  # duck-typed trial
+    return [Param(p.name.removeprefix(prefix), p.values, p.count) for p in trial.params]
+
+
+def training_params(max_epochs: int = MAX_EPOCHS) -> list[Param]:
+    """The training settings :func:`sample_config` samples, named without ``training.``."""
+    trial = RecordingTrial()
+    sample_config(trial, None, max_epochs)  # type: ignore[arg-type]  # duck-typed trial
+    return [Param(p.name.removeprefix("training."), p.values, p.count) for p in trial.params if p.name.startswith("training.")]
+
+
+def _hyper(count: int) -> str:
+    return f"{count} hyper-parameter{'s' if count != 1 else ''}"
+
+
+def space_tree(context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> Tree:
+    """slot -> option -> hyper-parameter, with the number of choices at each node."""
+    root = Tree(f"[bold]search space[/] ({len(REGISTRIES) + 1} slots)")
+    for slot, registry in REGISTRIES.items():
+        options = [c for c in registry if c.available(context)]
+        note = "; sampled only for inputs whose streams it acts on" if slot in PREPROCESSING else ""
+        branch = root.add(f"[bold]{slot}[/] ({_choices(len(options))}{note})")
+        for component in options:
+            params = component_params(component, f"{slot}.{component.name}.")
+            node = branch.add(f"[cyan]{component.name}[/] ({_hyper(len(params))}) [dim]{component.description}[/]")
+            for param in params:
+                node.add(param.label())
+    training = training_params(max_epochs)
+    node = root.add(f"[bold]training[/] ({_hyper(len(training))})")
+    for param in training:
+        node.add(param.label())
+    return root
+
+
+def sample_configs(n: int, seed: int = 0, context: SpaceContext | None = None) -> list[PipelineConfig]:
+    """``n`` configs drawn uniformly at random (Optuna's RandomSampler, in memory)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        configs.append(sample_config(trial, context))
+        study.tell(trial, 0.0)
+    return configs
