@@ -13,8 +13,7 @@ from torch import Tensor, nn
 
 from merauto.evaluator.blocks.core import BLOCKS, Block
 
-MAX_TOKENS_SIDE = 14  # patches grow so that a map has at most 14x14 tokens (attention is quadratic)
-MAX_GRID = 64  # the longest token grid side a learned position table covers
+MAX_TOKENS_SIDE = 14  # larger maps are average-pooled to at most 14x14 tokens (attention is quadratic)
 
 
 def sinusoidal(length: int, dim: int, device: torch.device) -> Tensor:
@@ -60,17 +59,15 @@ class _TransformerBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, patch: int, layers: int, heads: int, position: str) -> None:
         super().__init__()
         self.patch = patch
-        self.position = position
         self.out_channels = out_channels
         self.project = nn.Linear(in_channels * patch * patch, out_channels)
-        self.rows = nn.Parameter(torch.randn(MAX_GRID, out_channels) * 0.02) if position == "learned" else None
-        self.columns = nn.Parameter(torch.randn(MAX_GRID, out_channels) * 0.02) if position == "learned" else None
+        learned = position == "learned"  # a row and a column table, summed: any grid up to the largest
+        self.rows = nn.Parameter(torch.randn(MAX_TOKENS_SIDE, out_channels) * 0.02) if learned else None
+        self.columns = nn.Parameter(torch.randn(MAX_TOKENS_SIDE, out_channels) * 0.02) if learned else None
         self.encoder = nn.Sequential(*[_EncoderLayer(out_channels, heads) for _ in range(layers)])
 
     def _position(self, h: int, w: int, device: torch.device) -> Tensor:
         if self.rows is not None and self.columns is not None:
-            if max(h, w) > MAX_GRID:
-                raise ValueError(f"a {h}x{w} token grid is larger than the learned position table ({MAX_GRID})")
             return (self.rows[:h, None, :] + self.columns[None, :w, :]).reshape(h * w, self.out_channels)
         half = self.out_channels // 2
         rows, columns = sinusoidal(h, half, device), sinusoidal(w, self.out_channels - half, device)
