@@ -12,6 +12,7 @@ import torch
 from conftest import random_eval_data
 
 from merauto.evaluator.blocks import BLOCKS, Block
+from merauto.evaluator.blocks.capsule import squash
 from merauto.evaluator.blocks.graph import grid_adjacency
 from merauto.evaluator.blocks.inception import split_width
 from merauto.evaluator.engine import Member, ModelSet
@@ -72,3 +73,9 @@ def test_graph_adjacency_is_the_normalised_grid_neighbourhood() -> None:
     corner_degree, centre_degree = 3, 5  # itself and its 2 (corner) or 4 (centre) neighbours
     assert adjacency[0, 0] == pytest.approx(1 / corner_degree) and adjacency[4, 4] == pytest.approx(1 / centre_degree)
     assert adjacency[0, 8] == 0
+
+
+def test_squash_keeps_the_direction_and_maps_lengths_below_one() -> None:
+    s = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    v = squash(s, dim=1)
+    assert torch.allclose(v[0], s[0] / 5 * 25 / 26) and torch.equal(v[1], torch.zeros(2))

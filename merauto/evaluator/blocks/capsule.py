@@ -1,0 +1,64 @@
+"""A small capsule layer with dynamic routing (Sabour et al. 2017), routed at every position."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+import torch
+from torch import Tensor, nn
+
+from merauto.evaluator.blocks.core import BLOCKS, Block
+
+PRIMARY_TYPES = 8  # primary capsule types at each position
+
+
+def squash(s: Tensor, dim: int, eps: float = 1e-8) -> Tensor:
+    """Sabour et al.'s non-linearity: the direction of ``s`` with a length |s|^2 / (1 + |s|^2)."""
+    norm2 = s.square().sum(dim=dim, keepdim=True)
+    return s * norm2 / (1 + norm2) / torch.sqrt(norm2 + eps)
+
+
+class _CapsuleLayer(nn.Module):
+    """Primary capsules from a convolution, routed by agreement to ``out / dim`` capsules of ``dim``
+    values at each position; the output map holds the routed capsules' poses."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, dim: int, iterations: int) -> None:
+        super().__init__()
+        self.dim, self.iterations = dim, iterations
+        self.primary = nn.Conv2d(in_channels, PRIMARY_TYPES * dim, kernel, padding=kernel // 2)
+        self.transforms = nn.Parameter(torch.randn(PRIMARY_TYPES, out_channels // dim, dim, dim) / math.sqrt(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, height, width = x.shape
+        primary = squash(self.primary(x).view(n, PRIMARY_TYPES, self.dim, height, width), dim=2)
+        votes = torch.einsum("iodc,nichw->niodhw", self.transforms, primary)  # (N, in caps, out caps, dim, H, W)
+        logits = torch.zeros(votes.shape[:3] + votes.shape[4:], dtype=votes.dtype, device=votes.device)
+        for iteration in range(self.iterations):
+            coupling = torch.softmax(logits, dim=2)  # each input capsule shares itself among the output capsules
+            poses = squash((coupling.unsqueeze(3) * votes).sum(dim=1), dim=2)  # (N, out caps, dim, H, W)
+            if iteration + 1 < self.iterations:
+                logits = logits + (votes * poses.unsqueeze(1)).sum(dim=3)
+        return poses.reshape(n, -1, height, width)
+
+
+@BLOCKS.register
+class Capsule(Block):
+    name = "capsule"
+    description = (
+        f"capsule layer: {PRIMARY_TYPES} primary capsule types from a convolution, dynamic routing (1-3 iterations) "
+        "at every position to out/d capsules of d = gcd(out, dim) values"
+    )
+    defaults = {"kernel": 3, "dim": 4, "iterations": 2}
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        return {
+            **super().suggest(trial, prefix),
+            "dim": trial.suggest_categorical(prefix + "dim", [2, 4]),
+            "iterations": trial.suggest_int(prefix + "iterations", 1, 3),
+        }
+
+    def build(self, in_channels: int, out_channels: int, params: dict[str, Any]) -> nn.Module:
+        dim = math.gcd(out_channels, int(params["dim"]))
+        return _CapsuleLayer(in_channels, out_channels, int(params["kernel"]), dim, int(params["iterations"]))
