@@ -12,7 +12,7 @@ import torch
 
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS, StreamSpec
+from merauto.data.inputs import INPUTS, TEMPORAL_TRUNKS, StreamSpec
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.model import build_model
 from merauto.search_space.config import PipelineConfig
@@ -48,6 +48,7 @@ def _stream_shapes(config: PipelineConfig, shape_of: ShapeOf) -> dict[str, tuple
 def test_sampled_configs_build_train_a_step_and_round_trip(shape_of: ShapeOf) -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2024))
     seen: set[tuple[str, str]] = set()
+    temporal: set[str] = set()
     for _ in range(N_CONFIGS):
         trial = study.ask()
         config = sample_config(trial)
@@ -65,4 +66,6 @@ def test_sampled_configs_build_train_a_step_and_round_trip(shape_of: ShapeOf) ->
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), config.summary()
         seen.update((slot, getattr(config, slot).name) for slot in REGISTRIES)
+        temporal.add(config.input.params.get("temporal", "channels"))
     assert seen == {(slot, c.name) for slot, registry in REGISTRIES.items() for c in registry if c.available()}
+    assert temporal == set(TEMPORAL_TRUNKS)

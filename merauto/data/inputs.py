@@ -34,6 +34,9 @@ FLOW_CHANNELS = ("u+v+strain", "u+v+strain+magnitude+orientation", "magnitude+or
 # The trunk of a vector stream (see merauto.evaluator.model.vector_trunk): one hidden layer, or none
 # (the features go straight to the linear classifier). Searched by the inputs that have one.
 VECTOR_TRUNKS = ("mlp", "linear")
+# How a sequence stream is modelled over time (see merauto.evaluator.temporal): frames stacked as
+# channels for the topology, a per-frame CNN cascaded into a GRU or LSTM, or 3D / (2+1)D convolutions.
+TEMPORAL_TRUNKS = ("channels", "gru", "lstm", "conv3d", "conv2plus1d")
 
 
 class InputKind(Component):
@@ -141,9 +144,9 @@ class KeyFramesInput(InputKind):
 @INPUTS.register
 class SequenceInput(InputKind):
     name = "sequence"
-    description = "onset..offset temporally normalised to N frames (stacked as channels; the stream records N)"
-    defaults = {"size": 28, "frames": 8}
-    choices = {"frames": (4, 8)}
+    description = "onset..offset temporally normalised to N frames, modelled as stacked channels or over time"
+    defaults = {"size": 28, "frames": 8, "temporal": "channels"}
+    choices = {"frames": (4, 8), "temporal": TEMPORAL_TRUNKS}
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"sequence": _sequence(params)}
@@ -186,9 +189,9 @@ class LandmarkGraphInput(InputKind):
 @INPUTS.register
 class FlowSequenceInput(InputKind):
     name = "flow_sequence"
-    description = "two streams: flow + strain, and the N-frame sequence"
-    defaults = {**FLOW_DEFAULTS, "frames": 8}
-    choices = {**FLOW_CHOICES, "frames": (4, 8)}
+    description = "two streams: flow + strain, and the N-frame sequence (stacked channels or modelled over time)"
+    defaults = {**FLOW_DEFAULTS, "frames": 8, "temporal": "channels"}
+    choices = {**FLOW_CHOICES, "frames": (4, 8), "temporal": TEMPORAL_TRUNKS}
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"flow": _flow(params), "sequence": _sequence(params)}

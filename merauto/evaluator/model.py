@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from merauto.data.inputs import stream_layouts
 from merauto.evaluator.blocks import BLOCKS
-from merauto.evaluator.topologies import TOPOLOGIES
+from merauto.evaluator.temporal import temporal_trunk
+from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
 from merauto.search_space.config import PipelineConfig
 
 
@@ -41,22 +43,30 @@ def vector_trunk(dim: int, kind: str = "mlp", width: int = 64) -> nn.Module:
 
 def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]], n_classes: int) -> MultiStreamNet:
     """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones
-    (its kind is the input's ``vector_trunk`` parameter; configs written before it have the MLP)."""
+    (its kind is the input's ``vector_trunk`` parameter), and on sequence streams the input's ``temporal``
+    trunk (:mod:`merauto.evaluator.temporal`); configs written before these parameters get the MLP and
+    frames stacked as channels."""
     block = BLOCKS.get(config.block.name)
     block_params = block.resolve(config.block.params)
     topology = TOPOLOGIES.get(config.topology.name)
     topology_params = topology.resolve(config.topology.params)
+    temporal = str(config.input.params.get("temporal", "channels"))
+    layouts = stream_layouts(config) if temporal != "channels" else {}
+
+    def cnn_trunk(channels: int) -> nn.Module:
+        return topology.build(channels, lambda i, o: block.build(i, o, block_params), topology_params)
+
     trunks: dict[str, nn.Module] = {}
     feature_dim = 0
     for name, shape in sorted(stream_shapes.items()):
+        layout = layouts.get(name)
         if len(shape) == 1:
             trunk = vector_trunk(shape[0], str(config.input.params.get("vector_trunk", "mlp")))
+        elif layout is not None and layout.evenly_spaced:
+            trunk = temporal_trunk(temporal, shape, layout, cnn_trunk)
         else:
-            trunk = topology.build(shape[0], lambda i, o: block.build(i, o, block_params), topology_params)
-        trunk.eval()
-        with torch.no_grad():
-            feature_dim += trunk(torch.zeros(1, *shape)).shape[1]
-        trunk.train()
+            trunk = cnn_trunk(shape[0])
+        feature_dim += trunk_features(trunk, shape)
         trunks[name] = trunk
     return MultiStreamNet(trunks, feature_dim, n_classes, config.training.dropout)
 

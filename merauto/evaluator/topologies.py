@@ -83,3 +83,12 @@ class Branches(Topology):
             for i in range(int(params["n"]))
         ]
         return _ParallelBranches(branches)
+
+
+def trunk_features(trunk: nn.Module, shape: tuple[int, ...]) -> int:
+    """The width F of the features ``trunk`` gives for one sample of ``shape`` (a dry run in eval mode)."""
+    trunk.eval()
+    with torch.no_grad():
+        features = trunk(torch.zeros(1, *shape)).shape[1]
+    trunk.train()
+    return int(features)
