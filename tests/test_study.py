@@ -42,6 +42,15 @@ def test_presets_are_enqueued_once(tmp_path: Path) -> None:
     assert sample_config(trial).topology.name == "branches"
 
 
+def test_presets_beyond_the_budget_are_queued_when_it_grows(tmp_path: Path) -> None:
+    info = _info(tmp_path)
+    study = open_study(open_storage(info.storage_url), info, seed=0)
+    names = list(PRESETS)
+    assert enqueue_presets(study, limit=2) == names[:2]
+    assert enqueue_presets(study, limit=0) == []
+    assert enqueue_presets(study, limit=len(names)) == names[2:]
+
+
 def test_resuming_with_another_protocol_is_refused(tmp_path: Path) -> None:
     storage = open_storage(_info(tmp_path).storage_url)
     open_study(storage, _info(tmp_path), seed=0)

@@ -246,7 +246,9 @@ def _prepare_study(
     if recovered:
         console.print(f"{planned.name}: trials {recovered} were interrupted; recorded as failed and queued to run again")
     if options.seed_presets:
-        added = enqueue_presets(study, info.max_epochs, context)
+        waiting = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+        room = options.budget - finished_trials(study) - waiting  # presets beyond the budget wait for a larger one
+        added = enqueue_presets(study, info.max_epochs, context, limit=max(room, 0))
         if added and not info.strict:
             console.print(f"presets queued first: {', '.join(added)}")
     if study.user_attrs.get(RUNGS_ATTR) != planned.rungs:

@@ -77,13 +77,18 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     return recovered
 
 
-def enqueue_presets(study: optuna.Study, max_epochs: int = MAX_EPOCHS, context: SpaceContext | None = None) -> list[str]:
-    """Enqueue once per study every literature preset whose input the dataset can feed, its epochs
-    capped like the space's; returns the names newly enqueued."""
+def enqueue_presets(
+    study: optuna.Study, max_epochs: int = MAX_EPOCHS, context: SpaceContext | None = None, limit: int | None = None
+) -> list[str]:
+    """Enqueue once per study every literature preset whose input the dataset can feed (the first
+    ``limit`` of them, in order, when given), its epochs capped like the space's; returns the names
+    newly enqueued."""
     already = {t.user_attrs.get(PRESET_ATTR) for t in study.get_trials(deepcopy=False)}
     runnable = runnable_inputs(context)
-    added = []
+    added: list[str] = []
     for name, config in PRESETS.items():
+        if limit is not None and len(added) >= limit:
+            break
         if name not in already and config.input.name in runnable:
             params = config.to_params()
             params["training.max_epochs"] = min(params["training.max_epochs"], max_epochs)
