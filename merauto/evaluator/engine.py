@@ -83,7 +83,7 @@ class ModelSet:
         for member in self.members:
             torch.manual_seed(member.seed)
             models.append(build_model(config, shapes, n_classes))
-        self.feature_dim = models[0].head.in_features
+        self.feature_dim = models[0].feature_dim
         self.base = copy.deepcopy(models[0]).to("meta")
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
@@ -99,7 +99,7 @@ class ModelSet:
         self.std = {n: torch.from_numpy(np.stack([s.std[n] for s in self.standardisers])).to(device) for n in inputs}
         self.generators = [torch.Generator().manual_seed(m.seed) for m in self.members]
         loss = LOSSES.get(config.loss.name)
-        self.loss_fn = loss.build(loss.resolve(config.loss.params))
+        self.criterion = loss.build(loss.resolve(config.loss.params))
         self.augmenter = None
         if config.augment.name != "none":  # augmentation works on raw values, before each member standardises them
             zeros = {n: np.zeros(a.shape[1], np.float32) for n, a in inputs.items()}
@@ -116,11 +116,14 @@ class ModelSet:
             out[name] = (x - self.mean[name][ids].view(shape)) / self.std[name][ids].view(shape)
         return out
 
-    def _call(self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
-        return functional_call(self.base, (params, buffers), (x, head_mask))
+    def _call(
+        self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return functional_call(self.base, (params, buffers), (x, head_mask), {"with_features": True})
 
-    def _forward(self, members: list[int], x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
-        """Logits (len(members), b, n_classes) from standardised batches ``x`` of the computed members.
+    def _forward(self, members: list[int], x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (len(members), b, n_classes) and the features the head read (len(members), b,
+        feature_dim) from standardised batches ``x`` of the computed members.
 
         ``vmap`` always computes every member (the others get placeholder batches), so a
         member's arithmetic never depends on which other members happen to be active;
@@ -128,14 +131,15 @@ class ModelSet:
         """
         if self.mode == "vmap":
             in_dims = (0, 0, 0, None if head_mask is None else 0)
-            logits = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
-            return logits[torch.tensor(members, device=self.device)]
+            logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
+            ids = torch.tensor(members, device=self.device)
+            return logits[ids], features[ids]
         outputs = []
         for i, m in enumerate(members):
             params = {k: v[m] for k, v in self.params.items()}
             buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
             outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, None if head_mask is None else head_mask[i]))
-        return torch.stack(outputs)
+        return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
 
     # ----------------------------------------------------------------------------- training
     def train_epoch(self, active: Sequence[bool]) -> None:
@@ -178,9 +182,9 @@ class ModelSet:
                     raw[name][i] = augmented.inputs[name]
                 targets[m] = augmented.targets
         saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
-        logits = self._forward(stepping, self._standardise(raw, computed), head_mask)
+        logits, features = self._forward(stepping, self._standardise(raw, computed), head_mask)
         losses = torch.stack(
-            [sum(w * self.loss_fn(logits[i], target, self.weight_tensor[m]) for w, target in targets[m]) for i, m in enumerate(stepping)]
+            [self.criterion(logits[i], features[i], targets[m], self.weight_tensor[m], self._head(m)) for i, m in enumerate(stepping)]
         )
         if not torch.isfinite(losses).all():
             bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
@@ -193,6 +197,10 @@ class ModelSet:
                 for k, v in self.buffers.items():
                     v[idle] = saved[k][idle]
             self._adamw(torch.tensor(stepping, device=self.device), dict(zip(names, grads, strict=True)))
+
+    def _head(self, member: int) -> dict[str, torch.Tensor]:
+        """One member's head parameters by name (its loss may read them, e.g. class centres)."""
+        return {k.removeprefix("head."): v[member] for k, v in self.params.items() if k.startswith("head.")}
 
     def _head_masks(self, computed: list[int], stepping: list[int], batch: int) -> torch.Tensor | None:
         """Dropout masks from each stepping member's own generator (ones for placeholders)."""
@@ -242,7 +250,7 @@ class ModelSet:
         own = {m: torch.from_numpy(np.resize(r, longest)) for m, r in zip(members, rows, strict=True)}
         computed = list(range(self.size)) if self.mode == "vmap" else members
         padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
-        logits = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
+        logits, _ = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         out = [probs[i, : len(r)] for i, r in enumerate(rows)]
         if not all(np.isfinite(p).all() for p in out):
