@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from merauto.evaluator.losses import LOSSES, CosineHead, LossInputs, batch_hard_triplet
+from merauto.evaluator.losses import LOSSES, CosineHead, LossInputs, batch_hard_triplet, supervised_contrastive
 from merauto.evaluator.model import build_model
 from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
@@ -44,7 +44,7 @@ def test_each_loss_decreases_on_a_separable_toy_problem(name: str, params: dict)
         value.backward()
         optimiser.step()
         history.append(value.item())
-    assert history[-1] < 0.75 * history[0]
+    assert history[-1] < 0.75 * history[0]  # supervised contrastive has a floor near weight x log(positives)
     with torch.no_grad():
         assert (head(trunk(x)).argmax(1) == y).float().mean() > 0.9
 
@@ -69,6 +69,7 @@ def test_embedding_terms_are_zero_without_a_valid_pair() -> None:
     distinct = torch.tensor([0, 1, 2])
     assert batch_hard_triplet(features, distinct, 0.2) == 0
     assert batch_hard_triplet(features, torch.zeros(3, dtype=torch.long), 0.2) == 0  # no negative
+    assert supervised_contrastive(features, distinct, 0.1) == 0
 
 
 def test_mixup_weights_classification_terms_and_takes_embedding_terms_on_the_first_target() -> None:

@@ -199,6 +199,40 @@ class Triplet(Loss):
         return Criterion(cross_entropy, lambda batch: weight * batch_hard_triplet(batch.features, batch.targets, margin))
 
 
+# ----------------------------------------------------------------------------- supervised contrastive
+def supervised_contrastive(features: Tensor, targets: Tensor, temperature: float) -> Tensor:
+    """Khosla et al. 2020 (L_out): for each anchor, the mean over its positives of the log-softmax
+    of scaled cosine similarities to every other sample; averaged over anchors with a positive."""
+    z = F.normalize(features, dim=1)
+    similarity = z @ z.T / temperature
+    self_mask = torch.eye(len(targets), dtype=torch.bool, device=targets.device)
+    log_prob = similarity - similarity.masked_fill(self_mask, -math.inf).logsumexp(1, keepdim=True)
+    positive = (targets[:, None] == targets[None]) & ~self_mask
+    count = positive.sum(1)
+    valid = count > 0
+    if not valid.any():
+        return features.new_zeros(())
+    mean_log_prob = log_prob.masked_fill(~positive, 0.0).sum(1)[valid] / count[valid]
+    return -mean_log_prob.mean()
+
+
+@LOSSES.register
+class SupCon(Loss):
+    name = "supcon"
+    description = "softmax cross-entropy + weight x supervised contrastive loss (temperature searched)"
+    defaults = {"weight": 0.5, "temperature": 0.1}
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        return {
+            "weight": _suggest_weight(trial, prefix, 0.1, 1.0),
+            "temperature": trial.suggest_float(prefix + "temperature", 0.05, 0.5, log=True),
+        }
+
+    def build(self, params: dict[str, Any]) -> Criterion:
+        weight, temperature = float(params["weight"]), float(params["temperature"])
+        return Criterion(cross_entropy, lambda batch: weight * supervised_contrastive(batch.features, batch.targets, temperature))
+
+
 # ----------------------------------------------------------------------------- margin losses
 class CosineHead(nn.Module):
     """``scale`` times the cosine between each feature and each class weight (no bias)."""
