@@ -30,10 +30,10 @@ from merauto.errors import TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
+from merauto.evaluator.optim import build_optimiser, schedule
 from merauto.search_space.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW defaults
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
@@ -88,8 +88,8 @@ class ModelSet:
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
-        self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
-        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.optimiser = build_optimiser(training.optimiser, self.params, training.weight_decay)
+        self.schedule = schedule(training.schedule)
         self.steps = torch.zeros(self.size, dtype=torch.float64, device=device)
         self.epochs_done = np.zeros(self.size, dtype=int)
 
@@ -196,7 +196,7 @@ class ModelSet:
                 idle = torch.tensor([m not in stepping for m in range(self.size)], device=self.device)
                 for k, v in self.buffers.items():
                     v[idle] = saved[k][idle]
-            self._adamw(torch.tensor(stepping, device=self.device), dict(zip(names, grads, strict=True)))
+            self._optimise(stepping, dict(zip(names, grads, strict=True)))
 
     def _head(self, member: int) -> dict[str, torch.Tensor]:
         """One member's head parameters by name (its loss may read them, e.g. class centres)."""
@@ -215,28 +215,14 @@ class ModelSet:
         ]
         return torch.stack(masks).to(self.device)
 
-    def _adamw(self, members: torch.Tensor, grads: dict[str, torch.Tensor | None]) -> None:
-        """torch.optim.AdamW's update, applied to the stepping members only."""
+    def _optimise(self, stepping: list[int], grads: dict[str, torch.Tensor | None]) -> None:
+        """One optimiser step of the stepping members, each at its own epoch's learning rate."""
         training = self.config.training
-        lr, decay = training.lr, training.weight_decay
+        members = torch.tensor(stepping, device=self.device)
         self.steps[members] += 1
-        step = self.steps[members]
-        beta1, beta2 = BETAS
-        for name, param in self.params.items():
-            grad = grads[name]
-            if grad is None:
-                continue
-            shape = (-1,) + (1,) * (param.dim() - 1)
-            p, g = param[members], grad[members]
-            m = self.exp_avg[name][members].lerp(g, 1 - beta1)
-            v = self.exp_avg_sq[name][members] * beta2 + (1 - beta2) * g * g
-            correction1 = (1 - beta1**step).view(shape).to(p.dtype)
-            correction2 = (1 - beta2**step).view(shape).to(p.dtype)
-            denominator = v.sqrt() / correction2.sqrt() + EPS
-            p = p * (1 - lr * decay) - lr / correction1 * m / denominator
-            param[members] = p
-            self.exp_avg[name][members] = m
-            self.exp_avg_sq[name][members] = v
+        factors = [self.schedule(int(self.epochs_done[m]), training.max_epochs) for m in stepping]
+        lr = torch.tensor([training.lr * f for f in factors], dtype=torch.float64, device=self.device)
+        self.optimiser.step(members, grads, lr, self.steps[members])
 
     # ----------------------------------------------------------------------------- inference
     @torch.inference_mode()
