@@ -67,6 +67,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
         (["--storage", "nosuchdb://host/db"], "--storage"),
         (["--inner", "holdout:2"], "--inner"),
         (["--device", "tpu"], "--device"),
+        (["--amp", "--device", "cpu"], "--amp"),
     ],
 )
 def test_bad_input_fails_at_once_naming_the_option(args: list[str], names: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -104,3 +104,19 @@ def test_the_space_samples_every_optimiser_and_schedule_with_its_learning_rate_r
     assert {t.optimiser for t in sampled} == set(OPTIMISERS)
     assert {t.schedule for t in sampled} == set(SCHEDULES)
     assert all(LR_RANGES[t.optimiser][0] <= t.lr <= LR_RANGES[t.optimiser][1] for t in sampled)
+
+
+def test_mixed_precision_is_cuda_only_and_its_forward_pass_trains_in_both_modes() -> None:
+    """``amp`` is ignored on the CPU; forced on, the CPU's bfloat16 autocast runs the same code path."""
+    data = random_eval_data()
+    members = [Member(np.arange(0, 24), 1), Member(np.arange(12, 36), 2)]
+    config = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, batch_size=8, dropout=0.2))
+    for mode in ("loop", "vmap"):
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode, amp=True)
+        assert not models.amp
+        models.amp = True
+        models.train_epoch([True, True])
+        models.train_epoch([True, False])
+        probs = models.predict_proba([0, 1], [np.arange(24, 36), np.arange(0, 12)])
+        assert all(np.isfinite(p).all() and p.dtype == np.float32 for p in probs)
+        assert all(v.dtype == torch.float32 for v in models.params.values())

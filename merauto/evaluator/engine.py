@@ -64,10 +64,12 @@ class ModelSet:
         n_classes: int,
         device: torch.device,
         mode: str = "auto",
+        amp: bool = False,
     ) -> None:
         self.config = config
         self.device = device
         self.mode = resolve_mode(mode, device)
+        self.amp = amp and device.type == "cuda"  # bfloat16 autocast of the forward pass, on CUDA only
         self.members = list(members)
         self.size = len(self.members)
         training = config.training
@@ -127,19 +129,24 @@ class ModelSet:
 
         ``vmap`` always computes every member (the others get placeholder batches), so a
         member's arithmetic never depends on which other members happen to be active;
-        ``loop`` computes only ``members`` (and ``x`` holds only theirs).
+        ``loop`` computes only ``members`` (and ``x`` holds only theirs). With ``amp`` the
+        forward pass runs under bfloat16 autocast and its outputs come back in float32.
         """
-        if self.mode == "vmap":
-            in_dims = (0, 0, 0, None if head_mask is None else 0)
-            logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
-            ids = torch.tensor(members, device=self.device)
-            return logits[ids], features[ids]
-        outputs = []
-        for i, m in enumerate(members):
-            params = {k: v[m] for k, v in self.params.items()}
-            buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
-            outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, None if head_mask is None else head_mask[i]))
-        return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if self.mode == "vmap":
+                in_dims = (0, 0, 0, None if head_mask is None else 0)
+                logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
+                ids = torch.tensor(members, device=self.device)
+                logits, features = logits[ids], features[ids]
+            else:
+                outputs = []
+                for i, m in enumerate(members):
+                    params = {k: v[m] for k, v in self.params.items()}
+                    buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
+                    mask = None if head_mask is None else head_mask[i]
+                    outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, mask))
+                logits, features = torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
+        return logits.float(), features.float()
 
     # ----------------------------------------------------------------------------- training
     def train_epoch(self, active: Sequence[bool]) -> None:
