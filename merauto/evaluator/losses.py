@@ -148,7 +148,9 @@ class CentreHead(nn.Linear):
 
 
 def centre_loss(batch: LossInputs) -> Tensor:
-    """Wen et al. 2016: half the mean squared distance of each feature to its class centre."""
+    """Wen et al. 2016: half the mean squared distance of each feature to its class centre. The
+    centres are learnt by the model's optimiser with every other parameter (as common
+    implementations do), not by the paper's separate moving-average rule."""
     return 0.5 * (batch.features - batch.head["centres"][batch.targets]).pow(2).sum(1).mean()
 
 
