@@ -134,6 +134,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         inner=parse_inner(args.inner),
         outer=parse_outer(args.outer),
         fold_batching=args.fold_batching,
+        amp=args.amp,
         pruning=args.pruning,
         strict=args.strict,
         max_epochs=args.max_epochs,
@@ -336,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     compute.add_argument(
         "--device", default="auto", help="torch device for training: auto (CUDA when a trial sees a GPU), cpu, cuda or cuda:N"
     )
+    compute.add_argument("--amp", action="store_true", help="mixed precision on CUDA: bfloat16 autocast of forward passes (ignored on CPU)")
     search.set_defaults(handler=cmd_search)
 
     prepare = commands.add_parser(

@@ -67,6 +67,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
         (["--storage", "nosuchdb://host/db"], "--storage"),
         (["--inner", "holdout:2"], "--inner"),
         (["--device", "tpu"], "--device"),
+        (["--amp", "--device", "cpu"], "--amp"),
     ],
 )
 def test_bad_input_fails_at_once_naming_the_option(args: list[str], names: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,10 +86,11 @@ def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(cap
 
     assert main(["space"]) == 0
     out = capsys.readouterr().out
-    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (6 hyper-parameters)" in out
+    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (8 hyper-parameters)" in out
     for name in BLOCKS.names():
         assert f"{name} (" in out
-    assert "steps: 1-3 (3 choices)" in out and "lr: 0.0001-0.01 log (continuous)" in out
+    assert "steps: 1-3 (3 choices)" in out and "lr when optimiser=sgd: 0.001-0.1 log (continuous)" in out
+    assert "gamma when adaptive=False: 0.5-4 (continuous)" in out
 
 
 def test_space_sample_prints_seeded_configs_as_summaries_or_json(capsys: pytest.CaptureFixture[str]) -> None:

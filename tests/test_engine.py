@@ -12,8 +12,9 @@ from conftest import random_eval_data
 from merauto.errors import TrialDiverged
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fidelity import fold_rungs, rung_sizes
+from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.evaluator.nested import EvaluationSettings, evaluate_trial, study_folds
+from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial, study_folds
 from merauto.evaluator.protocol import outer_loso
 from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
@@ -28,8 +29,8 @@ RESIDUAL_WITH_DROPOUT = replace(
 )
 
 
-def _model_sets(config, modes=("loop", "vmap")) -> dict[str, tuple[ModelSet, list[np.ndarray]]]:  # noqa: ANN001
-    data = random_eval_data()
+def _model_sets(config, modes=("loop", "vmap"), data: EvalData | None = None) -> dict[str, tuple[ModelSet, list[np.ndarray]]]:  # noqa: ANN001
+    data = data or random_eval_data()
     folds = outer_loso(data.subjects)
     members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
     out = {}
@@ -61,6 +62,21 @@ def test_batched_and_sequential_training_give_the_same_predictions(config) -> No
         if _meaningful(config, name):
             torch.testing.assert_close(loop_set.params[name], vmap_set.params[name], atol=1e-5, rtol=1e-4)
     assert list(loop_set.epochs_done) == [2 + k % 3 if k % 3 < 2 else 4 for k in range(6)]
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_every_loss_trains_the_same_batched_and_sequentially(loss: str) -> None:
+    """On a feature-vector stream (a linear trunk without batch norm, so no pre-norm bias noise),
+    with dropout: every parameter, head parameters included, and every prediction agree."""
+    data = random_eval_data()
+    data = replace(data, inputs={"lbp": data.inputs["flow"].reshape(len(data.labels), -1)})
+    config = replace(RESIDUAL_WITH_DROPOUT, loss=Choice(loss, LOSSES.get(loss).resolve({})))
+    runs = _model_sets(config, data=data)
+    loop_set, vmap_set = runs["loop"][0], runs["vmap"][0]
+    for loop, vmap in zip(runs["loop"][1], runs["vmap"][1], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=1e-4)
+    for name in loop_set.params:
+        torch.testing.assert_close(loop_set.params[name], vmap_set.params[name], atol=1e-5, rtol=1e-4)
 
 
 def test_a_member_trained_alone_equals_the_same_member_in_a_set() -> None:

@@ -15,8 +15,10 @@ from conftest import random_eval_data
 
 import merauto.evaluator.nested as nested
 from merauto.data.augment import AUGMENTS
+from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.metrics import uf1
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
+from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
@@ -88,6 +90,16 @@ def test_augmentation_and_mixup_see_training_rows_only(mode: str) -> None:
     clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0, 4), config=AUGMENTED)
     assert selection_differences(clean, corrupted) == []
     assert clean.test.probs != corrupted.test.probs
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_every_loss_optimiser_and_schedule_keeps_the_invariant(loss: str) -> None:
+    """Embedding losses compare samples within a training batch; schedules read epoch counts only."""
+    k = LOSSES.names().index(loss)
+    training = replace(CONFIG.training, optimiser=("adamw", "sgd")[k % 2], schedule=list(SCHEDULES)[k % len(SCHEDULES)])
+    config = replace(CONFIG, loss=Choice(loss, LOSSES.get(loss).resolve({})), training=training)
+    clean, corrupted = _run_twice(random_eval_data(), 1, EvaluationSettings(seed=3), batch=(0, 2), config=config)
+    assert selection_differences(clean, corrupted) == []
 
 
 def test_on_real_inputs_the_objective_and_reported_values_ignore_test_subjects(tiny_flow: EvalData) -> None:

@@ -1,5 +1,5 @@
 """Property test of the whole space: 200 sampled configs each build, run a forward and a
-backward pass on a tiny batch, and round-trip through JSON and Optuna parameters."""
+backward pass of their loss on a tiny batch, and round-trip through JSON and Optuna parameters."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS, TEMPORAL_TRUNKS, StreamSpec
 from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import REGISTRIES, resolve, sample_config
@@ -60,9 +61,11 @@ def test_sampled_configs_build_train_a_step_and_round_trip(shape_of: ShapeOf) ->
         torch.manual_seed(trial.number)
         model = build_model(config, shapes, 3)
         inputs = {name: torch.randn(BATCH, *shape) for name, shape in shapes.items()}
-        logits = model(inputs)
+        logits, features = model(inputs, with_features=True)
         assert logits.shape == (BATCH, 3), config.summary()
-        torch.nn.functional.cross_entropy(logits, torch.arange(BATCH) % 3).backward()
+        loss = LOSSES.get(config.loss.name)
+        head = {k.removeprefix("head."): v for k, v in model.named_parameters() if k.startswith("head.")}
+        loss.build(loss.resolve(config.loss.params))(logits, features, [(1.0, torch.arange(BATCH) % 3)], torch.ones(3), head).backward()
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), config.summary()
         seen.update((slot, getattr(config, slot).name) for slot in REGISTRIES)

@@ -30,10 +30,10 @@ from merauto.errors import TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
+from merauto.evaluator.optim import build_optimiser, schedule
 from merauto.search_space.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW defaults
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
@@ -64,10 +64,12 @@ class ModelSet:
         n_classes: int,
         device: torch.device,
         mode: str = "auto",
+        amp: bool = False,
     ) -> None:
         self.config = config
         self.device = device
         self.mode = resolve_mode(mode, device)
+        self.amp = amp and device.type == "cuda"  # bfloat16 autocast of the forward pass, on CUDA only
         self.members = list(members)
         self.size = len(self.members)
         training = config.training
@@ -83,13 +85,13 @@ class ModelSet:
         for member in self.members:
             torch.manual_seed(member.seed)
             models.append(build_model(config, shapes, n_classes))
-        self.feature_dim = models[0].head.in_features
+        self.feature_dim = models[0].feature_dim
         self.base = copy.deepcopy(models[0]).to("meta")
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
-        self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
-        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.optimiser = build_optimiser(training.optimiser, self.params, training.weight_decay)
+        self.schedule = schedule(training.schedule)
         self.steps = torch.zeros(self.size, dtype=torch.float64, device=device)
         self.epochs_done = np.zeros(self.size, dtype=int)
 
@@ -99,7 +101,7 @@ class ModelSet:
         self.std = {n: torch.from_numpy(np.stack([s.std[n] for s in self.standardisers])).to(device) for n in inputs}
         self.generators = [torch.Generator().manual_seed(m.seed) for m in self.members]
         loss = LOSSES.get(config.loss.name)
-        self.loss_fn = loss.build(loss.resolve(config.loss.params))
+        self.criterion = loss.build(loss.resolve(config.loss.params))
         self.augmenter = None
         if config.augment.name != "none":  # augmentation works on raw values, before each member standardises them
             zeros = {n: np.zeros(a.shape[1], np.float32) for n, a in inputs.items()}
@@ -116,26 +118,35 @@ class ModelSet:
             out[name] = (x - self.mean[name][ids].view(shape)) / self.std[name][ids].view(shape)
         return out
 
-    def _call(self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
-        return functional_call(self.base, (params, buffers), (x, head_mask))
+    def _call(
+        self, params: dict, buffers: dict, x: dict[str, torch.Tensor], head_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return functional_call(self.base, (params, buffers), (x, head_mask), {"with_features": True})
 
-    def _forward(self, members: list[int], x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> torch.Tensor:
-        """Logits (len(members), b, n_classes) from standardised batches ``x`` of the computed members.
+    def _forward(self, members: list[int], x: dict[str, torch.Tensor], head_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (len(members), b, n_classes) and the features the head read (len(members), b,
+        feature_dim) from standardised batches ``x`` of the computed members.
 
         ``vmap`` always computes every member (the others get placeholder batches), so a
         member's arithmetic never depends on which other members happen to be active;
-        ``loop`` computes only ``members`` (and ``x`` holds only theirs).
+        ``loop`` computes only ``members`` (and ``x`` holds only theirs). With ``amp`` the
+        forward pass runs under bfloat16 autocast and its outputs come back in float32.
         """
-        if self.mode == "vmap":
-            in_dims = (0, 0, 0, None if head_mask is None else 0)
-            logits = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
-            return logits[torch.tensor(members, device=self.device)]
-        outputs = []
-        for i, m in enumerate(members):
-            params = {k: v[m] for k, v in self.params.items()}
-            buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
-            outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, None if head_mask is None else head_mask[i]))
-        return torch.stack(outputs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if self.mode == "vmap":
+                in_dims = (0, 0, 0, None if head_mask is None else 0)
+                logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
+                ids = torch.tensor(members, device=self.device)
+                logits, features = logits[ids], features[ids]
+            else:
+                outputs = []
+                for i, m in enumerate(members):
+                    params = {k: v[m] for k, v in self.params.items()}
+                    buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
+                    mask = None if head_mask is None else head_mask[i]
+                    outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, mask))
+                logits, features = torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
+        return logits.float(), features.float()
 
     # ----------------------------------------------------------------------------- training
     def train_epoch(self, active: Sequence[bool]) -> None:
@@ -178,9 +189,9 @@ class ModelSet:
                     raw[name][i] = augmented.inputs[name]
                 targets[m] = augmented.targets
         saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
-        logits = self._forward(stepping, self._standardise(raw, computed), head_mask)
+        logits, features = self._forward(stepping, self._standardise(raw, computed), head_mask)
         losses = torch.stack(
-            [sum(w * self.loss_fn(logits[i], target, self.weight_tensor[m]) for w, target in targets[m]) for i, m in enumerate(stepping)]
+            [self.criterion(logits[i], features[i], targets[m], self.weight_tensor[m], self._head(m)) for i, m in enumerate(stepping)]
         )
         if not torch.isfinite(losses).all():
             bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
@@ -192,7 +203,11 @@ class ModelSet:
                 idle = torch.tensor([m not in stepping for m in range(self.size)], device=self.device)
                 for k, v in self.buffers.items():
                     v[idle] = saved[k][idle]
-            self._adamw(torch.tensor(stepping, device=self.device), dict(zip(names, grads, strict=True)))
+            self._optimise(stepping, dict(zip(names, grads, strict=True)))
+
+    def _head(self, member: int) -> dict[str, torch.Tensor]:
+        """One member's head parameters by name (its loss may read them, e.g. class centres)."""
+        return {k.removeprefix("head."): v[member] for k, v in self.params.items() if k.startswith("head.")}
 
     def _head_masks(self, computed: list[int], stepping: list[int], batch: int) -> torch.Tensor | None:
         """Dropout masks from each stepping member's own generator (ones for placeholders)."""
@@ -207,28 +222,14 @@ class ModelSet:
         ]
         return torch.stack(masks).to(self.device)
 
-    def _adamw(self, members: torch.Tensor, grads: dict[str, torch.Tensor | None]) -> None:
-        """torch.optim.AdamW's update, applied to the stepping members only."""
+    def _optimise(self, stepping: list[int], grads: dict[str, torch.Tensor | None]) -> None:
+        """One optimiser step of the stepping members, each at its own epoch's learning rate."""
         training = self.config.training
-        lr, decay = training.lr, training.weight_decay
+        members = torch.tensor(stepping, device=self.device)
         self.steps[members] += 1
-        step = self.steps[members]
-        beta1, beta2 = BETAS
-        for name, param in self.params.items():
-            grad = grads[name]
-            if grad is None:
-                continue
-            shape = (-1,) + (1,) * (param.dim() - 1)
-            p, g = param[members], grad[members]
-            m = self.exp_avg[name][members].lerp(g, 1 - beta1)
-            v = self.exp_avg_sq[name][members] * beta2 + (1 - beta2) * g * g
-            correction1 = (1 - beta1**step).view(shape).to(p.dtype)
-            correction2 = (1 - beta2**step).view(shape).to(p.dtype)
-            denominator = v.sqrt() / correction2.sqrt() + EPS
-            p = p * (1 - lr * decay) - lr / correction1 * m / denominator
-            param[members] = p
-            self.exp_avg[name][members] = m
-            self.exp_avg_sq[name][members] = v
+        factors = [self.schedule(int(self.epochs_done[m]), training.max_epochs) for m in stepping]
+        lr = torch.tensor([training.lr * f for f in factors], dtype=torch.float64, device=self.device)
+        self.optimiser.step(members, grads, lr, self.steps[members])
 
     # ----------------------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -242,7 +243,7 @@ class ModelSet:
         own = {m: torch.from_numpy(np.resize(r, longest)) for m, r in zip(members, rows, strict=True)}
         computed = list(range(self.size)) if self.mode == "vmap" else members
         padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
-        logits = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
+        logits, _ = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         out = [probs[i, : len(r)] for i, r in enumerate(rows)]
         if not all(np.isfinite(p).all() for p in out):

@@ -7,28 +7,35 @@ from torch import Tensor, nn
 
 from merauto.data.inputs import stream_layouts
 from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.temporal import temporal_trunk
 from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
 from merauto.search_space.config import PipelineConfig
 
 
 class MultiStreamNet(nn.Module):
-    """One trunk per input stream; their features are concatenated and classified linearly.
+    """One trunk per input stream; their features are concatenated and classified by the
+    loss's head (a linear layer unless the loss needs another).
 
     Dropout on the features uses ``head_mask`` (already scaled by 1/(1-p)) when given, so a
     trainer can draw masks from its own seeded generator; otherwise ordinary dropout.
     """
 
-    def __init__(self, trunks: dict[str, nn.Module], feature_dim: int, n_classes: int, dropout: float) -> None:
+    def __init__(self, trunks: dict[str, nn.Module], feature_dim: int, head: nn.Module, dropout: float) -> None:
         super().__init__()
         self.trunks = nn.ModuleDict(trunks)
+        self.feature_dim = feature_dim
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(feature_dim, n_classes)
+        self.head = head
 
-    def forward(self, inputs: dict[str, Tensor], head_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, inputs: dict[str, Tensor], head_mask: Tensor | None = None, with_features: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Logits, or (logits, the features the head read) ``with_features``."""
         features = torch.cat([trunk(inputs[name]) for name, trunk in self.trunks.items()], dim=1)
         features = features * head_mask if head_mask is not None else self.dropout(features)
-        return self.head(features)
+        logits = self.head(features)
+        return (logits, features) if with_features else logits
 
 
 def vector_trunk(dim: int, kind: str = "mlp", width: int = 64) -> nn.Module:
@@ -68,7 +75,9 @@ def build_model(config: PipelineConfig, stream_shapes: dict[str, tuple[int, ...]
             trunk = cnn_trunk(shape[0])
         feature_dim += trunk_features(trunk, shape)
         trunks[name] = trunk
-    return MultiStreamNet(trunks, feature_dim, n_classes, config.training.dropout)
+    loss = LOSSES.get(config.loss.name)
+    head = loss.head(feature_dim, n_classes, loss.resolve(config.loss.params))
+    return MultiStreamNet(trunks, feature_dim, head, config.training.dropout)
 
 
 def count_parameters(model: nn.Module) -> int:

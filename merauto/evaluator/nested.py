@@ -53,6 +53,7 @@ class EvaluationSettings:
     device: str = "cpu"
     outer: OuterSpec = OuterSpec()
     fold_batching: str = "auto"
+    amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
 
 
 @dataclass
@@ -201,12 +202,12 @@ def evaluate_folds(
     started = time.perf_counter()
     device = torch.device(settings.device)
     plans, members = _plan(data, folds, settings)
-    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching)
+    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching, settings.amp)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
     if settings.refit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
-        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching)
+        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching, settings.amp)
         for epoch in range(max(plan.best_epoch for plan in plans)):
             final.train_epoch([epoch < plan.best_epoch for plan in plans])
         probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])

@@ -70,6 +70,7 @@ class SearchOptions:
     refit: bool = True
     device: str = "auto"
     fold_batching: str = "auto"
+    amp: bool = False
     pruning: str = "none"
     strict: bool = False
     max_epochs: int = MAX_EPOCHS
@@ -114,6 +115,8 @@ def validate(options: SearchOptions) -> None:
 
         if not torch.cuda.is_available():
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
+    if options.amp and options.device == "cpu":
+        raise MerautoError("--amp is mixed precision on CUDA: it does nothing with --device cpu", "drop --amp or use --device auto or cuda")
 
 
 def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
@@ -145,7 +148,12 @@ def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: C
 
 def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
     evaluation = EvaluationSettings(
-        inner=options.inner, refit=options.refit, seed=options.seed, outer=options.outer, fold_batching=options.fold_batching
+        inner=options.inner,
+        refit=options.refit,
+        seed=options.seed,
+        outer=options.outer,
+        fold_batching=options.fold_batching,
+        amp=options.amp,
     )
     info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
     if (options.run_dir / RUN_INFO).exists():

@@ -34,6 +34,8 @@ class TrainingConfig:
     patience: int = 10
     class_weighting: str = "balanced"
     dropout: float = 0.0
+    optimiser: str = "adamw"
+    schedule: str = "constant"
 
 
 SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment")
@@ -108,5 +110,5 @@ class PipelineConfig:
         return (
             f"{' + '.join([self.input.summary(), *steps])} | {self.topology.summary()} x {self.block.summary()} | "
             f"{self.loss.summary()} w={t.class_weighting} lr={t.lr:.2g} wd={t.weight_decay:.2g} "
-            f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g}"
+            f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g} {t.optimiser}/{t.schedule}"
         )

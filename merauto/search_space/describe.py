@@ -7,8 +7,8 @@ Ranges are read by running each component's own ``suggest`` (and the training pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -22,14 +22,18 @@ from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, SpaceContext, sam
 
 @dataclass(frozen=True)
 class Param:
-    """One sampled hyper-parameter: its name, its values in words and how many there are (``None``: continuous)."""
+    """One sampled hyper-parameter: its name, its values in words, how many there are (``None``:
+    continuous), a categorical's choices, and the choice of another parameter it is sampled under."""
 
     name: str
     values: str
     count: int | None
+    choices: tuple[Any, ...] = ()
+    condition: tuple[str, Any] | None = None
 
     def label(self) -> str:
-        return f"{self.name}: {self.values} ({'continuous' if self.count is None else _choices(self.count)})"
+        when = f" when {self.condition[0]}={self.condition[1]}" if self.condition else ""
+        return f"{self.name}{when}: {self.values} ({'continuous' if self.count is None else _choices(self.count)})"
 
 
 def _choices(count: int) -> str:
@@ -37,15 +41,17 @@ def _choices(count: int) -> str:
 
 
 class RecordingTrial:
-    """Stands in for an ``optuna.Trial``: records every ``suggest_*`` call and answers the first
-    category, or the highest number (so that parameters sampled per branch all appear)."""
+    """Stands in for an ``optuna.Trial``: records every ``suggest_*`` call and answers from
+    ``answers``, else the first category or the highest number (so that parameters sampled per
+    branch all appear)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self.answers = answers or {}
         self.params: list[Param] = []
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        self.params.append(Param(name, " | ".join(map(str, choices)), len(choices)))
-        return choices[0]
+        self.params.append(Param(name, " | ".join(map(str, choices)), len(choices), tuple(choices)))
+        return self.answers.get(name, choices[0])
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         words = f"{low}-{high}" + (f" step {step}" if step != 1 else "") + (" log" if log else "")
@@ -58,21 +64,46 @@ class RecordingTrial:
         return high
 
 
+def explore(record: Callable[[dict[str, Any]], list[Param]]) -> list[Param]:
+    """The parameters ``record(answers)`` samples; one whose range or presence depends on a
+    categorical choice is listed once per value of that choice it is sampled under (each answered in turn)."""
+    base = record({})
+    runs = {(c.name, value): record({c.name: value}) for c in base if len(c.choices) > 1 for value in c.choices}
+    names = {p.name for p in base}
+    result: list[Param] = []
+    for param in base:
+        deciding = {name for (name, _), run in runs.items() if param not in run}  # choices that change or drop it
+        if not deciding:
+            result.append(param)
+        result += [replace(p, condition=key) for key, run in runs.items() if key[0] in deciding for p in run if p.name == param.name]
+    result += [replace(p, condition=key) for key, run in runs.items() for p in run if p.name not in names]
+    return result
+
+
 def component_params(component: Component, prefix: str) -> list[Param]:
     """The hyper-parameters ``component`` samples, named without ``prefix``."""
-    trial = RecordingTrial()
-    component.suggest(trial, prefix)  # type: ignore[arg-type]  # duck-typed trial
-    return [Param(p.name.removeprefix(prefix), p.values, p.count) for p in trial.params]
+
+    def record(answers: dict[str, Any]) -> list[Param]:
+        trial = RecordingTrial({prefix + k: v for k, v in answers.items()})
+        component.suggest(trial, prefix)  # type: ignore[arg-type]  # duck-typed trial
+        return [replace(p, name=p.name.removeprefix(prefix)) for p in trial.params]
+
+    return explore(record)
 
 
 def training_params(max_epochs: int = MAX_EPOCHS) -> list[Param]:
     """The training settings :func:`sample_config` samples, named without ``training.``."""
-    trial = RecordingTrial()
-    sample_config(trial, None, max_epochs)  # type: ignore[arg-type]  # duck-typed trial
-    return [Param(p.name.removeprefix("training."), p.values, p.count) for p in trial.params if p.name.startswith("training.")]
+
+    def record(answers: dict[str, Any]) -> list[Param]:
+        trial = RecordingTrial({f"training.{k}": v for k, v in answers.items()})
+        sample_config(trial, None, max_epochs)  # type: ignore[arg-type]  # duck-typed trial
+        return [replace(p, name=p.name.removeprefix("training.")) for p in trial.params if p.name.startswith("training.")]
+
+    return explore(record)
 
 
-def _hyper(count: int) -> str:
+def _hyper(params: list[Param]) -> str:
+    count = len({p.name for p in params})
     return f"{count} hyper-parameter{'s' if count != 1 else ''}"
 
 
@@ -85,11 +116,11 @@ def space_tree(context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS
         branch = root.add(f"[bold]{slot}[/] ({_choices(len(options))}{note})")
         for component in options:
             params = component_params(component, f"{slot}.{component.name}.")
-            node = branch.add(f"[cyan]{component.name}[/] ({_hyper(len(params))}) [dim]{component.description}[/]")
+            node = branch.add(f"[cyan]{component.name}[/] ({_hyper(params)}) [dim]{component.description}[/]")
             for param in params:
                 node.add(param.label())
     training = training_params(max_epochs)
-    node = root.add(f"[bold]training[/] ({_hyper(len(training))})")
+    node = root.add(f"[bold]training[/] ({_hyper(training)})")
     for param in training:
         node.add(param.label())
     return root

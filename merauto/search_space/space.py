@@ -19,6 +19,7 @@ from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.blocks import BLOCKS
 from merauto.evaluator.losses import LOSSES
+from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
 from merauto.search_space.registry import suggest_choice
@@ -27,6 +28,7 @@ REGISTRIES = {"input": INPUTS, **PREPROCESSING, "topology": TOPOLOGIES, "block":
 
 
 MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
+LR_RANGES = {"adamw": (1e-4, 1e-2), "sgd": (1e-3, 1e-1)}  # SGD steps are not normalised: larger rates
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,11 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
         choices[slot] = choose(slot) if slot in uses else Choice(IDENTITY_CHOICES[slot])
     for slot in ("topology", "block", "loss", "augment"):
         choices[slot] = choose(slot)
+    optimiser = trial.suggest_categorical("training.optimiser", list(OPTIMISERS))
     training = TrainingConfig(
-        lr=trial.suggest_float("training.lr", 1e-4, 1e-2, log=True),
+        optimiser=optimiser,
+        lr=trial.suggest_float("training.lr", *LR_RANGES[optimiser], log=True),
+        schedule=trial.suggest_categorical("training.schedule", list(SCHEDULES)),
         weight_decay=trial.suggest_float("training.weight_decay", 1e-6, 1e-2, log=True),
         batch_size=trial.suggest_categorical("training.batch_size", [16, 32, 64]),
         max_epochs=trial.suggest_int("training.max_epochs", min(20, max_epochs), max_epochs, step=10),
