@@ -12,6 +12,7 @@ from conftest import random_eval_data
 from merauto.errors import TrialDiverged
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fidelity import fold_rungs, rung_sizes
+from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial, study_folds
@@ -155,3 +156,30 @@ def test_each_rung_reports_the_pooled_inner_score_of_its_folds_only() -> None:
     first = type(outcome)(outcome.classes, outcome.folds[:2])
     assert seen[0][1] == first.objective() and seen[1][1] == outcome.objective()
     assert sorted(f.selection.fold for f in outcome.folds) == list(range(6))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum", "attention"])
+def test_every_fusion_trains_the_same_batched_and_sequentially(fusion: str) -> None:
+    """Two streams (an image and a feature vector) fused by ``fusion``: loop and vmap agree."""
+    data = random_eval_data()
+    data = replace(data, inputs={"flow": data.inputs["flow"], "lbp": data.inputs["flow"][:, 0].reshape(len(data.labels), -1)})
+    config = replace(RESIDUAL_WITH_DROPOUT, fusion=Choice(fusion, FUSIONS.get(fusion).resolve({})))
+    runs = _model_sets(config, data=data)
+    for loop, vmap in zip(runs["loop"][1], runs["vmap"][1], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+    model = build_model(config, {"flow": (3, 12, 12), "lbp": (144,)}, 3)
+    assert model.feature_dim == (64 if fusion != "concat" else 6 * 2 + 64)
+    assert model({"flow": torch.randn(2, 3, 12, 12), "lbp": torch.randn(2, 144)}).shape == (2, 3)
+
+
+def test_concat_fusion_keeps_the_model_of_configs_written_before_fusion() -> None:
+    """A config without a fusion slot loads as concat and builds the same parameters, from the same seed."""
+    old = STSTNET.to_dict()
+    del old["fusion"]
+    loaded = type(STSTNET).from_dict(old)
+    assert loaded.fusion == Choice("concat")
+    torch.manual_seed(0)
+    before = build_model(STSTNET, {"flow": (3, 12, 12)}, 3).state_dict()
+    torch.manual_seed(0)
+    after = build_model(loaded, {"flow": (3, 12, 12)}, 3).state_dict()
+    assert list(before) == list(after) and all(torch.equal(before[k], after[k]) for k in before)

@@ -123,3 +123,11 @@ def test_presets_are_points_of_the_space() -> None:
 def test_unknown_component_names_the_choices() -> None:
     with pytest.raises(MerautoError, match="flow_strain"):
         INPUTS.get("optical-flow")
+
+
+def test_fusion_is_sampled_only_for_inputs_with_more_than_one_stream() -> None:
+    configs = _sampled(60, seed=2)
+    for config in configs:
+        streams = INPUTS.get(config.input.name).stream_params(config.input.params)
+        assert len(streams) > 1 or config.fusion.name == "concat"
+    assert {c.fusion.name for c in configs} == {"concat", "sum", "attention"}

@@ -1,7 +1,8 @@
 """The define-by-run search space: the product of the registries plus training settings.
 
 An input is sampled first; the preprocessing slots (face, magnification, roi) are sampled
-only when one of its streams reads them, so no two configs differ by a step that does nothing.
+only when one of its streams reads them, and fusion only when it has more than one stream,
+so no two configs differ by a step that does nothing.
 What a dataset cannot run (landmark inputs and regions without landmarks, an uninstalled
 backend) is left out by :class:`SpaceContext`, fixed for a study.
 """
@@ -18,13 +19,22 @@ from merauto.data.landmarks import index_has_landmarks
 from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
 from merauto.search_space.registry import suggest_choice
 
-REGISTRIES = {"input": INPUTS, **PREPROCESSING, "topology": TOPOLOGIES, "block": BLOCKS, "loss": LOSSES, "augment": AUGMENTS}
+REGISTRIES = {
+    "input": INPUTS,
+    **PREPROCESSING,
+    "topology": TOPOLOGIES,
+    "block": BLOCKS,
+    "loss": LOSSES,
+    "augment": AUGMENTS,
+    "fusion": FUSIONS,
+}
 
 
 MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
@@ -85,6 +95,9 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
         class_weighting=trial.suggest_categorical("training.class_weighting", ["none", "balanced"]),
         dropout=trial.suggest_float("training.dropout", 0.0, 0.5),
     )
+    # Slots added later are sampled last, so the earlier parameters of a seeded study stay as they were.
+    streams = INPUTS.get(choices["input"].name).stream_params(choices["input"].params)
+    choices["fusion"] = choose("fusion") if len(streams) > 1 else Choice(IDENTITY_CHOICES["fusion"])
     return PipelineConfig(**choices, training=training)
 
 
