@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from merauto.data.inputs import INPUTS, pipeline_streams
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.search_space.config import SLOTS, PipelineConfig
 from merauto.search_space.presets import PRESETS
@@ -67,7 +69,7 @@ def _covering(configs: list[PipelineConfig]) -> list[PipelineConfig]:
 
 @pytest.mark.usefixtures("one_thread")
 def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips: SampleIndex, cache_dir: Path) -> None:
-    configs = _sampled(40)
+    configs = _sampled(60)
     for slot in SLOTS:
         sampled = {getattr(c, slot).name for c in configs}
         assert sampled == {c.name for c in REGISTRIES[slot] if c.available()}, slot
@@ -80,7 +82,8 @@ def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips
         inputs = builder.pipeline_inputs(config)
         assert set(inputs) == set(pipeline_streams(config))
         rows = np.arange(len(few_clips))
-        models = ModelSet(config, inputs, labels, [Member(rows, 0)], 3, torch.device("cpu"))
+        targets = RowTargets.of(few_clips.sources, few_clips.action_unit_matrix())
+        models = ModelSet(config, inputs, labels, [Member(rows, 0)], 3, torch.device("cpu"), targets=targets)
         models.train_epoch([True])
         (probs,) = models.predict_proba([0], [rows])
         assert probs.shape == (len(few_clips), 3) and np.isfinite(probs).all()
@@ -131,3 +134,21 @@ def test_fusion_is_sampled_only_for_inputs_with_more_than_one_stream() -> None:
         streams = INPUTS.get(config.input.name).stream_params(config.input.params)
         assert len(streams) > 1 or config.fusion.name == "concat"
     assert {c.fusion.name for c in configs} == {"concat", "sum", "attention"}
+
+
+def test_auxiliary_heads_and_domain_adversarial_training_are_sampled_only_where_the_labels_exist() -> None:
+    for config in _sampled(40, seed=3, context=SpaceContext(n_sources=1, au_labels=False)):
+        assert config.tasks.name == "single" and config.strategy.name != "dann"
+    composite = _sampled(40, seed=3, context=SpaceContext(n_sources=3, au_labels=True))
+    assert {c.tasks.name for c in composite} == {"single", "source", "au"}
+    assert {c.strategy.name for c in composite} == {"scratch", "dann", "distill"}
+
+
+def test_the_synthetic_composite_is_au_coded_and_has_three_sources(tiny_index: SampleIndex) -> None:
+    context = SpaceContext.of(tiny_index)
+    assert context.n_sources == 3 and context.au_labels
+    units = tiny_index.action_unit_matrix()
+    assert units.shape[0] == len(tiny_index) and units.sum(1).min() >= 1
+    first, second = tiny_index.samples[:2]
+    uncoded = SampleIndex("part", tiny_index.classes, (replace(first, action_units=""), second))
+    assert uncoded.action_unit_matrix() is None

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Inputs
+from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
 from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
 from merauto.search_space.config import PipelineConfig
@@ -29,7 +31,8 @@ from merauto.search_space.config import PipelineConfig
 
 @dataclass(frozen=True)
 class EvalData:
-    """Everything the evaluator reads: inputs by stream and per-row metadata."""
+    """Everything the evaluator reads: inputs by stream and per-row metadata (action units
+    where every clip is AU-coded)."""
 
     inputs: Inputs
     labels: np.ndarray
@@ -37,6 +40,15 @@ class EvalData:
     sources: np.ndarray
     ids: np.ndarray
     classes: tuple[str, ...]
+    action_units: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, index: SampleIndex, inputs: Inputs) -> EvalData:
+        return cls(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes, index.action_unit_matrix())
+
+    def row_targets(self) -> RowTargets:
+        """Auxiliary targets of every row (each model indexes its own training rows only)."""
+        return RowTargets.of(self.sources, self.action_units)
 
     @property
     def n_classes(self) -> int:
@@ -202,12 +214,13 @@ def evaluate_folds(
     started = time.perf_counter()
     device = torch.device(settings.device)
     plans, members = _plan(data, folds, settings)
-    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching, settings.amp)
+    targets = data.row_targets()
+    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching, settings.amp, targets)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
     if settings.refit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
-        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching, settings.amp)
+        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching, settings.amp, targets)
         for epoch in range(max(plan.best_epoch for plan in plans)):
             final.train_epoch([epoch < plan.best_epoch for plan in plans])
         probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])

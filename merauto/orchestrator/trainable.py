@@ -60,7 +60,7 @@ def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:
         _BUILDERS[key] = builder
     index = context.index
     inputs = builder.pipeline_inputs(config)
-    return EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    return EvalData.of(index, inputs)
 
 
 def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any = tune.report) -> None:

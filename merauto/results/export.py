@@ -24,6 +24,7 @@ from merauto.data.streams import build_stream
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
+from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model
 from merauto.orchestrator.run_dir import fold_study_name, load_run
 from merauto.results.selection import global_selection
@@ -85,7 +86,10 @@ def export_pipeline(
     inputs = builder.pipeline_inputs(config)
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
-        model = ModelSet(config, inputs, index.labels, [Member(rows, info.evaluation.seed)], len(index.classes), torch.device("cpu"))
+        targets = RowTargets.of(index.sources, index.action_unit_matrix())
+        model = ModelSet(
+            config, inputs, index.labels, [Member(rows, info.evaluation.seed)], len(index.classes), torch.device("cpu"), targets=targets
+        )
         for _ in range(epochs):
             model.train_epoch([True])
 

@@ -55,7 +55,7 @@ def repeat_trial(run_dir: Path, trial: int | None, seeds: int, cache_dir: Path, 
 
     index = load_index(info.dataset, cache_dir)
     inputs = FeatureBuilder(index, FeatureCache(cache_dir)).inputs(chosen.config.input.name, chosen.config.input.params)
-    data = EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    data = EvalData.of(index, inputs)
     torch.set_num_threads(1)
     records = []
     for r in range(seeds):

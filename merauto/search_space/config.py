@@ -38,10 +38,18 @@ class TrainingConfig:
     schedule: str = "constant"
 
 
-SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment", "fusion")
+SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment", "fusion", "tasks", "strategy")
 # Slots added after the first configs were written, with the choice that means "not used":
 # a config without them loads as what it ran, and an input that a step cannot act on gets it.
-IDENTITY_CHOICES = {"face": "none", "magnification": "none", "roi": "whole", "augment": "none", "fusion": "concat"}
+IDENTITY_CHOICES = {
+    "face": "none",
+    "magnification": "none",
+    "roi": "whole",
+    "augment": "none",
+    "fusion": "concat",
+    "tasks": "single",
+    "strategy": "scratch",
+}
 PREPROCESSING_STEPS = ("face", "magnification", "roi", "augment")  # shown after the input in a summary
 
 
@@ -52,8 +60,8 @@ def _identity(slot: str) -> Choice:
 @dataclass(frozen=True)
 class PipelineConfig:
     """Input and its preprocessing (face, magnification, roi), network (topology + block, late
-    fusion of the streams), loss, training-time augmentation and training: one point of the
-    search space."""
+    fusion of the streams), loss, training-time augmentation, auxiliary tasks, training
+    strategy and training settings: one point of the search space."""
 
     input: Choice
     topology: Choice
@@ -64,6 +72,8 @@ class PipelineConfig:
     roi: Choice = field(default_factory=lambda: _identity("roi"))
     augment: Choice = field(default_factory=lambda: _identity("augment"))
     fusion: Choice = field(default_factory=lambda: _identity("fusion"))
+    tasks: Choice = field(default_factory=lambda: _identity("tasks"))
+    strategy: Choice = field(default_factory=lambda: _identity("strategy"))
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict[str, Any]:
