@@ -141,6 +141,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
+        init_checkpoint=args.init_checkpoint,
     )
     summary = run_search(options, console)
     report = build_report(run_dir)
@@ -305,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject",
+    )
+    protocol.add_argument(
+        "--init-checkpoint",
+        type=Path,
+        default=None,
+        help="model.pt of a merauto export (same network) that strategy=finetune starts from; trained on other subjects than these",
     )
     compute = search.add_argument_group("compute")
     compute.add_argument(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import random_eval_data
 
-from merauto.errors import TrialDiverged
+from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fidelity import fold_rungs, rung_sizes
 from merauto.evaluator.fusion import FUSIONS
@@ -18,7 +18,7 @@ from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial, study_folds
 from merauto.evaluator.protocol import outer_loso
-from merauto.evaluator.strategies import STRATEGIES, distillation_loss, ganin_lambda, reverse_gradient, widen
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint, distillation_loss, ganin_lambda, reverse_gradient, widen
 from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
 
@@ -251,3 +251,25 @@ def test_an_exported_state_dict_leaves_the_training_only_heads_out() -> None:
     assert {k.split(".")[1] for k in models.params if k.startswith("aux.")} == {"task", "strategy"}
     models.train_epoch([True])
     build_model(config, {"flow": (3, 12, 12)}, 3).load_state_dict(models.state_dict(0))
+
+
+def test_finetuning_starts_every_member_from_the_checkpoint_and_names_a_file_that_does_not_fit(tmp_path) -> None:  # noqa: ANN001
+    data = random_eval_data()
+    pretrained = ModelSet(STSTNET, data.inputs, data.labels, [Member(np.arange(18), 1)], 3, torch.device("cpu"), "loop")
+    pretrained.train_epoch([True])
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": pretrained.state_dict(0)}, path)
+    config = replace(STSTNET, tasks=Choice("source", {"weight": 0.3}), strategy=Choice("finetune"))
+    members = [Member(np.arange(18, 36), 7), Member(np.arange(30), 8)]
+    models = ModelSet(
+        config, data.inputs, data.labels, members, 3, torch.device("cpu"), targets=data.row_targets(), init=Checkpoint.load(path)
+    )
+    for m in range(2):
+        state = models.state_dict(m)
+        assert all(torch.equal(state[k], v) for k, v in pretrained.state_dict(0).items())
+    models.train_epoch([True, True])
+    wider = replace(config, topology=Choice("branches", {"n": 3, "width_0": 4, "width_1": 5, "width_2": 8}))
+    with pytest.raises(MerautoError, match=r"model\.pt does not fit .*branches\.0"):
+        ModelSet(wider, data.inputs, data.labels, members, 3, torch.device("cpu"), init=Checkpoint.load(path))
+    with pytest.raises(MerautoError, match="init-checkpoint"):
+        ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"))

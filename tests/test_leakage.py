@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+import torch
 from conftest import random_eval_data
 
 import merauto.evaluator.engine as engine
@@ -224,3 +225,15 @@ def test_each_teacher_trains_and_predicts_on_its_students_rows_only(monkeypatch:
         for m, member in enumerate(models.members):
             assert trained[key][m] == predicted[key][m] == set(member.rows.tolist())
             assert not trained[key][m] & test_rows
+
+
+def test_finetuning_from_a_checkpoint_keeps_the_invariant(tmp_path) -> None:  # noqa: ANN001
+    """A checkpoint pre-trained on other subjects (another random data set) is fixed input: selection is unchanged."""
+    other = random_eval_data(seed=4)
+    pretrained = engine.ModelSet(CONFIG, other.inputs, other.labels, [engine.Member(np.arange(36), 0)], 3, torch.device("cpu"))
+    pretrained.train_epoch([True])
+    torch.save({"state_dict": pretrained.state_dict(0)}, tmp_path / "model.pt")
+    settings = EvaluationSettings(seed=5, init_checkpoint=str(tmp_path / "model.pt"))
+    clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0,), config=replace(CONFIG, strategy=Choice("finetune")))
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs

@@ -136,12 +136,14 @@ def test_fusion_is_sampled_only_for_inputs_with_more_than_one_stream() -> None:
     assert {c.fusion.name for c in configs} == {"concat", "sum", "attention"}
 
 
-def test_auxiliary_heads_and_domain_adversarial_training_are_sampled_only_where_the_labels_exist() -> None:
+def test_auxiliary_heads_domain_adversaries_and_finetuning_are_sampled_only_where_their_data_exist() -> None:
     for config in _sampled(40, seed=3, context=SpaceContext(n_sources=1, au_labels=False)):
         assert config.tasks.name == "single" and config.strategy.name != "dann"
     composite = _sampled(40, seed=3, context=SpaceContext(n_sources=3, au_labels=True))
     assert {c.tasks.name for c in composite} == {"single", "source", "au"}
     assert {c.strategy.name for c in composite} == {"scratch", "dann", "distill"}
+    pretrained = _sampled(40, seed=3, context=SpaceContext(pretrained=True))
+    assert {c.strategy.name for c in pretrained} == {"scratch", "distill", "finetune"}
 
 
 def test_the_synthetic_composite_is_au_coded_and_has_three_sources(tiny_index: SampleIndex) -> None:

@@ -31,13 +31,13 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from merauto.data.augment import build_augmenter
-from merauto.errors import TrialDiverged
+from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import build_optimiser, schedule
-from merauto.evaluator.strategies import STRATEGIES
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
@@ -73,8 +73,10 @@ class ModelSet:
         mode: str = "auto",
         amp: bool = False,
         targets: RowTargets | None = None,
+        init: Checkpoint | None = None,
     ) -> None:
-        """``targets``: the rows' auxiliary targets (default: one source, no action units)."""
+        """``targets``: the rows' auxiliary targets (default: one source, no action units);
+        ``init``: the weights a fine-tuning strategy starts every member from."""
         self.config = config
         self.device = device
         self.mode = resolve_mode(mode, device)
@@ -93,10 +95,14 @@ class ModelSet:
         self.terms = self._terms(inputs, labels, n_classes, targets)
         heads = {name: term.head for name, term in self.terms.items() if term.head is not None}
         shapes = {name: tuple(array.shape[1:]) for name, array in inputs.items()}
+        if STRATEGIES.get(config.strategy.name).initialises and init is None:
+            raise MerautoError(f"strategy {config.strategy.name} needs a checkpoint", "pass --init-checkpoint PATH to merauto search")
         models = []
         for member in self.members:
             torch.manual_seed(member.seed)
             models.append(build_model(config, shapes, n_classes, heads))
+            if STRATEGIES.get(config.strategy.name).initialises:
+                init.apply(models[-1])
         self.feature_dim = models[0].feature_dim
         self.base = copy.deepcopy(models[0]).to("meta")
         params, buffers = stack_module_state(models)

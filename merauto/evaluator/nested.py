@@ -26,6 +26,7 @@ from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
 from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 
@@ -66,6 +67,7 @@ class EvaluationSettings:
     outer: OuterSpec = OuterSpec()
     fold_batching: str = "auto"
     amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
+    init_checkpoint: str | None = None  # model.pt that strategy=finetune starts from (part of the protocol)
 
 
 @dataclass
@@ -215,12 +217,15 @@ def evaluate_folds(
     device = torch.device(settings.device)
     plans, members = _plan(data, folds, settings)
     targets = data.row_targets()
-    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching, settings.amp, targets)
+    initialises = STRATEGIES.get(config.strategy.name).initialises
+    init = Checkpoint.load(settings.init_checkpoint) if initialises and settings.init_checkpoint else None
+    batching = (settings.fold_batching, settings.amp, targets, init)
+    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
     if settings.refit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
-        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching, settings.amp, targets)
+        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, *batching)
         for epoch in range(max(plan.best_epoch for plan in plans)):
             final.train_epoch([epoch < plan.best_epoch for plan in plans])
         probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])

@@ -1,16 +1,18 @@
-"""Training strategies (survey §5.5): from scratch, domain-adversarial, knowledge distillation.
+"""Training strategies (survey §5.5): from scratch, fine-tuning, domain-adversarial, distillation.
 
 A strategy may add an auxiliary term to each member's training batch (see
-:mod:`merauto.evaluator.heads`) and may ask for a teacher: a wider model of the same config
+:mod:`merauto.evaluator.heads`), may ask for a teacher: a wider model of the same config
 that the engine trains, as its own set of members, on exactly each member's training rows
-before the member itself (so a teacher never sees a row its student may not see).
+before the member itself (so a teacher never sees a row its student may not see), and may
+start every member from a checkpoint instead of a random initialisation.
 """
 
 from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -18,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from merauto.errors import MerautoError
 from merauto.evaluator.heads import AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.registry import Component, Registry
@@ -25,6 +28,8 @@ from merauto.search_space.registry import Component, Registry
 
 class Strategy(Component):
     """A registered training strategy."""
+
+    initialises = False  # whether members start from the run's checkpoint
 
     def teacher(self, config: PipelineConfig, params: dict[str, Any]) -> PipelineConfig | None:
         """The config of the teacher each member distils from (``None``: no teacher)."""
@@ -43,6 +48,62 @@ STRATEGIES: Registry[Strategy] = Registry("strategy")
 class Scratch(Strategy):
     name = "scratch"
     description = "train from random initialisation (the identity)"
+
+    def term(self, params: dict[str, Any], targets: RowTargets, device: torch.device, teacher_logits: Tensor | None) -> AuxTerm | None:
+        return None
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+@dataclass(frozen=True)
+class Checkpoint:
+    """Weights to start from: the ``state_dict`` of a ``model.pt`` written by ``merauto export``."""
+
+    path: str
+    state: dict[str, Tensor]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Checkpoint:
+        try:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as error:
+            raise MerautoError(f"cannot read the checkpoint {path}: {error}", "pass a model.pt written by merauto export") from None
+        if not isinstance(weights, dict) or "state_dict" not in weights:
+            raise MerautoError(
+                f"{path} holds no state_dict: it is not a model.pt of merauto export", "pass a model.pt written by merauto export"
+            )
+        return cls(str(path), weights["state_dict"])
+
+    def apply(self, model: nn.Module) -> None:
+        """Copy the checkpoint into ``model`` (its auxiliary heads, training-only, keep their initialisation)."""
+        own = {k: v for k, v in model.state_dict().items() if not k.startswith("aux.")}
+        missing = sorted(set(own) - set(self.state))
+        unexpected = sorted(set(self.state) - set(own))
+        mismatched = [
+            f"{k} {tuple(self.state[k].shape)} vs {tuple(v.shape)}"
+            for k, v in own.items()
+            if k in self.state and self.state[k].shape != v.shape
+        ]
+        if missing or unexpected or mismatched:
+            problems = [f"missing {', '.join(missing)}"] * bool(missing) + [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
+            raise MerautoError(
+                f"the checkpoint {self.path} does not fit this pipeline's network: {'; '.join(problems + mismatched)}",
+                "fine-tune from a model.pt exported from a pipeline with the same input, topology, block, fusion, loss and classes",
+            )
+        model.load_state_dict(self.state, strict=False)
+
+
+@STRATEGIES.register
+class Finetune(Strategy):
+    """Every member starts from the run's ``--init-checkpoint`` (weights pre-trained elsewhere)
+    instead of a random initialisation, then trains as from scratch. Offered only when the run
+    names a checkpoint; a checkpoint trained on the evaluation data's subjects would leak them."""
+
+    name = "finetune"
+    description = "start from the run's --init-checkpoint (a model.pt of merauto export with the same network), then train"
+    initialises = True
+
+    def available(self, context: Any = None) -> bool:
+        return context is not None and context.pretrained
 
     def term(self, params: dict[str, Any], targets: RowTargets, device: torch.device, teacher_logits: Tensor | None) -> AuxTerm | None:
         return None

@@ -48,6 +48,7 @@ class RunInfo:
             "pruning": self.pruning,
             "strict": self.strict,
             "max_epochs": self.max_epochs,
+            **({"init_checkpoint": self.evaluation.init_checkpoint} if self.evaluation.init_checkpoint else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class RunInfo:
             refit=bool(data["refit"]),
             seed=int(data["seed"]),
             outer=parse_outer(data.get("outer", "loso")),
+            init_checkpoint=data.get("init_checkpoint"),
         )
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(

@@ -75,6 +75,7 @@ class SearchOptions:
     strict: bool = False
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
+    init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def validate(options: SearchOptions) -> None:
 
         if not torch.cuda.is_available():
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
+    if options.init_checkpoint is not None and not options.init_checkpoint.is_file():
+        raise MerautoError(f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.pt of a merauto export")
     if options.amp and options.device == "cpu":
         raise MerautoError("--amp is mixed precision on CUDA: it does nothing with --device cpu", "drop --amp or use --device auto or cuda")
 
@@ -154,6 +157,7 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         outer=options.outer,
         fold_batching=options.fold_batching,
         amp=options.amp,
+        init_checkpoint=None if options.init_checkpoint is None else str(options.init_checkpoint.resolve()),
     )
     info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
     if (options.run_dir / RUN_INFO).exists():
@@ -208,7 +212,7 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         info = _open_run(options, storage_url)
         storage = open_storage(storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        context = SpaceContext.of(index)
+        context = replace(SpaceContext.of(index), pretrained=info.evaluation.init_checkpoint is not None)
         planned = plan_studies(index, info)
         done = {p.name: _prepare_study(storage, info, p, options, context, console) for p in planned}
         todo = [p for p in planned if done[p.name] < options.budget]

@@ -50,13 +50,14 @@ LR_RANGES = {"adamw": (1e-4, 1e-2), "sgd": (1e-3, 1e-1)}  # SGD steps are not no
 @dataclass(frozen=True)
 class SpaceContext:
     """What the dataset offers that some options need: landmarks, (for a dataset without
-    frames) the stream kinds it holds precomputed, its number of source datasets, and whether
-    every clip is AU-coded."""
+    frames) the stream kinds it holds precomputed, its number of source datasets, whether
+    every clip is AU-coded, and whether the run names a checkpoint to fine-tune from."""
 
     landmarks: bool = False
     precomputed: frozenset[str] | None = None
     n_sources: int = 1
     au_labels: bool = False
+    pretrained: bool = False
 
     @classmethod
     def of(cls, index: SampleIndex) -> SpaceContext:
