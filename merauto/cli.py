@@ -142,6 +142,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         device=args.device,
         seed_presets=args.seed_presets,
         init_checkpoint=args.init_checkpoint,
+        pretrain_dataset=args.pretrain_dataset,
     )
     summary = run_search(options, console)
     report = build_report(run_dir)
@@ -312,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="model.pt of a merauto export (same network) that strategy=finetune starts from; trained on other subjects than these",
+    )
+    protocol.add_argument(
+        "--pretrain-dataset",
+        default=None,
+        help="or: pre-train each strategy=finetune trial's network on this separate dataset first (synthetic-macro: "
+        "synthetic macro-expressions of a generated population of their own)",
     )
     compute = search.add_argument_group("compute")
     compute.add_argument(

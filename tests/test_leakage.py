@@ -23,7 +23,7 @@ from merauto.evaluator.metrics import uf1
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
 from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
-from merauto.evaluator.strategies import STRATEGIES
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
 
@@ -233,7 +233,25 @@ def test_finetuning_from_a_checkpoint_keeps_the_invariant(tmp_path) -> None:  # 
     pretrained = engine.ModelSet(CONFIG, other.inputs, other.labels, [engine.Member(np.arange(36), 0)], 3, torch.device("cpu"))
     pretrained.train_epoch([True])
     torch.save({"state_dict": pretrained.state_dict(0)}, tmp_path / "model.pt")
-    settings = EvaluationSettings(seed=5, init_checkpoint=str(tmp_path / "model.pt"))
-    clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0,), config=replace(CONFIG, strategy=Choice("finetune")))
+    init = Checkpoint.load(tmp_path / "model.pt")
+    data, settings, config = random_eval_data(), EvaluationSettings(seed=5), replace(CONFIG, strategy=Choice("finetune"))
+    folds = study_folds(data, settings)
+    clean = evaluate_folds(config, data, [(2, folds[2])], settings, init)[0]
+    corrupted = evaluate_folds(config, _corrupt_test_rows(data, folds[2].test), [(2, folds[2])], settings, init)[0]
     assert selection_differences(clean, corrupted) == []
     assert clean.test.probs != corrupted.test.probs
+
+
+def test_the_invariant_test_catches_a_teacher_that_sees_the_test_subject(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train every teacher on all rows (the test subject's included) and watch the invariant fail."""
+    original = engine.ModelSet.__init__
+    config = _auxiliary("strategy", "distill")
+
+    def leaky(self, config_, inputs, labels, members, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if config_.topology != config.topology:  # a teacher: its topology is widened
+            members = [replace(m, rows=np.arange(len(labels))) for m in members]
+        original(self, config_, inputs, labels, members, *args, **kwargs)
+
+    monkeypatch.setattr(engine.ModelSet, "__init__", leaky)
+    clean, corrupted = _run_twice(random_eval_data(), 2, EvaluationSettings(seed=5), config=config)
+    assert "inner_curve" in selection_differences(clean, corrupted)

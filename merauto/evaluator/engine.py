@@ -95,13 +95,14 @@ class ModelSet:
         self.terms = self._terms(inputs, labels, n_classes, targets)
         heads = {name: term.head for name, term in self.terms.items() if term.head is not None}
         shapes = {name: tuple(array.shape[1:]) for name, array in inputs.items()}
-        if STRATEGIES.get(config.strategy.name).initialises and init is None:
-            raise MerautoError(f"strategy {config.strategy.name} needs a checkpoint", "pass --init-checkpoint PATH to merauto search")
+        initialises = STRATEGIES.get(config.strategy.name).initialises
+        if initialises and init is None:
+            raise MerautoError(f"strategy {config.strategy.name} needs starting weights", "pass --init-checkpoint or --pretrain-dataset")
         models = []
         for member in self.members:
             torch.manual_seed(member.seed)
             models.append(build_model(config, shapes, n_classes, heads))
-            if STRATEGIES.get(config.strategy.name).initialises:
+            if initialises:
                 init.apply(models[-1])
         self.feature_dim = models[0].feature_dim
         self.base = copy.deepcopy(models[0]).to("meta")

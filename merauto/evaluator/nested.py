@@ -26,7 +26,7 @@ from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
 from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
-from merauto.evaluator.strategies import STRATEGIES, Checkpoint
+from merauto.evaluator.strategies import Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 
@@ -68,6 +68,7 @@ class EvaluationSettings:
     fold_batching: str = "auto"
     amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
     init_checkpoint: str | None = None  # model.pt that strategy=finetune starts from (part of the protocol)
+    pretrain_dataset: str | None = None  # or: the dataset finetune pre-trains on, once per trial (part of the protocol)
 
 
 @dataclass
@@ -210,15 +211,18 @@ def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, pla
 
 
 def evaluate_folds(
-    config: PipelineConfig, data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings
+    config: PipelineConfig,
+    data: EvalData,
+    folds: Sequence[tuple[int, OuterFold]],
+    settings: EvaluationSettings,
+    init: Checkpoint | None = None,
 ) -> list[FoldOutcome]:
-    """Evaluate outer folds together: select on inner validation, then predict each test set."""
+    """Evaluate outer folds together: select on inner validation, then predict each test set.
+    ``init``: the weights a fine-tuning strategy starts every model from (pre-trained elsewhere)."""
     started = time.perf_counter()
     device = torch.device(settings.device)
     plans, members = _plan(data, folds, settings)
     targets = data.row_targets()
-    initialises = STRATEGIES.get(config.strategy.name).initialises
-    init = Checkpoint.load(settings.init_checkpoint) if initialises and settings.init_checkpoint else None
     batching = (settings.fold_batching, settings.amp, targets, init)
     inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
@@ -286,6 +290,7 @@ def evaluate_trial(
     settings: EvaluationSettings,
     rungs: Sequence[Sequence[int]] | None = None,
     on_rung: Callable[[int, TrialOutcome], None] | None = None,
+    init: Checkpoint | None = None,
 ) -> TrialOutcome:
     """Nested evaluation over ``rungs`` (nested fold subsets; default: one rung of every fold).
 
@@ -297,7 +302,7 @@ def evaluate_trial(
     done: set[int] = set()
     for rung, members in enumerate(rungs):
         new = [k for k in members if k not in done]
-        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings) if new else []
+        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init) if new else []
         done.update(new)
         if on_rung is not None:
             on_rung(rung, outcome)

@@ -19,6 +19,7 @@ from merauto.data.datasets import load_index
 from merauto.data.features import FeatureBuilder
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData, evaluate_trial
+from merauto.orchestrator.pretrain import initial_weights
 from merauto.orchestrator.run_dir import load_run
 from merauto.orchestrator.trainable import resolve_device
 from merauto.results.selection import global_selection
@@ -62,7 +63,7 @@ def repeat_trial(run_dir: Path, trial: int | None, seeds: int, cache_dir: Path, 
         seed = info.evaluation.seed + 1000 * (r + 1)  # never the search's own seed
         settings = replace(info.evaluation, seed=seed, device=resolve_device(device))
         with console.status(f"trial {trial}: repetition {r + 1}/{seeds} (seed {seed})"):
-            outcome = evaluate_trial(chosen.config, data, settings)
+            outcome = evaluate_trial(chosen.config, data, settings, init=initial_weights(chosen.config, settings, cache_dir))
         test = outcome.test_scores()
         record = RepeatRecord(trial, seed, outcome.objective(), test["uf1"], test["uar"], test["accuracy"])
         store.record_repeat(info.study_name, record)
