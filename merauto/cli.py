@@ -141,6 +141,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
+        init_checkpoint=args.init_checkpoint,
+        pretrain_dataset=args.pretrain_dataset,
     )
     summary = run_search(options, console)
     report = build_report(run_dir)
@@ -321,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject",
+    )
+    protocol.add_argument(
+        "--init-checkpoint",
+        type=Path,
+        default=None,
+        help="model.pt of a merauto export (same network) that strategy=finetune starts from; trained on other subjects than these",
+    )
+    protocol.add_argument(
+        "--pretrain-dataset",
+        default=None,
+        help="or: pre-train each strategy=finetune trial's network on this separate dataset first (synthetic-macro: "
+        "synthetic macro-expressions of a generated population of their own)",
     )
     compute = search.add_argument_group("compute")
     compute.add_argument(

@@ -50,8 +50,7 @@ def tiny_flow(tiny_index: SampleIndex, cache_dir: Path) -> EvalData:
     """Flow+strain inputs of the tiny dataset, as the evaluator reads them."""
     builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))
     inputs = builder.inputs("flow_strain", {})
-    i = tiny_index
-    return EvalData(inputs, i.labels, i.subjects, i.sources, i.ids, i.classes)
+    return EvalData.of(tiny_index, inputs)
 
 
 def random_eval_data(n_subjects: int = 6, per_subject: int = 6, seed: int = 0) -> EvalData:

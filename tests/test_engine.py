@@ -9,13 +9,16 @@ import pytest
 import torch
 from conftest import random_eval_data
 
-from merauto.errors import TrialDiverged
+from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fidelity import fold_rungs, rung_sizes
+from merauto.evaluator.fusion import FUSIONS
+from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial, study_folds
 from merauto.evaluator.protocol import outer_loso
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint, distillation_loss, ganin_lambda, reverse_gradient, widen
 from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
 
@@ -35,7 +38,7 @@ def _model_sets(config, modes=("loop", "vmap"), data: EvalData | None = None) ->
     members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
     out = {}
     for mode in modes:
-        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode, targets=data.row_targets())
         for epoch in range(4):  # members stop at different epochs: masks must freeze them exactly
             models.train_epoch([epoch < 2 + k % 3 for k in range(len(members))])
         out[mode] = (models, models.predict_proba(list(range(len(folds))), [test for _, test in folds]))
@@ -155,3 +158,118 @@ def test_each_rung_reports_the_pooled_inner_score_of_its_folds_only() -> None:
     first = type(outcome)(outcome.classes, outcome.folds[:2])
     assert seen[0][1] == first.objective() and seen[1][1] == outcome.objective()
     assert sorted(f.selection.fold for f in outcome.folds) == list(range(6))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum", "attention"])
+def test_every_fusion_trains_the_same_batched_and_sequentially(fusion: str) -> None:
+    """Two streams (an image and a feature vector) fused by ``fusion``: loop and vmap agree."""
+    data = random_eval_data()
+    data = replace(data, inputs={"flow": data.inputs["flow"], "lbp": data.inputs["flow"][:, 0].reshape(len(data.labels), -1)})
+    config = replace(RESIDUAL_WITH_DROPOUT, fusion=Choice(fusion, FUSIONS.get(fusion).resolve({})))
+    runs = _model_sets(config, data=data)
+    for loop, vmap in zip(runs["loop"][1], runs["vmap"][1], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+    model = build_model(config, {"flow": (3, 12, 12), "lbp": (144,)}, 3)
+    assert model.feature_dim == (64 if fusion != "concat" else 6 * 2 + 64)
+    assert model({"flow": torch.randn(2, 3, 12, 12), "lbp": torch.randn(2, 144)}).shape == (2, 3)
+
+
+def test_concat_fusion_keeps_the_model_of_configs_written_before_fusion() -> None:
+    """A config without a fusion slot loads as concat and builds the same parameters, from the same seed."""
+    old = STSTNET.to_dict()
+    del old["fusion"]
+    loaded = type(STSTNET).from_dict(old)
+    assert loaded.fusion == Choice("concat")
+    torch.manual_seed(0)
+    before = build_model(STSTNET, {"flow": (3, 12, 12)}, 3).state_dict()
+    torch.manual_seed(0)
+    after = build_model(loaded, {"flow": (3, 12, 12)}, 3).state_dict()
+    assert list(before) == list(after) and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _with_action_units(data: EvalData, seed: int = 0) -> EvalData:
+    """``data`` with random multi-hot codes of 4 action units on every row."""
+    units = (np.random.default_rng(seed).random((len(data.labels), 4)) < 0.4).astype(np.float32)
+    return replace(data, action_units=units)
+
+
+@pytest.mark.parametrize(
+    ("tasks", "strategy"),
+    [("source", "scratch"), ("au", "scratch"), ("single", "dann"), ("single", "distill")],
+)
+def test_every_task_and_strategy_trains_the_same_batched_and_sequentially(tasks: str, strategy: str) -> None:
+    """Auxiliary heads, the domain adversary and distillation from per-member teachers: on a
+    feature-vector stream (no pre-norm bias noise, see above), every parameter and prediction agree."""
+    config = replace(
+        RESIDUAL_WITH_DROPOUT,
+        tasks=Choice(tasks, TASKS.get(tasks).resolve({})),
+        strategy=Choice(strategy, STRATEGIES.get(strategy).resolve({})),
+        training=replace(RESIDUAL_WITH_DROPOUT.training, max_epochs=4),
+    )
+    data = _with_action_units(random_eval_data())
+    data = replace(data, inputs={"lbp": data.inputs["flow"].reshape(len(data.labels), -1)})
+    runs = _model_sets(config, data=data)
+    loop_set, vmap_set = runs["loop"][0], runs["vmap"][0]
+    assert set(loop_set.terms) == ({"task"} if tasks != "single" else {"strategy"})
+    for loop, vmap in zip(runs["loop"][1], runs["vmap"][1], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=1e-4)
+    for name in loop_set.params:
+        torch.testing.assert_close(loop_set.params[name], vmap_set.params[name], atol=1e-5, rtol=1e-4)
+
+
+def test_the_identity_task_and_strategy_train_bit_identically_to_configs_without_them() -> None:
+    """Configs stored before the slots load as single/scratch and add no parameter or loss term."""
+    old = STSTNET.to_dict()
+    del old["tasks"], old["strategy"]
+    loaded = type(STSTNET).from_dict(old)
+    assert (loaded.tasks.name, loaded.strategy.name) == ("single", "scratch")
+    models = _model_sets(loaded, modes=("loop",))["loop"][0]
+    assert models.terms == {} and not any(k.startswith("aux.") for k in models.params)
+
+
+def test_gradient_reversal_is_the_identity_forward_and_negates_gradients() -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    y = reverse_gradient(x, 0.7)
+    assert torch.equal(y, x.detach())
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, torch.full_like(x, -0.7))
+    assert ganin_lambda(0.0) == 0.0 and 0.99 < ganin_lambda(1.0) < 1.0
+
+
+def test_distillation_widens_the_topology_and_its_loss_vanishes_on_the_teachers_logits() -> None:
+    wide = widen(PRESETS["ststnet"], 4)
+    assert [wide.topology.params[f"width_{i}"] for i in range(3)] == [4 * STSTNET.topology.params[f"width_{i}"] for i in range(3)]
+    logits = torch.randn(5, 3)
+    assert float(distillation_loss(logits, logits, 4.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(logits, -logits, 4.0)) > 0
+
+
+def test_an_exported_state_dict_leaves_the_training_only_heads_out() -> None:
+    data = random_eval_data()
+    config = replace(STSTNET, tasks=Choice("source", {"weight": 0.3}), strategy=Choice("dann", {"lambda_max": 1.0}))
+    models = ModelSet(config, data.inputs, data.labels, [Member(np.arange(30), 0)], 3, torch.device("cpu"), targets=data.row_targets())
+    assert {k.split(".")[1] for k in models.params if k.startswith("aux.")} == {"task", "strategy"}
+    models.train_epoch([True])
+    build_model(config, {"flow": (3, 12, 12)}, 3).load_state_dict(models.state_dict(0))
+
+
+def test_finetuning_starts_every_member_from_the_checkpoint_and_names_a_file_that_does_not_fit(tmp_path) -> None:  # noqa: ANN001
+    data = random_eval_data()
+    pretrained = ModelSet(STSTNET, data.inputs, data.labels, [Member(np.arange(18), 1)], 3, torch.device("cpu"), "loop")
+    pretrained.train_epoch([True])
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": pretrained.state_dict(0)}, path)
+    config = replace(STSTNET, tasks=Choice("source", {"weight": 0.3}), strategy=Choice("finetune"))
+    members = [Member(np.arange(18, 36), 7), Member(np.arange(30), 8)]
+    models = ModelSet(
+        config, data.inputs, data.labels, members, 3, torch.device("cpu"), targets=data.row_targets(), init=Checkpoint.load(path)
+    )
+    for m in range(2):
+        state = models.state_dict(m)
+        assert all(torch.equal(state[k], v) for k, v in pretrained.state_dict(0).items())
+    models.train_epoch([True, True])
+    wider = replace(config, topology=Choice("branches", {"n": 3, "width_0": 4, "width_1": 5, "width_2": 8}))
+    with pytest.raises(MerautoError, match=r"model\.pt does not fit .*branches\.0"):
+        ModelSet(wider, data.inputs, data.labels, members, 3, torch.device("cpu"), init=Checkpoint.load(path))
+    with pytest.raises(MerautoError, match="init-checkpoint"):
+        ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"))

@@ -11,15 +11,19 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+import torch
 from conftest import random_eval_data
 
+import merauto.evaluator.engine as engine
 import merauto.evaluator.nested as nested
 from merauto.data.augment import AUGMENTS
+from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.metrics import uf1
 from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
 from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
 
@@ -28,6 +32,7 @@ AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").
 
 
 def _corrupt_test_rows(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
+    """Labels (and action units) of the test rows permuted and flipped, features replaced by noise."""
     rng = np.random.default_rng(seed)
     labels = data.labels.copy()
     labels[test_rows] = rng.permutation((labels[test_rows] + 1) % data.n_classes)
@@ -36,7 +41,11 @@ def _corrupt_test_rows(data: EvalData, test_rows: np.ndarray, seed: int = 123) -
         noisy = array.copy()
         noisy[test_rows] = rng.normal(0, 5, noisy[test_rows].shape).astype(noisy.dtype)
         inputs[name] = noisy
-    return replace(data, inputs=inputs, labels=labels)
+    units = data.action_units
+    if units is not None:
+        units = units.copy()
+        units[test_rows] = 1 - rng.permutation(units[test_rows])
+    return replace(data, inputs=inputs, labels=labels, action_units=units)
 
 
 def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:
@@ -145,3 +154,104 @@ def test_same_seed_same_objective(tiny_flow: EvalData) -> None:
     second = nested.evaluate_trial(CONFIG, tiny_flow, settings, rungs=[[0, 1]])
     assert first.objective() == second.objective()
     assert [f.test.probs for f in first.folds] == [f.test.probs for f in second.folds]
+
+
+def _with_action_units(data: EvalData) -> EvalData:
+    units = (np.random.default_rng(9).random((len(data.labels), 4)) < 0.4).astype(np.float32)
+    return replace(data, action_units=units)
+
+
+def _auxiliary(slot: str, name: str) -> PipelineConfig:
+    registry = {"tasks": TASKS, "strategy": STRATEGIES}[slot]
+    return replace(CONFIG, **{slot: Choice(name, registry.get(name).resolve({}))})
+
+
+@pytest.mark.parametrize(
+    ("slot", "name", "mode"),
+    [
+        ("tasks", "source", "loop"),
+        ("tasks", "au", "loop"),
+        ("strategy", "dann", "loop"),
+        ("strategy", "dann", "vmap"),
+        ("strategy", "distill", "loop"),
+        ("strategy", "distill", "vmap"),
+    ],
+)
+def test_auxiliary_heads_domain_adversaries_and_teachers_keep_the_invariant(slot: str, name: str, mode: str) -> None:
+    """Source and AU heads read their training rows' labels; the domain adversary reads the
+    training rows' sources (never the test rows, not even unlabelled); every teacher is trained
+    on its student's rows only."""
+    settings = EvaluationSettings(inner=InnerSpec("holdout", 0.25), refit=True, seed=5, fold_batching=mode)
+    clean, corrupted = _run_twice(_with_action_units(random_eval_data()), 2, settings, batch=(0, 4), config=_auxiliary(slot, name))
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs
+
+
+def test_each_teacher_trains_and_predicts_on_its_students_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record every row each model set trains or predicts on: a teacher's member m touches
+    exactly student member m's training rows, and no teacher touches a test row."""
+    trained: dict[int, list[set[int]]] = {}
+    predicted: dict[int, list[set[int]]] = {}
+    sets: dict[int, engine.ModelSet] = {}
+    original_step, original_logits = engine.ModelSet._step, engine.ModelSet.predict_logits
+
+    def step(self, stepping, orders, positions):  # noqa: ANN001, ANN202
+        sets[id(self)] = self
+        seen = trained.setdefault(id(self), [set() for _ in range(self.size)])
+        for m in stepping:
+            seen[m].update(orders[m][positions % len(orders[m])].tolist())
+        return original_step(self, stepping, orders, positions)
+
+    def logits(self, members, rows):  # noqa: ANN001, ANN202
+        seen = predicted.setdefault(id(self), [set() for _ in range(self.size)])
+        for m, r in zip(members, rows, strict=True):
+            seen[m].update(r.tolist())
+        return original_logits(self, members, rows)
+
+    monkeypatch.setattr(engine.ModelSet, "_step", step)
+    monkeypatch.setattr(engine.ModelSet, "predict_logits", logits)
+    data = random_eval_data()
+    settings = EvaluationSettings(seed=5)
+    folds = study_folds(data, settings)
+    config = _auxiliary("strategy", "distill")
+    evaluate_folds(config, data, [(1, folds[1])], settings)
+    teachers = [key for key, models in sets.items() if models.config.strategy.name == "scratch"]
+    students = [key for key, models in sets.items() if models.config == config]
+    assert len(teachers) == len(students) == 2  # the inner set and the refit set, each with its teachers
+    test_rows = {int(r) for r in folds[1].test}
+    for key in teachers:
+        models = sets[key]
+        assert models.config.topology.params["width_0"] == 2 * config.topology.params["width_0"]
+        for m, member in enumerate(models.members):
+            assert trained[key][m] == predicted[key][m] == set(member.rows.tolist())
+            assert not trained[key][m] & test_rows
+
+
+def test_finetuning_from_a_checkpoint_keeps_the_invariant(tmp_path) -> None:  # noqa: ANN001
+    """A checkpoint pre-trained on other subjects (another random data set) is fixed input: selection is unchanged."""
+    other = random_eval_data(seed=4)
+    pretrained = engine.ModelSet(CONFIG, other.inputs, other.labels, [engine.Member(np.arange(36), 0)], 3, torch.device("cpu"))
+    pretrained.train_epoch([True])
+    torch.save({"state_dict": pretrained.state_dict(0)}, tmp_path / "model.pt")
+    init = Checkpoint.load(tmp_path / "model.pt")
+    data, settings, config = random_eval_data(), EvaluationSettings(seed=5), replace(CONFIG, strategy=Choice("finetune"))
+    folds = study_folds(data, settings)
+    clean = evaluate_folds(config, data, [(2, folds[2])], settings, init)[0]
+    corrupted = evaluate_folds(config, _corrupt_test_rows(data, folds[2].test), [(2, folds[2])], settings, init)[0]
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs
+
+
+def test_the_invariant_test_catches_a_teacher_that_sees_the_test_subject(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train every teacher on all rows (the test subject's included) and watch the invariant fail."""
+    original = engine.ModelSet.__init__
+    config = _auxiliary("strategy", "distill")
+
+    def leaky(self, config_, inputs, labels, members, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if config_.topology != config.topology:  # a teacher: its topology is widened
+            members = [replace(m, rows=np.arange(len(labels))) for m in members]
+        original(self, config_, inputs, labels, members, *args, **kwargs)
+
+    monkeypatch.setattr(engine.ModelSet, "__init__", leaky)
+    clean, corrupted = _run_twice(random_eval_data(), 2, EvaluationSettings(seed=5), config=config)
+    assert "inner_curve" in selection_differences(clean, corrupted)

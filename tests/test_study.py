@@ -91,8 +91,9 @@ def test_run_info_round_trips_every_protocol_setting(tmp_path: Path) -> None:
     from merauto.evaluator.protocol import OuterSpec
     from merauto.orchestrator.run_dir import load_run
 
-    evaluation = EvaluationSettings(inner=InnerSpec("kfold", 3), refit=False, seed=4, outer=OuterSpec("lodo"))
+    evaluation = EvaluationSettings(inner=InnerSpec("kfold", 3), refit=False, seed=4, outer=OuterSpec("lodo"), init_checkpoint="/m.pt")
     info = RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), evaluation, pruning="asha:3", strict=True)
     info.save(tmp_path)
     loaded = load_run(tmp_path)
     assert loaded.protocol() == info.protocol() and loaded.strict and loaded.pruning == "asha:3"
+    assert loaded.evaluation.init_checkpoint == "/m.pt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,19 @@ class SampleIndex:
         if not self.samples or self.samples[0].frames:
             return None
         return frozenset.intersection(*(frozenset(s.precomputed) for s in self.samples))
+
+    def action_unit_matrix(self) -> np.ndarray | None:
+        """(n, k) float32 multi-hot of the action units coded for each clip, by AU number
+        (laterality, intensity and other marks dropped; columns in increasing AU number);
+        ``None`` unless every clip is AU-coded."""
+        coded = [{int(n) for n in re.findall(r"\d+", s.action_units)} for s in self.samples]
+        if not coded or not all(coded):
+            return None
+        units = sorted(set().union(*coded))
+        matrix = np.zeros((len(coded), len(units)), np.float32)
+        for i, numbers in enumerate(coded):
+            matrix[i, [units.index(n) for n in numbers]] = 1.0
+        return matrix
 
     def subset(self, positions: np.ndarray | list[int]) -> SampleIndex:
         """A new index holding the samples at ``positions``, in that order."""

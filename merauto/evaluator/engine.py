@@ -11,6 +11,11 @@ batch-norm statistics bit for bit, and consume no random numbers.
 after another. They share every other line, so they give the same predictions up to
 floating-point tolerance. ``auto`` picks ``vmap`` on CUDA, where one tiny model leaves the
 device idle, and ``loop`` on the CPU, where these models are compute-bound.
+
+The config's task and strategy may add auxiliary terms to each member's loss (an auxiliary
+head, a domain adversary, a teacher's soft targets); they read the member's batch rows only.
+A distilling set first trains its teachers: a :class:`ModelSet` of the teacher config with
+the same members (rows and seeds).
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from merauto.data.augment import build_augmenter
-from merauto.errors import TrialDiverged
+from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
+from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import build_optimiser, schedule
+from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
@@ -65,7 +72,11 @@ class ModelSet:
         device: torch.device,
         mode: str = "auto",
         amp: bool = False,
+        targets: RowTargets | None = None,
+        init: Checkpoint | None = None,
     ) -> None:
+        """``targets``: the rows' auxiliary targets (default: one source, no action units);
+        ``init``: the weights a fine-tuning strategy starts every member from."""
         self.config = config
         self.device = device
         self.mode = resolve_mode(mode, device)
@@ -80,11 +91,19 @@ class ModelSet:
         ones = np.ones(n_classes, np.float32)
         self.weight_tensor = torch.from_numpy(np.stack([ones if w is None else w for w in weights])).to(device)
 
+        targets = targets if targets is not None else RowTargets.of(np.zeros(len(labels), np.int64))
+        self.terms = self._terms(inputs, labels, n_classes, targets)
+        heads = {name: term.head for name, term in self.terms.items() if term.head is not None}
         shapes = {name: tuple(array.shape[1:]) for name, array in inputs.items()}
+        initialises = STRATEGIES.get(config.strategy.name).initialises
+        if initialises and init is None:
+            raise MerautoError(f"strategy {config.strategy.name} needs starting weights", "pass --init-checkpoint or --pretrain-dataset")
         models = []
         for member in self.members:
             torch.manual_seed(member.seed)
-            models.append(build_model(config, shapes, n_classes))
+            models.append(build_model(config, shapes, n_classes, heads))
+            if initialises:
+                init.apply(models[-1])
         self.feature_dim = models[0].feature_dim
         self.base = copy.deepcopy(models[0]).to("meta")
         params, buffers = stack_module_state(models)
@@ -107,6 +126,27 @@ class ModelSet:
             zeros = {n: np.zeros(a.shape[1], np.float32) for n, a in inputs.items()}
             ones = {n: np.ones(a.shape[1], np.float32) for n, a in inputs.items()}
             self.augmenter = build_augmenter(config, zeros, ones, device)
+
+    def _terms(self, inputs: Inputs, labels: np.ndarray, n_classes: int, targets: RowTargets) -> dict[str, AuxTerm]:
+        """The auxiliary terms of the config's task and strategy (training its teachers first)."""
+        task = TASKS.get(self.config.tasks.name)
+        strategy = STRATEGIES.get(self.config.strategy.name)
+        strategy_params = strategy.resolve(self.config.strategy.params)
+        teacher = strategy.teacher(self.config, strategy_params)
+        teacher_logits = None
+        if teacher is not None:
+            teachers = ModelSet(teacher, inputs, labels, self.members, n_classes, self.device, self.mode, self.amp, targets)
+            for _ in range(teacher.training.max_epochs):
+                teachers.train_epoch([True] * teachers.size)
+            teacher_logits = torch.zeros(self.size, len(labels), n_classes, device=self.device)
+            own = [m.rows for m in self.members]
+            for m, logits in enumerate(teachers.predict_logits(list(range(self.size)), own)):
+                teacher_logits[m, torch.from_numpy(own[m]).to(self.device)] = logits
+        terms = {
+            "task": task.term(task.resolve(self.config.tasks.params), targets, self.device),
+            "strategy": strategy.term(strategy_params, targets, self.device, teacher_logits),
+        }
+        return {name: term for name, term in terms.items() if term is not None}
 
     # ----------------------------------------------------------------------------- forward
     def _standardise(self, raw: dict[str, torch.Tensor], members: list[int]) -> dict[str, torch.Tensor]:
@@ -190,9 +230,7 @@ class ModelSet:
                 targets[m] = augmented.targets
         saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
         logits, features = self._forward(stepping, self._standardise(raw, computed), head_mask)
-        losses = torch.stack(
-            [self.criterion(logits[i], features[i], targets[m], self.weight_tensor[m], self._head(m)) for i, m in enumerate(stepping)]
-        )
+        losses = torch.stack([self._loss(m, rows[computed.index(m)], logits[i], features[i], targets[m]) for i, m in enumerate(stepping)])
         if not torch.isfinite(losses).all():
             bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
             raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
@@ -204,6 +242,22 @@ class ModelSet:
                 for k, v in self.buffers.items():
                     v[idle] = saved[k][idle]
             self._optimise(stepping, dict(zip(names, grads, strict=True)))
+
+    def _loss(self, member: int, rows: torch.Tensor, logits: torch.Tensor, features: torch.Tensor, targets: list) -> torch.Tensor:
+        """One member's training loss on its batch ``rows``: the criterion plus any auxiliary terms."""
+        loss = self.criterion(logits, features, targets, self.weight_tensor[member], self._head(member))
+        if self.terms:
+            progress = float(self.epochs_done[member]) / self.config.training.max_epochs
+            batch = AuxBatch(member, rows, logits, features, progress)
+            for name, term in self.terms.items():
+                loss = loss + term.loss(batch, self._aux_head(member, name))
+        return loss
+
+    def _aux_head(self, member: int, name: str) -> AuxHead:
+        """Auxiliary head ``name`` with one member's parameters."""
+        prefix = f"aux.{name}."
+        params = {k.removeprefix(prefix): v[member] for k, v in self.params.items() if k.startswith(prefix)}
+        return lambda x: functional_call(self.base.aux[name], params, (x,))
 
     def _head(self, member: int) -> dict[str, torch.Tensor]:
         """One member's head parameters by name (its loss may read them, e.g. class centres)."""
@@ -237,6 +291,14 @@ class ModelSet:
         """Class probabilities of each given member on its own rows."""
         if not members:
             return []
+        out = [torch.softmax(logits, dim=-1).cpu().numpy() for logits in self.predict_logits(members, rows)]
+        if not all(np.isfinite(p).all() for p in out):
+            raise TrialDiverged("predictions became non-finite")
+        return out
+
+    @torch.inference_mode()
+    def predict_logits(self, members: Sequence[int], rows: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Logits of each given member on its own rows."""
         self.base.eval()
         members = list(members)
         longest = max(len(r) for r in rows)
@@ -244,11 +306,7 @@ class ModelSet:
         computed = list(range(self.size)) if self.mode == "vmap" else members
         padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
         logits, _ = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
-        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        out = [probs[i, : len(r)] for i, r in enumerate(rows)]
-        if not all(np.isfinite(p).all() for p in out):
-            raise TrialDiverged("predictions became non-finite")
-        return out
+        return [logits[i, : len(r)] for i, r in enumerate(rows)]
 
     # ----------------------------------------------------------------------------- state
     def snapshot(self, member: int) -> dict[str, torch.Tensor]:
@@ -265,8 +323,9 @@ class ModelSet:
                 v[member] = state[k]
 
     def state_dict(self, member: int) -> dict[str, torch.Tensor]:
-        """One member as an ordinary ``nn.Module`` state dict."""
-        return self.snapshot(member)
+        """One member as an ordinary ``nn.Module`` state dict, without its auxiliary heads
+        (training-only): what ``build_model(config, shapes, n_classes)`` loads."""
+        return {k: v for k, v in self.snapshot(member).items() if not k.startswith("aux.")}
 
     def fitted_statistics(self, member: int) -> dict[str, Any]:
         """What a member fitted from its training rows, for the record and the leakage test."""

@@ -20,16 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Inputs
+from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
 from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
+from merauto.evaluator.strategies import Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 
 @dataclass(frozen=True)
 class EvalData:
-    """Everything the evaluator reads: inputs by stream and per-row metadata."""
+    """Everything the evaluator reads: inputs by stream and per-row metadata (action units
+    where every clip is AU-coded)."""
 
     inputs: Inputs
     labels: np.ndarray
@@ -37,6 +41,15 @@ class EvalData:
     sources: np.ndarray
     ids: np.ndarray
     classes: tuple[str, ...]
+    action_units: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, index: SampleIndex, inputs: Inputs) -> EvalData:
+        return cls(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes, index.action_unit_matrix())
+
+    def row_targets(self) -> RowTargets:
+        """Auxiliary targets of every row (each model indexes its own training rows only)."""
+        return RowTargets.of(self.sources, self.action_units)
 
     @property
     def n_classes(self) -> int:
@@ -54,6 +67,8 @@ class EvaluationSettings:
     outer: OuterSpec = OuterSpec()
     fold_batching: str = "auto"
     amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
+    init_checkpoint: str | None = None  # model.pt that strategy=finetune starts from (part of the protocol)
+    pretrain_dataset: str | None = None  # or: the dataset finetune pre-trains on, once per trial (part of the protocol)
 
 
 @dataclass
@@ -196,18 +211,25 @@ def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, pla
 
 
 def evaluate_folds(
-    config: PipelineConfig, data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings
+    config: PipelineConfig,
+    data: EvalData,
+    folds: Sequence[tuple[int, OuterFold]],
+    settings: EvaluationSettings,
+    init: Checkpoint | None = None,
 ) -> list[FoldOutcome]:
-    """Evaluate outer folds together: select on inner validation, then predict each test set."""
+    """Evaluate outer folds together: select on inner validation, then predict each test set.
+    ``init``: the weights a fine-tuning strategy starts every model from (pre-trained elsewhere)."""
     started = time.perf_counter()
     device = torch.device(settings.device)
     plans, members = _plan(data, folds, settings)
-    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, settings.fold_batching, settings.amp)
+    targets = data.row_targets()
+    batching = (settings.fold_batching, settings.amp, targets, init)
+    inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
     if settings.refit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
-        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, settings.fold_batching, settings.amp)
+        final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, *batching)
         for epoch in range(max(plan.best_epoch for plan in plans)):
             final.train_epoch([epoch < plan.best_epoch for plan in plans])
         probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])
@@ -268,6 +290,7 @@ def evaluate_trial(
     settings: EvaluationSettings,
     rungs: Sequence[Sequence[int]] | None = None,
     on_rung: Callable[[int, TrialOutcome], None] | None = None,
+    init: Checkpoint | None = None,
 ) -> TrialOutcome:
     """Nested evaluation over ``rungs`` (nested fold subsets; default: one rung of every fold).
 
@@ -279,7 +302,7 @@ def evaluate_trial(
     done: set[int] = set()
     for rung, members in enumerate(rungs):
         new = [k for k in members if k not in done]
-        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings) if new else []
+        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init) if new else []
         done.update(new)
         if on_rung is not None:
             on_rung(rung, outcome)

@@ -48,6 +48,8 @@ class RunInfo:
             "pruning": self.pruning,
             "strict": self.strict,
             "max_epochs": self.max_epochs,
+            **({"init_checkpoint": self.evaluation.init_checkpoint} if self.evaluation.init_checkpoint else {}),
+            **({"pretrain_dataset": self.evaluation.pretrain_dataset} if self.evaluation.pretrain_dataset else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -60,6 +62,8 @@ class RunInfo:
             refit=bool(data["refit"]),
             seed=int(data["seed"]),
             outer=parse_outer(data.get("outer", "loso")),
+            init_checkpoint=data.get("init_checkpoint"),
+            pretrain_dataset=data.get("pretrain_dataset"),
         )
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(

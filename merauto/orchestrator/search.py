@@ -22,6 +22,7 @@ from merauto.evaluator.fidelity import fold_rungs, parse_pruning
 from merauto.evaluator.nested import EvalData, EvaluationSettings, study_folds
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.orchestrator.prepare import space_streams
+from merauto.orchestrator.pretrain import PRETRAIN_DATASETS
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, fold_study_name, load_run
 from merauto.orchestrator.study import (
@@ -75,6 +76,8 @@ class SearchOptions:
     strict: bool = False
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
+    init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
+    pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ def validate(options: SearchOptions) -> None:
 
         if not torch.cuda.is_available():
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
+    if options.init_checkpoint is not None and not options.init_checkpoint.is_file():
+        raise MerautoError(f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.pt of a merauto export")
+    if options.init_checkpoint is not None and options.pretrain_dataset is not None:
+        raise MerautoError("--init-checkpoint and --pretrain-dataset both say where finetune starts from", "pass one of them")
+    if options.pretrain_dataset is not None and options.pretrain_dataset not in PRETRAIN_DATASETS:
+        raise MerautoError(f"--pretrain-dataset {options.pretrain_dataset!r} is unknown", f"choose one of: {', '.join(PRETRAIN_DATASETS)}")
     if options.amp and options.device == "cpu":
         raise MerautoError("--amp is mixed precision on CUDA: it does nothing with --device cpu", "drop --amp or use --device auto or cuda")
 
@@ -154,6 +163,8 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         outer=options.outer,
         fold_batching=options.fold_batching,
         amp=options.amp,
+        init_checkpoint=None if options.init_checkpoint is None else str(options.init_checkpoint.resolve()),
+        pretrain_dataset=options.pretrain_dataset,
     )
     info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
     if (options.run_dir / RUN_INFO).exists():
@@ -208,7 +219,8 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
         info = _open_run(options, storage_url)
         storage = open_storage(storage_url)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        context = SpaceContext.of(index)
+        pretrained = info.evaluation.init_checkpoint is not None or info.evaluation.pretrain_dataset is not None
+        context = replace(SpaceContext.of(index), pretrained=pretrained)
         planned = plan_studies(index, info)
         done = {p.name: _prepare_study(storage, info, p, options, context, console) for p in planned}
         todo = [p for p in planned if done[p.name] < options.budget]

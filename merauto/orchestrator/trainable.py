@@ -23,6 +23,7 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
+from merauto.orchestrator.pretrain import initial_weights
 from merauto.orchestrator.study import OBJECTIVE, RUNG
 from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import resolve
@@ -60,7 +61,7 @@ def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:
         _BUILDERS[key] = builder
     index = context.index
     inputs = builder.pipeline_inputs(config)
-    return EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    return EvalData.of(index, inputs)
 
 
 def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any = tune.report) -> None:
@@ -92,7 +93,8 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
             if rung < last_rung:  # a scheduler may stop the trial here; it is then stored as pruned
                 report(result("running", rung, so_far))
 
-        outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung)
+        init = initial_weights(config, evaluation, context.cache_dir)
+        outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung, init=init)
         report(result("ok", last_rung, outcome))
     except Exception as exc:  # a failed trial is recorded as failed and the search goes on
         report(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ from merauto.data.streams import build_stream
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
+from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model
+from merauto.orchestrator.pretrain import initial_weights
 from merauto.orchestrator.run_dir import fold_study_name, load_run
 from merauto.results.selection import global_selection
 from merauto.results.store import ResultsStore, StoredTrial
@@ -85,7 +87,10 @@ def export_pipeline(
     inputs = builder.pipeline_inputs(config)
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
-        model = ModelSet(config, inputs, index.labels, [Member(rows, info.evaluation.seed)], len(index.classes), torch.device("cpu"))
+        targets = RowTargets.of(index.sources, index.action_unit_matrix())
+        init = initial_weights(config, replace(info.evaluation, device="cpu"), cache_dir)
+        member = Member(rows, info.evaluation.seed)
+        model = ModelSet(config, inputs, index.labels, [member], len(index.classes), torch.device("cpu"), targets=targets, init=init)
         for _ in range(epochs):
             model.train_epoch([True])
 

@@ -19,6 +19,7 @@ from merauto.data.datasets import load_index
 from merauto.data.features import FeatureBuilder
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData, evaluate_trial
+from merauto.orchestrator.pretrain import initial_weights
 from merauto.orchestrator.run_dir import load_run
 from merauto.orchestrator.trainable import resolve_device
 from merauto.results.selection import global_selection
@@ -55,14 +56,14 @@ def repeat_trial(run_dir: Path, trial: int | None, seeds: int, cache_dir: Path, 
 
     index = load_index(info.dataset, cache_dir)
     inputs = FeatureBuilder(index, FeatureCache(cache_dir)).inputs(chosen.config.input.name, chosen.config.input.params)
-    data = EvalData(inputs, index.labels, index.subjects, index.sources, index.ids, index.classes)
+    data = EvalData.of(index, inputs)
     torch.set_num_threads(1)
     records = []
     for r in range(seeds):
         seed = info.evaluation.seed + 1000 * (r + 1)  # never the search's own seed
         settings = replace(info.evaluation, seed=seed, device=resolve_device(device))
         with console.status(f"trial {trial}: repetition {r + 1}/{seeds} (seed {seed})"):
-            outcome = evaluate_trial(chosen.config, data, settings)
+            outcome = evaluate_trial(chosen.config, data, settings, init=initial_weights(chosen.config, settings, cache_dir))
         test = outcome.test_scores()
         record = RepeatRecord(trial, seed, outcome.objective(), test["uf1"], test["uar"], test["accuracy"])
         store.record_repeat(info.study_name, record)

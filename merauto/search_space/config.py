@@ -38,10 +38,19 @@ class TrainingConfig:
     schedule: str = "constant"
 
 
-SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment")
+SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment", "fusion", "tasks", "strategy")
 # Slots added after the first configs were written, with the choice that means "not used":
 # a config without them loads as what it ran, and an input that a step cannot act on gets it.
-IDENTITY_CHOICES = {"face": "none", "magnification": "none", "roi": "whole", "augment": "none"}
+IDENTITY_CHOICES = {
+    "face": "none",
+    "magnification": "none",
+    "roi": "whole",
+    "augment": "none",
+    "fusion": "concat",
+    "tasks": "single",
+    "strategy": "scratch",
+}
+PREPROCESSING_STEPS = ("face", "magnification", "roi", "augment")  # shown after the input in a summary
 
 
 def _identity(slot: str) -> Choice:
@@ -50,8 +59,9 @@ def _identity(slot: str) -> Choice:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Input and its preprocessing (face, magnification, roi), network (topology + block), loss,
-    training-time augmentation and training: one point of the search space."""
+    """Input and its preprocessing (face, magnification, roi), network (topology + block, late
+    fusion of the streams), loss, training-time augmentation, auxiliary tasks, training
+    strategy and training settings: one point of the search space."""
 
     input: Choice
     topology: Choice
@@ -61,6 +71,9 @@ class PipelineConfig:
     magnification: Choice = field(default_factory=lambda: _identity("magnification"))
     roi: Choice = field(default_factory=lambda: _identity("roi"))
     augment: Choice = field(default_factory=lambda: _identity("augment"))
+    fusion: Choice = field(default_factory=lambda: _identity("fusion"))
+    tasks: Choice = field(default_factory=lambda: _identity("tasks"))
+    strategy: Choice = field(default_factory=lambda: _identity("strategy"))
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,9 +119,11 @@ class PipelineConfig:
     def summary(self) -> str:
         """One line a person can read in a leaderboard."""
         t = self.training
-        steps = [getattr(self, s).summary() for s in IDENTITY_CHOICES if getattr(self, s).name != IDENTITY_CHOICES[s]]
+        steps = [getattr(self, s).summary() for s in PREPROCESSING_STEPS if getattr(self, s).name != IDENTITY_CHOICES[s]]
+        later = [s for s in IDENTITY_CHOICES if s not in PREPROCESSING_STEPS and getattr(self, s).name != IDENTITY_CHOICES[s]]
+        extras = "".join(f" | {getattr(self, s).summary()}" for s in later)
         return (
-            f"{' + '.join([self.input.summary(), *steps])} | {self.topology.summary()} x {self.block.summary()} | "
+            f"{' + '.join([self.input.summary(), *steps])} | {self.topology.summary()} x {self.block.summary()}{extras} | "
             f"{self.loss.summary()} w={t.class_weighting} lr={t.lr:.2g} wd={t.weight_decay:.2g} "
             f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g} {t.optimiser}/{t.schedule}"
         )

@@ -1,9 +1,12 @@
 """The define-by-run search space: the product of the registries plus training settings.
 
 An input is sampled first; the preprocessing slots (face, magnification, roi) are sampled
-only when one of its streams reads them, so no two configs differ by a step that does nothing.
+only when one of its streams reads them, and fusion only when it has more than one stream,
+so no two configs differ by a step that does nothing.
 What a dataset cannot run (landmark inputs and regions without landmarks, an uninstalled
-backend) is left out by :class:`SpaceContext`, fixed for a study.
+backend, a source-dataset head or domain-adversarial training on a single source, an
+action-unit head without AU codes on every clip) is left out by :class:`SpaceContext`,
+fixed for a study.
 """
 
 from __future__ import annotations
@@ -18,13 +21,26 @@ from merauto.data.landmarks import index_has_landmarks
 from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.fusion import FUSIONS
+from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
 from merauto.search_space.registry import suggest_choice
 
-REGISTRIES = {"input": INPUTS, **PREPROCESSING, "topology": TOPOLOGIES, "block": BLOCKS, "loss": LOSSES, "augment": AUGMENTS}
+REGISTRIES = {
+    "input": INPUTS,
+    **PREPROCESSING,
+    "topology": TOPOLOGIES,
+    "block": BLOCKS,
+    "loss": LOSSES,
+    "augment": AUGMENTS,
+    "fusion": FUSIONS,
+    "tasks": TASKS,
+    "strategy": STRATEGIES,
+}
 
 
 MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
@@ -33,17 +49,22 @@ LR_RANGES = {"adamw": (1e-4, 1e-2), "sgd": (1e-3, 1e-1)}  # SGD steps are not no
 
 @dataclass(frozen=True)
 class SpaceContext:
-    """What the dataset offers that some options need: landmarks, or (for a dataset without
-    frames) the stream kinds it holds precomputed."""
+    """What the dataset offers that some options need: landmarks, (for a dataset without
+    frames) the stream kinds it holds precomputed, its number of source datasets, whether
+    every clip is AU-coded, and whether the run names a checkpoint to fine-tune from."""
 
     landmarks: bool = False
     precomputed: frozenset[str] | None = None
+    n_sources: int = 1
+    au_labels: bool = False
+    pretrained: bool = False
 
     @classmethod
     def of(cls, index: SampleIndex) -> SpaceContext:
+        labels = {"n_sources": len(set(index.sources)), "au_labels": index.action_unit_matrix() is not None}
         if index.precomputed is not None:
-            return cls(landmarks=False, precomputed=index.precomputed)
-        return cls(landmarks=index_has_landmarks(index))
+            return cls(landmarks=False, precomputed=index.precomputed, **labels)
+        return cls(landmarks=index_has_landmarks(index), **labels)
 
 
 def runnable_inputs(context: SpaceContext | None) -> list[str]:
@@ -85,6 +106,11 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
         class_weighting=trial.suggest_categorical("training.class_weighting", ["none", "balanced"]),
         dropout=trial.suggest_float("training.dropout", 0.0, 0.5),
     )
+    # Slots added later are sampled last, so the earlier parameters of a seeded study stay as they were.
+    streams = INPUTS.get(choices["input"].name).stream_params(choices["input"].params)
+    choices["fusion"] = choose("fusion") if len(streams) > 1 else Choice(IDENTITY_CHOICES["fusion"])
+    choices["tasks"] = choose("tasks")
+    choices["strategy"] = choose("strategy")
     return PipelineConfig(**choices, training=training)
 
 
