@@ -81,8 +81,11 @@ def build_model(
     temporal = str(config.input.params.get("temporal", "channels"))
     layouts = stream_layouts(config) if temporal != "channels" else {}
 
+    def make_block(in_channels: int, out_channels: int, kernel: int | None = None) -> nn.Module:
+        return block.build(in_channels, out_channels, block_params if kernel is None else {**block_params, "kernel": kernel})
+
     def cnn_trunk(channels: int) -> nn.Module:
-        return topology.build(channels, lambda i, o: block.build(i, o, block_params), topology_params)
+        return topology.build(channels, make_block, topology_params)
 
     trunks: dict[str, nn.Module] = {}
     dims = []

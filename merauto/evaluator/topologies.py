@@ -6,8 +6,7 @@ A trunk maps (N, C, H, W) to a flat feature vector (N, F).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 import torch
@@ -15,7 +14,13 @@ from torch import Tensor, nn
 
 from merauto.search_space.registry import Component, Registry
 
-BlockFactory = Callable[[int, int], nn.Module]
+
+class BlockFactory(Protocol):
+    """Builds the chosen block from ``in_channels`` to ``out_channels``."""
+
+    def __call__(self, in_channels: int, out_channels: int, kernel: int | None = None) -> nn.Module:
+        """``kernel`` overrides the block's own kernel size (blocks without one ignore it)."""
+        ...
 
 
 class Topology(Component):
@@ -64,22 +69,33 @@ class _ParallelBranches(nn.Module):
 @TOPOLOGIES.register
 class Branches(Topology):
     name = "branches"
-    description = "shallow parallel branches of different widths on the same input, concatenated (STSTNet-like)"
+    description = (
+        "shallow parallel branches of different widths and kernel sizes (3, 5 or 7, for blocks with a kernel) "
+        "on the same input, concatenated (STSTNet-like)"
+    )
     defaults = {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8}
     max_branches = 4
+    kernels = (3, 5, 7)
 
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
         n = trial.suggest_int(prefix + "n", 1, self.max_branches)
-        return {"n": n, **{f"width_{i}": trial.suggest_int(prefix + f"width_{i}", 2, 16, log=True) for i in range(n)}}
+        widths = {f"width_{i}": trial.suggest_int(prefix + f"width_{i}", 2, 16, log=True) for i in range(n)}
+        kernels = {f"kernel_{i}": trial.suggest_categorical(prefix + f"kernel_{i}", list(self.kernels)) for i in range(n)}
+        return {"n": n, **widths, **kernels}
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Widths default per branch; a branch without ``kernel_i`` (configs written before it) uses the block's kernel."""
         n = int(params.get("n", self.defaults["n"]))
         widths = {f"width_{i}": params.get(f"width_{i}", self.defaults.get(f"width_{i}", 8)) for i in range(n)}
-        return {"n": n, **widths}
+        kernels = {f"kernel_{i}": params[f"kernel_{i}"] for i in range(n) if f"kernel_{i}" in params}
+        return {"n": n, **widths, **kernels}
 
     def build(self, in_channels: int, make_block: BlockFactory, params: dict[str, Any]) -> nn.Module:
+        def kernel(i: int) -> int | None:
+            return int(params[f"kernel_{i}"]) if f"kernel_{i}" in params else None
+
         branches = [
-            nn.Sequential(make_block(in_channels, int(params[f"width_{i}"])), nn.MaxPool2d(3, stride=3, padding=1))
+            nn.Sequential(make_block(in_channels, int(params[f"width_{i}"]), kernel(i)), nn.MaxPool2d(3, stride=3, padding=1))
             for i in range(int(params["n"]))
         ]
         return _ParallelBranches(branches)

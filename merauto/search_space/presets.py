@@ -31,8 +31,12 @@ def _preset(input_choice: Choice, topology: Choice, block: Choice) -> PipelineCo
 PRESETS: dict[str, PipelineConfig] = {
     # STSTNet (Liong et al., 2019): three shallow parallel conv branches of 3, 5 and 8 channels
     # on the 28x28 onset->apex flow + strain map; max-pool, concatenation, average pool, FC.
-    # 1683 parameters, as in the paper.
-    "ststnet": _preset(FLOW, Choice("branches", {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8}), Choice("conv_bn_relu", {"kernel": 3})),
+    # 1683 parameters, as in the paper. Every branch's kernel is 3x3, as in the paper.
+    "ststnet": _preset(
+        FLOW,
+        Choice("branches", {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8, "kernel_0": 3, "kernel_1": 3, "kernel_2": 3}),
+        Choice("conv_bn_relu", {"kernel": 3}),
+    ),
     # OFF-ApexNet (Gan et al., 2019): onset->apex optical flow u and v, each in its own stream of
     # two 5x5 conv layers (6 and 16 filters) with max-pooling, then fully connected layers.
     # Here: one stream on u, v and strain together; stacked widths double, so 8 then 16 filters

@@ -1,0 +1,70 @@
+"""Topologies and their options: per-branch kernels, cascades; each builds, has gradients, keeps
+old configs' networks, and trains alike under the engine's batched (vmap) and sequential (loop) modes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from conftest import EvalData, random_eval_data
+
+from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.model import build_model, count_parameters
+from merauto.evaluator.protocol import outer_loso
+from merauto.search_space.config import Choice, PipelineConfig
+from merauto.search_space.presets import PRESETS
+
+STSTNET = PRESETS["ststnet"]
+FLOW_SHAPE = {"flow": (3, 28, 28)}
+
+
+def _with(topology: Choice, block: Choice = STSTNET.block) -> PipelineConfig:
+    return replace(STSTNET, topology=topology, block=block, training=replace(STSTNET.training, batch_size=8))
+
+
+def _forward_backward(config: PipelineConfig, shapes: dict[str, tuple[int, ...]]) -> None:
+    model = build_model(config, shapes, 3)
+    inputs = {name: torch.randn(4, *shape, requires_grad=True) for name, shape in shapes.items()}
+    logits = model(inputs)
+    assert logits.shape == (4, 3)
+    logits.square().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert all(x.grad is not None and torch.isfinite(x.grad).all() for x in inputs.values())
+
+
+def assert_vmap_matches_loop(config: PipelineConfig, data: EvalData | None = None) -> None:
+    """Two epochs of three members trained both ways give the same predictions."""
+    data = data or random_eval_data(n_subjects=3)
+    folds = outer_loso(data.subjects)
+    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
+    predictions = {}
+    for mode in ("loop", "vmap"):
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+        models.train_epoch([True, True, False])
+        models.train_epoch([True, False, True])
+        predictions[mode] = models.predict_proba(list(range(len(folds))), [test for _, test in folds])
+    for loop, vmap in zip(predictions["loop"], predictions["vmap"], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+
+
+BRANCH_KERNELS = Choice("branches", {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8, "kernel_0": 3, "kernel_1": 5, "kernel_2": 7})
+
+
+def test_branches_without_kernels_keep_the_blocks_kernel() -> None:
+    old = _with(Choice("branches", {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8}))
+    assert count_parameters(build_model(old, FLOW_SHAPE, 3)) == 1683  # STSTNet, as before kernels were searched
+    same = _with(Choice("branches", {**old.topology.params, "kernel_0": 3, "kernel_1": 3, "kernel_2": 3}))
+    assert count_parameters(build_model(same, FLOW_SHAPE, 3)) == 1683
+
+
+def test_branch_kernels_set_each_branchs_receptive_field() -> None:
+    model = build_model(_with(BRANCH_KERNELS), FLOW_SHAPE, 3)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(3, 3), (5, 5), (7, 7)]
+    assert [c.padding for c in convs] == [(1, 1), (2, 2), (3, 3)]
+    _forward_backward(_with(BRANCH_KERNELS), FLOW_SHAPE)
+
+
+def test_branch_kernels_train_alike_in_both_modes() -> None:
+    assert_vmap_matches_loop(_with(BRANCH_KERNELS, Choice("residual", {"kernel": 3})))
