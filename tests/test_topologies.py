@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from conftest import EvalData, random_eval_data
 
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.protocol import outer_loso
+from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
 
@@ -68,3 +70,35 @@ def test_branch_kernels_set_each_branchs_receptive_field() -> None:
 
 def test_branch_kernels_train_alike_in_both_modes() -> None:
     assert_vmap_matches_loop(_with(BRANCH_KERNELS, Choice("residual", {"kernel": 3})))
+
+
+CASCADES = [
+    Choice("cascade", {"depth": 2, "width": 4, "tail": "gcn", "grid": 3, "gcn_layers": 2}),
+    Choice("cascade", {"depth": 1, "width": 6, "tail": "transformer", "encoder_layers": 2, "heads": 4, "position": "sinusoidal"}),
+    Choice("cascade", {"depth": 3, "width": 4, "tail": "transformer"}),
+]
+
+
+@pytest.mark.parametrize("topology", CASCADES, ids=lambda c: str(c.params))
+def test_cascades_build_and_have_gradients(topology: Choice) -> None:
+    for block in (STSTNET.block, Choice("graph_conv", {"grid": 2, "layers": 1})):
+        _forward_backward(_with(topology, block), FLOW_SHAPE)
+    _forward_backward(_with(topology), {"flow": (3, 12, 12)})
+
+
+def test_cascade_tails_pool_the_mean_and_max_of_the_last_stage() -> None:
+    for topology in CASCADES:
+        model = build_model(_with(topology), FLOW_SHAPE, 3)
+        last_width = topology.params["width"] * 2 ** (topology.params["depth"] - 1)
+        assert model.feature_dim == 2 * last_width
+
+
+def test_cascade_resolves_only_its_tails_defaults() -> None:
+    cascade = TOPOLOGIES.get("cascade")
+    assert cascade.resolve({"tail": "gcn"}) == {"depth": 2, "width": 16, "tail": "gcn", "grid": 3, "gcn_layers": 1}
+    assert set(cascade.resolve({"tail": "transformer"})) == {"depth", "width", "tail", "encoder_layers", "heads", "position"}
+
+
+@pytest.mark.parametrize("topology", CASCADES[:2], ids=lambda c: str(c.params["tail"]))
+def test_cascades_train_alike_in_both_modes(topology: Choice) -> None:
+    assert_vmap_matches_loop(_with(topology))

@@ -5,6 +5,7 @@ A trunk maps (N, C, H, W) to a flat feature vector (N, F).
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import Any, Protocol
 
@@ -12,6 +13,8 @@ import optuna
 import torch
 from torch import Tensor, nn
 
+from merauto.evaluator.blocks.graph import graph_convolve, grid_adjacency, grid_nodes, pool_nodes
+from merauto.evaluator.blocks.transformer import TransformerBlock
 from merauto.search_space.registry import Component, Registry
 
 
@@ -47,13 +50,18 @@ class Stacked(Topology):
         }
 
     def build(self, in_channels: int, make_block: BlockFactory, params: dict[str, Any]) -> nn.Module:
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for stage in range(int(params["depth"])):
-            width = int(params["width"]) * 2**stage
-            layers += [make_block(channels, width), nn.MaxPool2d(2)]
-            channels = width
+        layers, _ = stages(in_channels, make_block, int(params["depth"]), int(params["width"]))
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def stages(in_channels: int, make_block: BlockFactory, depth: int, width: int) -> tuple[list[nn.Module], int]:
+    """``depth`` stages of block + 2x2 max-pool, widths ``width`` doubling, and the channels they end with."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for stage in range(depth):
+        layers += [make_block(channels, width * 2**stage), nn.MaxPool2d(2)]
+        channels = width * 2**stage
+    return layers, channels
 
 
 class _ParallelBranches(nn.Module):
@@ -99,6 +107,79 @@ class Branches(Topology):
             for i in range(int(params["n"]))
         ]
         return _ParallelBranches(branches)
+
+
+class _GridGCN(nn.Module):
+    """GCN over the cells of a g x g grid of the map (adjacency learned from the grid's), mean+max pooled."""
+
+    def __init__(self, channels: int, grid: int, layers: int) -> None:
+        super().__init__()
+        self.grid = grid
+        self.adjacency = nn.Parameter(grid_adjacency(grid))
+        self.weights = nn.ModuleList(nn.Linear(channels, channels) for _ in range(layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pool_nodes(graph_convolve(grid_nodes(x, self.grid), self.adjacency, self.weights))
+
+
+class _TokenEncoder(nn.Module):
+    """Transformer encoder over the map's positions as tokens, mean+max pooled."""
+
+    def __init__(self, channels: int, layers: int, heads: int, position: str) -> None:
+        super().__init__()
+        self.encoder = TransformerBlock(channels, channels, 1, layers, heads, position)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pool_nodes(self.encoder(x).flatten(2).transpose(1, 2))
+
+
+@TOPOLOGIES.register
+class Cascade(Topology):
+    name = "cascade"
+    description = (
+        "cascaded: `depth` stages of block + 2x2 max-pool (widths doubling), then a GCN over the g x g cells of the map "
+        "(`gcn`: g 2-4, 1-2 layers, adjacency learned from the grid's) or a transformer encoder over its positions "
+        "(`transformer`: 1-2 layers, heads 1/2/4, learned or sinusoidal positions); mean+max pooled"
+    )
+    defaults = {"depth": 2, "width": 16, "tail": "gcn"}
+    tails: dict[str, dict[str, Any]] = {
+        "gcn": {"grid": 3, "gcn_layers": 1},
+        "transformer": {"encoder_layers": 1, "heads": 2, "position": "learned"},
+    }
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        params = {
+            "depth": trial.suggest_int(prefix + "depth", 1, 3),
+            "width": trial.suggest_int(prefix + "width", 4, 32, log=True),
+            "tail": trial.suggest_categorical(prefix + "tail", list(self.tails)),
+        }
+        if params["tail"] == "gcn":
+            return {
+                **params,
+                "grid": trial.suggest_int(prefix + "grid", 2, 4),
+                "gcn_layers": trial.suggest_int(prefix + "gcn_layers", 1, 2),
+            }
+        return {
+            **params,
+            "encoder_layers": trial.suggest_int(prefix + "encoder_layers", 1, 2),
+            "heads": trial.suggest_categorical(prefix + "heads", [1, 2, 4]),
+            "position": trial.suggest_categorical(prefix + "position", ["learned", "sinusoidal"]),
+        }
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The defaults, with those of the chosen tail only."""
+        tail = str(params.get("tail", self.defaults["tail"]))
+        return {**self.defaults, **self.tails[tail], **params}
+
+    def build(self, in_channels: int, make_block: BlockFactory, params: dict[str, Any]) -> nn.Module:
+        layers, channels = stages(in_channels, make_block, int(params["depth"]), int(params["width"]))
+        tail: nn.Module
+        if params["tail"] == "gcn":
+            tail = _GridGCN(channels, int(params["grid"]), int(params["gcn_layers"]))
+        else:
+            heads = math.gcd(channels, int(params["heads"]))
+            tail = _TokenEncoder(channels, int(params["encoder_layers"]), heads, str(params["position"]))
+        return nn.Sequential(*layers, tail)
 
 
 def trunk_features(trunk: nn.Module, shape: tuple[int, ...]) -> int:

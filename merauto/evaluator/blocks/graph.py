@@ -12,13 +12,35 @@ from torch import Tensor, nn
 from merauto.evaluator.blocks.core import BLOCKS, Block, conv_bn_relu
 
 
-def grid_adjacency(grid: int) -> Tensor:
-    """D^-1/2 (A + I) D^-1/2 of the 4-neighbourhood graph of a ``grid`` x ``grid`` lattice."""
-    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
-    rows, cols = rows.flatten(), cols.flatten()
-    adjacency = ((rows[:, None] - rows[None, :]).abs() + (cols[:, None] - cols[None, :]).abs() <= 1).float()
+def normalised(adjacency: Tensor) -> Tensor:
+    """D^-1/2 (A + I) D^-1/2 of a symmetric 0/1 adjacency ``A`` (self-loops added if missing)."""
+    adjacency = torch.maximum(adjacency.float(), torch.eye(len(adjacency)))
     degree = adjacency.sum(dim=1).rsqrt()
     return degree[:, None] * adjacency * degree[None, :]
+
+
+def grid_adjacency(grid: int) -> Tensor:
+    """The normalised adjacency of the 4-neighbourhood graph of a ``grid`` x ``grid`` lattice."""
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    rows, cols = rows.flatten(), cols.flatten()
+    return normalised((rows[:, None] - rows[None, :]).abs() + (cols[:, None] - cols[None, :]).abs() <= 1)
+
+
+def grid_nodes(x: Tensor, grid: int) -> Tensor:
+    """(N, C, H, W) -> (N, grid * grid, C): the map's features averaged over each cell of a ``grid`` x ``grid`` partition."""
+    return F.adaptive_avg_pool2d(x, grid).flatten(2).transpose(1, 2)
+
+
+def graph_convolve(nodes: Tensor, adjacency: Tensor, weights: nn.ModuleList) -> Tensor:
+    """(N, nodes, F) through one GCN layer relu(A X W) per linear map of ``weights``."""
+    for weight in weights:
+        nodes = torch.relu(adjacency @ weight(nodes))
+    return nodes
+
+
+def pool_nodes(nodes: Tensor) -> Tensor:
+    """(N, nodes, F) -> (N, 2F): the mean and the maximum over nodes."""
+    return torch.cat([nodes.mean(dim=1), nodes.amax(dim=1)], dim=1)
 
 
 class _GraphConv(nn.Module):
@@ -38,9 +60,7 @@ class _GraphConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         local = self.local(x)
         height, width = local.shape[2:]
-        nodes = F.adaptive_avg_pool2d(local, self.grid).flatten(2).transpose(1, 2)  # (N, g*g, out)
-        for weight in self.weights:
-            nodes = torch.relu(self.adjacency @ weight(nodes))
+        nodes = graph_convolve(grid_nodes(local, self.grid), self.adjacency, self.weights)  # (N, g*g, out)
         cells = nodes.transpose(1, 2).reshape(local.shape[0], local.shape[1], self.grid, self.grid)
         rows = torch.arange(height, device=x.device) * self.grid // height
         cols = torch.arange(width, device=x.device) * self.grid // width

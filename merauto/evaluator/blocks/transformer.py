@@ -53,7 +53,7 @@ class _EncoderLayer(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class _TransformerBlock(nn.Module):
+class TransformerBlock(nn.Module):
     """p x p patches -> tokens of ``out`` channels (+ position) -> encoder -> each token back over its patch."""
 
     def __init__(self, in_channels: int, out_channels: int, patch: int, layers: int, heads: int, position: str) -> None:
@@ -107,4 +107,4 @@ class Transformer(Block):
 
     def build(self, in_channels: int, out_channels: int, params: dict[str, Any]) -> nn.Module:
         heads = math.gcd(out_channels, int(params["heads"]))
-        return _TransformerBlock(in_channels, out_channels, int(params["patch"]), int(params["layers"]), heads, str(params["position"]))
+        return TransformerBlock(in_channels, out_channels, int(params["patch"]), int(params["layers"]), heads, str(params["position"]))
