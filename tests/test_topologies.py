@@ -1,5 +1,6 @@
-"""Topologies and their options: per-branch kernels, cascades; each builds, has gradients, keeps
-old configs' networks, and trains alike under the engine's batched (vmap) and sequential (loop) modes."""
+"""Topologies and their options: per-branch kernels, cascades, a hand-crafted stream beside a
+learned one; each builds, has gradients, keeps old configs' networks, and trains alike under the
+engine's batched (vmap) and sequential (loop) modes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from conftest import EvalData, random_eval_data
 
+from merauto.data.inputs import INPUTS
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.protocol import outer_loso
@@ -102,3 +104,26 @@ def test_cascade_resolves_only_its_tails_defaults() -> None:
 @pytest.mark.parametrize("topology", CASCADES[:2], ids=lambda c: str(c.params["tail"]))
 def test_cascades_train_alike_in_both_modes(topology: Choice) -> None:
     assert_vmap_matches_loop(_with(topology))
+
+
+UPSTREAM = {"face": ("haar", {}), "magnification": ("evm", {"alpha": 8}), "roi": ("grid", {"n": 2})}
+
+
+def test_flow_lbp_top_reads_the_single_stream_inputs_cached_arrays() -> None:
+    params = {"size": 28, "flow_method": "farneback", "flow_channels": "u+v+strain", "blocks": 3, "vector_trunk": "linear"}
+    both = INPUTS.get("flow_lbp_top")
+    streams = both.streams(both.resolve(params), UPSTREAM)
+    flow, lbp = INPUTS.get("flow_strain"), INPUTS.get("lbp_top")
+    assert streams == {**flow.streams(flow.resolve(params), UPSTREAM), **lbp.streams(lbp.resolve({"blocks": 3}), UPSTREAM)}
+    assert both.uses(both.resolve(params)) == {"face", "magnification", "roi"}
+
+
+def test_flow_lbp_top_fuses_a_cnn_and_a_vector_trunk_alike_in_both_modes() -> None:
+    data = random_eval_data(n_subjects=3)
+    rng = np.random.default_rng(1)
+    lbp = rng.random((len(data.labels), 20)).astype(np.float32)
+    data = replace(data, inputs={**data.inputs, "lbp_top": lbp})
+    for fusion in (Choice("concat"), Choice("attention", {"width": 32})):
+        config = replace(_with(STSTNET.topology), input=Choice("flow_lbp_top", {"vector_trunk": "mlp"}), fusion=fusion)
+        _forward_backward(config, {"flow": (3, 12, 12), "lbp_top": (20,)})
+        assert_vmap_matches_loop(config, data)

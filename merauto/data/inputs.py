@@ -97,6 +97,10 @@ def _sequence(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "sequence", {"size": int(params["size"]), "frames": int(params["frames"])}
 
 
+def _lbp_top(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "lbp_top", {"blocks": int(params["blocks"])}
+
+
 FLOW_DEFAULTS = {"size": 28, "flow_method": "farneback", "flow_channels": "u+v+strain"}
 FLOW_CHOICES = {"flow_method": FLOW_METHODS, "flow_channels": FLOW_CHANNELS}
 
@@ -171,7 +175,7 @@ class LbpTopInput(InputKind):
     choices = {"blocks": (3, 5), "vector_trunk": VECTOR_TRUNKS}
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-        return {"lbp_top": ("lbp_top", {"blocks": int(params["blocks"])})}
+        return {"lbp_top": _lbp_top(params)}
 
 
 @INPUTS.register
@@ -207,3 +211,14 @@ class FlowLandmarksInput(InputKind):
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
         return {"flow": _flow(params), "landmarks": ("landmark_graph", {})}
+
+
+@INPUTS.register
+class FlowLbpTopInput(InputKind):
+    name = "flow_lbp_top"
+    description = "two streams: flow + strain (learned), and the hand-crafted LBP-TOP histograms (an MLP or no trunk)"
+    defaults = {**FLOW_DEFAULTS, "blocks": 4, "vector_trunk": "mlp"}
+    choices = {**FLOW_CHOICES, "blocks": (3, 5), "vector_trunk": VECTOR_TRUNKS}
+
+    def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {"flow": _flow(params), "lbp_top": _lbp_top(params)}
