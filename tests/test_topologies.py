@@ -1,5 +1,5 @@
 """Topologies and their options: per-branch kernels, cascades, a hand-crafted stream beside a
-learned one; each builds, has gradients, keeps old configs' networks, and trains alike under the
+learned one, graph convolution over landmarks; each builds, has gradients, keeps old configs' networks, and trains alike under the
 engine's batched (vmap) and sequential (loop) modes."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import torch
 from conftest import EvalData, random_eval_data
 
 from merauto.data.inputs import INPUTS
+from merauto.data.landmarks import graph_features, graph_points
 from merauto.evaluator.engine import Member, ModelSet
+from merauto.evaluator.landmark_gcn import node_features
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.protocol import outer_loso
 from merauto.evaluator.topologies import TOPOLOGIES
@@ -127,3 +129,54 @@ def test_flow_lbp_top_fuses_a_cnn_and_a_vector_trunk_alike_in_both_modes() -> No
         config = replace(_with(STSTNET.topology), input=Choice("flow_lbp_top", {"vector_trunk": "mlp"}), fusion=fusion)
         _forward_backward(config, {"flow": (3, 12, 12), "lbp_top": (20,)})
         assert_vmap_matches_loop(config, data)
+
+
+NAMES = ("brow_l", "eye_l", "eye_r", "mouth_l", "mouth_r")
+POINTS = len(NAMES)
+GRAPH_DIM = 2 * POINTS + POINTS * (POINTS - 1) // 2
+
+
+def test_landmark_nodes_hold_their_displacement_and_their_edges_length_changes() -> None:
+    rng = np.random.default_rng(0)
+    onset = {name: rng.uniform(0, 100, 2) for name in NAMES}
+    apex = {name: point + rng.normal(0, 2, 2) for name, point in onset.items()}
+    vector = graph_features(onset, apex)
+    assert graph_points(len(vector)) == POINTS
+    nodes = node_features(torch.from_numpy(vector)[None], POINTS)[0].numpy()
+    unit = np.hypot(*(onset["eye_r"] - onset["eye_l"]))
+    for k, a in enumerate(NAMES):
+        np.testing.assert_allclose(nodes[k, :2], (apex[a] - onset[a]) / unit, rtol=1e-5)
+        for m, b in enumerate(NAMES):
+            change = np.hypot(*(apex[a] - apex[b])) - np.hypot(*(onset[a] - onset[b]))
+            np.testing.assert_allclose(nodes[k, 2 + m], change / unit, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="not a landmark graph"):
+        graph_points(GRAPH_DIM + 1)
+
+
+def test_the_gcn_trunk_is_offered_exactly_for_inputs_with_a_landmark_graph_stream() -> None:
+    for kind in INPUTS:
+        layouts = [spec.layout() for spec in kind.streams(kind.resolve({})).values()]
+        has_graph = any(layout is not None and layout.landmark_graph for layout in layouts)
+        assert ("gcn" in kind.choices.get("vector_trunk", ())) == has_graph, kind.name
+    with pytest.raises(ValueError, match="landmark graph"):
+        lbp_top_gcn = replace(PRESETS["lbp_top_linear"], input=Choice("lbp_top", {"blocks": 3, "vector_trunk": "gcn"}))
+        build_model(lbp_top_gcn, {"lbp_top": (12,)}, 3)
+
+
+def test_landmark_gcn_builds_and_old_landmark_configs_keep_their_mlp() -> None:
+    shapes = {"landmarks": (GRAPH_DIM,)}
+    for layers in (1, 2):
+        config = replace(STSTNET, input=Choice("landmark_graph", {"vector_trunk": "gcn", "gcn_layers": layers}))
+        _forward_backward(config, shapes)
+        assert build_model(config, shapes, 3).feature_dim == 64
+    old = replace(STSTNET, input=Choice("landmark_graph", {}))
+    assert count_parameters(build_model(old, shapes, 3)) == GRAPH_DIM * 64 + 64 + 64 * 3 + 3
+
+
+def test_landmark_gcn_trains_alike_in_both_modes() -> None:
+    data = random_eval_data(n_subjects=3)
+    graph = np.random.default_rng(2).normal(0, 0.1, (len(data.labels), GRAPH_DIM)).astype(np.float32)
+    graph[:, 0] += data.labels * 0.3
+    data = replace(data, inputs={**data.inputs, "landmarks": graph})
+    config = replace(_with(STSTNET.topology), input=Choice("flow_landmarks", {"vector_trunk": "gcn", "gcn_layers": 2}))
+    assert_vmap_matches_loop(config, data)

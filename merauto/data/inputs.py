@@ -12,6 +12,8 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+import optuna
+
 from merauto.data import stream_builders  # noqa: F401 - registers the builders
 from merauto.data.clip import ClipFrames, Step, estimate_apex
 from merauto.data.flow import FLOW_METHODS
@@ -34,6 +36,8 @@ FLOW_CHANNELS = ("u+v+strain", "u+v+strain+magnitude+orientation", "magnitude+or
 # The trunk of a vector stream (see merauto.evaluator.model.vector_trunk): one hidden layer, or none
 # (the features go straight to the linear classifier). Searched by the inputs that have one.
 VECTOR_TRUNKS = ("mlp", "linear")
+# Landmark graph streams may also take graph convolutions over their landmarks (1-2 layers).
+LANDMARK_TRUNKS = (*VECTOR_TRUNKS, "gcn")
 # How a sequence stream is modelled over time (see merauto.evaluator.temporal): frames stacked as
 # channels for the topology, a per-frame CNN cascaded into a GRU or LSTM, or 3D / (2+1)D convolutions.
 TEMPORAL_TRUNKS = ("channels", "gru", "lstm", "conv3d", "conv2plus1d")
@@ -67,6 +71,16 @@ class InputKind(Component):
 
 
 INPUTS: Registry[InputKind] = Registry("input")
+
+
+class LandmarkGraphTrunk(InputKind):
+    """An input with a landmark graph stream: its vector trunk may be a GCN, of ``gcn_layers`` layers."""
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        params = super().suggest(trial, prefix)
+        if params["vector_trunk"] == "gcn":
+            params["gcn_layers"] = trial.suggest_int(prefix + "gcn_layers", 1, 2)
+        return params
 
 
 def upstream_of(config: Any) -> dict[str, Step]:
@@ -179,11 +193,14 @@ class LbpTopInput(InputKind):
 
 
 @INPUTS.register
-class LandmarkGraphInput(InputKind):
+class LandmarkGraphInput(LandmarkGraphTrunk):
     name = "landmark_graph"
-    description = "onset->apex landmark graph: node displacements and edge length changes (needs landmarks), an MLP or no trunk"
+    description = (
+        "onset->apex landmark graph: node displacements and edge length changes (needs landmarks), an MLP, no trunk "
+        "or a GCN over the landmarks"
+    )
     defaults = {"vector_trunk": "mlp"}
-    choices = {"vector_trunk": VECTOR_TRUNKS}
+    choices = {"vector_trunk": LANDMARK_TRUNKS}
     needs_landmarks = True
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -202,11 +219,11 @@ class FlowSequenceInput(InputKind):
 
 
 @INPUTS.register
-class FlowLandmarksInput(InputKind):
+class FlowLandmarksInput(LandmarkGraphTrunk):
     name = "flow_landmarks"
-    description = "two streams: flow + strain, and the landmark graph (needs landmarks; an MLP or no trunk)"
+    description = "two streams: flow + strain, and the landmark graph (needs landmarks; an MLP, no trunk or a GCN)"
     defaults = {**FLOW_DEFAULTS, "vector_trunk": "mlp"}
-    choices = {**FLOW_CHOICES, "vector_trunk": VECTOR_TRUNKS}
+    choices = {**FLOW_CHOICES, "vector_trunk": LANDMARK_TRUNKS}
     needs_landmarks = True
 
     def stream_params(self, params: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -9,6 +9,7 @@ are offered only when every clip has them.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +52,19 @@ def read_landmarks(sample: Sample, position: int) -> dict[str, np.ndarray]:
     return dict(zip(names, frames[frame], strict=True))
 
 
+def graph_points(dim: int) -> int:
+    """The number of points P of a :func:`graph_features` vector of ``dim`` values."""
+    points = int(round((math.sqrt(9 + 8 * dim) - 3) / 2))
+    if 2 * points + points * (points - 1) // 2 != dim:
+        raise ValueError(f"{dim} values are not a landmark graph (2 P + P (P - 1) / 2 for P points)")
+    return points
+
+
 def graph_features(onset: dict[str, np.ndarray], apex: dict[str, np.ndarray]) -> np.ndarray:
     """The landmark graph of a clip as a vector: node displacements and edge length changes.
 
-    Nodes are the named points (sorted by name), edges every pair of them; lengths are in
+    Nodes are the named points (sorted by name), edges every pair of them (in
+    ``np.triu_indices`` order), displacements (dx, dy) node after node; lengths are in
     units of the onset's inter-ocular distance, so the vector is free of face size. Output:
     (2 P + P (P - 1) / 2,) floats for P points.
     """

@@ -68,7 +68,9 @@ def build_lbp_top(clip: PreparedClip, blocks: int, frames: int = 16, resolution:
     return lbp_top(volume, int(blocks))
 
 
-@stream_builder("landmark_graph", version="1", layout=lambda p: StreamLayout(vector=True), uses=frozenset({"face"}), landmarks=True)
+@stream_builder(
+    "landmark_graph", version="1", layout=lambda p: StreamLayout(vector=True, landmark_graph=True), uses=frozenset({"face"}), landmarks=True
+)
 def build_landmark_graph(clip: PreparedClip) -> np.ndarray:
     """The onset->apex landmark graph: node displacements and edge length changes."""
     return graph_features(clip.landmarks(clip.sample.onset), clip.landmarks(clip.apex))

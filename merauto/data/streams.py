@@ -33,7 +33,8 @@ class StreamLayout:
     ``magnitude``, ``orientation``, ``dynamic``); image streams hold ``frames`` such frames
     stacked as channels (frame-major), repeated for each region. ``reference``: frame 0 is
     the one later frames move from (sequences, key frames); ``evenly_spaced``: the frames
-    sample time uniformly (sequences). ``vector``: a (D,) feature vector.
+    sample time uniformly (sequences). ``vector``: a (D,) feature vector; ``landmark_graph``: one
+    laid out by :func:`merauto.data.landmarks.graph_features`.
     """
 
     roles: tuple[str, ...] = ()
@@ -41,6 +42,7 @@ class StreamLayout:
     reference: bool = False
     evenly_spaced: bool = False
     vector: bool = False
+    landmark_graph: bool = False
 
     def frame_roles(self) -> tuple[str, ...]:
         """Roles of the channels of one region: ``roles`` repeated for every frame."""

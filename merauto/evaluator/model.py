@@ -8,8 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from merauto.data.inputs import stream_layouts
+from merauto.data.streams import StreamLayout
 from merauto.evaluator.blocks import BLOCKS
 from merauto.evaluator.fusion import FUSIONS
+from merauto.evaluator.landmark_gcn import LandmarkGCN
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.temporal import temporal_trunk
 from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
@@ -53,13 +55,18 @@ class MultiStreamNet(nn.Module):
         return (logits, features) if with_features else logits
 
 
-def vector_trunk(dim: int, kind: str = "mlp", width: int = 64) -> nn.Module:
+def vector_trunk(dim: int, kind: str = "mlp", width: int = 64, layout: StreamLayout | None = None, gcn_layers: int = 1) -> nn.Module:
     """The trunk of a (D,) feature-vector stream (LBP-TOP, landmark graph): one hidden layer
-    (``mlp``), or none (``linear``: the classifier is linear in the features)."""
+    (``mlp``), none (``linear``: the classifier is linear in the features), or on a landmark
+    graph stream (per its ``layout``) ``gcn_layers`` graph convolutions over the landmarks (``gcn``)."""
     if kind == "mlp":
         return nn.Sequential(nn.Linear(dim, width), nn.ReLU(inplace=True))
     if kind == "linear":
         return nn.Identity()
+    if kind == "gcn":
+        if layout is None or not layout.landmark_graph:
+            raise ValueError("the gcn vector trunk reads landmark graph streams only")
+        return LandmarkGCN(dim, gcn_layers)
     raise ValueError(f"unknown vector trunk {kind!r}")
 
 
@@ -70,7 +77,7 @@ def build_model(
     aux: Mapping[str, Callable[[int], nn.Module]] | None = None,
 ) -> MultiStreamNet:
     """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones
-    (its kind is the input's ``vector_trunk`` parameter), and on sequence streams the input's ``temporal``
+    (its kind is the input's ``vector_trunk`` parameter, a GCN's depth its ``gcn_layers``), and on sequence streams the input's ``temporal``
     trunk (:mod:`merauto.evaluator.temporal`); configs written before these parameters get the MLP and
     frames stacked as channels. The streams' features meet in the config's fusion; ``aux`` builds
     auxiliary heads from the fused feature width."""
@@ -79,7 +86,9 @@ def build_model(
     topology = TOPOLOGIES.get(config.topology.name)
     topology_params = topology.resolve(config.topology.params)
     temporal = str(config.input.params.get("temporal", "channels"))
-    layouts = stream_layouts(config) if temporal != "channels" else {}
+    vector_kind = str(config.input.params.get("vector_trunk", "mlp"))
+    gcn_layers = int(config.input.params.get("gcn_layers", 1))
+    layouts = stream_layouts(config) if temporal != "channels" or vector_kind == "gcn" else {}
 
     def make_block(in_channels: int, out_channels: int, kernel: int | None = None) -> nn.Module:
         return block.build(in_channels, out_channels, block_params if kernel is None else {**block_params, "kernel": kernel})
@@ -92,7 +101,7 @@ def build_model(
     for name, shape in sorted(stream_shapes.items()):
         layout = layouts.get(name)
         if len(shape) == 1:
-            trunk = vector_trunk(shape[0], str(config.input.params.get("vector_trunk", "mlp")))
+            trunk = vector_trunk(shape[0], vector_kind, layout=layouts.get(name), gcn_layers=gcn_layers)
         elif layout is not None and layout.evenly_spaced:
             trunk = temporal_trunk(temporal, shape, layout, cnn_trunk)
         else:
