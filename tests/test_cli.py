@@ -21,11 +21,11 @@ from merauto.cli import build_parser, main
 from merauto.results.export import ExportedPipeline
 from merauto.results.store import ResultsStore
 
-TINY = ["--synthetic-size", "tiny"]
+TINY = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # a bounded epoch limit keeps every sampled trial cheap
 
 
 def _merauto(
-    *args: str, cache: Path, check: bool = True, timeout: float = 300, env: dict[str, str] | None = None
+    *args: str, cache: Path, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "merauto", *args],
