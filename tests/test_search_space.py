@@ -115,9 +115,9 @@ def test_configs_written_before_the_preprocessing_slots_load_as_what_they_ran() 
 FLOW_28 = {"flow": (3, 28, 28)}
 PRESET_SIZES = {
     "ststnet": (FLOW_28, 1683),
-    "off_apexnet": (FLOW_28, 3923),
-    "dual_inception": (FLOW_28, 2059),
-    "rcn": (FLOW_28, 4515),
+    "off_apexnet": (FLOW_28, 4643),
+    "dual_inception": (FLOW_28, 3499),
+    "rcn": (FLOW_28, 5235),
     "lbp_top_linear": ({"lbp_top": (3 * 5 * 5 * 59,)}, 13278),
 }
 

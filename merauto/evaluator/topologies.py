@@ -40,18 +40,22 @@ TOPOLOGIES: Registry[Topology] = Registry("topology")
 @TOPOLOGIES.register
 class Stacked(Topology):
     name = "stacked"
-    description = "single stream: `depth` stages of block + 2x2 max-pool, widths doubling, global average pool"
-    defaults = {"depth": 2, "width": 16}
+    description = (
+        "single stream: `depth` stages of block + 2x2 max-pool, widths doubling, then average pooling to a "
+        "`pool` x `pool` grid (1: global; more keeps where on the face a feature is) flattened"
+    )
+    defaults = {"depth": 2, "width": 16, "pool": 1}
 
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
         return {
             "depth": trial.suggest_int(prefix + "depth", 1, 3),
             "width": trial.suggest_int(prefix + "width", 4, 32, log=True),
+            "pool": trial.suggest_categorical(prefix + "pool", [1, 2, 4]),
         }
 
     def build(self, in_channels: int, make_block: BlockFactory, params: dict[str, Any]) -> nn.Module:
         layers, _ = stages(in_channels, make_block, int(params["depth"]), int(params["width"]))
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(int(params["pool"])), nn.Flatten())
 
 
 def stages(in_channels: int, make_block: BlockFactory, depth: int, width: int) -> tuple[list[nn.Module], int]:
