@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
-from merauto.evaluator.protocol import InnerSpec
-from merauto.orchestrator.run_dir import RunInfo, default_storage_url
+from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.orchestrator.run_dir import RunInfo, default_storage_url, load_run
 from merauto.orchestrator.study import (
     INTERRUPTED_ATTR,
     PRESET_ATTR,
@@ -88,12 +88,9 @@ def test_unreachable_storage_fails_with_the_url_and_a_fix(tmp_path: Path) -> Non
 
 
 def test_run_info_round_trips_every_protocol_setting(tmp_path: Path) -> None:
-    from merauto.evaluator.protocol import OuterSpec
-    from merauto.orchestrator.run_dir import load_run
-
     evaluation = EvaluationSettings(inner=InnerSpec("kfold", 3), refit=False, seed=4, outer=OuterSpec("lodo"), init_checkpoint="/m.pt")
-    info = RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), evaluation, pruning="asha:3", strict=True)
+    info = RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), evaluation, pruning="asha:3", strict=True, max_epochs=20)
     info.save(tmp_path)
     loaded = load_run(tmp_path)
-    assert loaded.protocol() == info.protocol() and loaded.strict and loaded.pruning == "asha:3"
+    assert loaded.protocol() == info.protocol() and loaded.strict and loaded.pruning == "asha:3" and loaded.max_epochs == 20
     assert loaded.evaluation.init_checkpoint == "/m.pt"

@@ -67,7 +67,13 @@ class RunInfo:
         )
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(
-            data["study_name"], data["storage_url"], dataset, evaluation, data.get("pruning", "none"), bool(data.get("strict", False))
+            data["study_name"],
+            data["storage_url"],
+            dataset,
+            evaluation,
+            data.get("pruning", "none"),
+            bool(data.get("strict", False)),
+            int(data.get("max_epochs", MAX_EPOCHS)),
         )
 
     def save(self, run_dir: Path) -> None:
