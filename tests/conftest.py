@@ -15,7 +15,10 @@ from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.data.synthetic.generator import SyntheticSpec
+from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData
+from merauto.evaluator.protocol import outer_loso
+from merauto.search_space.config import PipelineConfig
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
 
@@ -65,3 +68,18 @@ def random_eval_data(n_subjects: int = 6, per_subject: int = 6, seed: int = 0) -
     sources = np.where(np.arange(n) % 2 == 0, "a", "b")
     ids = np.array([f"id{i}" for i in range(n)])
     return EvalData({"flow": x}, labels.astype(np.int64), subjects, sources, ids, ("negative", "positive", "surprise"))
+
+
+def assert_vmap_matches_loop(config: PipelineConfig, data: EvalData | None = None) -> None:
+    """Two epochs of three members trained both ways give the same predictions."""
+    data = data or random_eval_data(n_subjects=3)
+    folds = outer_loso(data.subjects)
+    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
+    predictions = {}
+    for mode in ("loop", "vmap"):
+        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+        models.train_epoch([True, True, False])
+        models.train_epoch([True, False, True])
+        predictions[mode] = models.predict_proba(list(range(len(folds))), [test for _, test in folds])
+    for loop, vmap in zip(predictions["loop"], predictions["vmap"], strict=True):
+        np.testing.assert_allclose(loop, vmap, atol=2e-3)

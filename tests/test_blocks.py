@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import optuna
 import pytest
 import torch
-from conftest import random_eval_data
+from conftest import assert_vmap_matches_loop
 
 from merauto.evaluator.blocks import BLOCKS, Block
 from merauto.evaluator.blocks.capsule import squash
 from merauto.evaluator.blocks.graph import grid_adjacency
 from merauto.evaluator.blocks.inception import split_width
-from merauto.evaluator.engine import Member, ModelSet
-from merauto.evaluator.protocol import outer_loso
 from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
 
@@ -50,17 +47,7 @@ def test_vmap_and_loop_training_agree_on_every_block(name: str) -> None:
         block=Choice(name, block.resolve({})),
         training=replace(PRESETS["ststnet"].training, batch_size=8),
     )
-    data = random_eval_data(n_subjects=3)
-    folds = outer_loso(data.subjects)
-    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
-    predictions = {}
-    for mode in ("loop", "vmap"):
-        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
-        models.train_epoch([True, True, False])
-        models.train_epoch([True, False, True])
-        predictions[mode] = models.predict_proba(list(range(len(folds))), [test for _, test in folds])
-    for loop, vmap in zip(predictions["loop"], predictions["vmap"], strict=True):
-        np.testing.assert_allclose(loop, vmap, atol=2e-3)
+    assert_vmap_matches_loop(config)
 
 
 def test_inception_shares_out_channels_among_its_branches() -> None:

@@ -21,18 +21,9 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.search_space.config import SLOTS, Choice, PipelineConfig
+from merauto.search_space.describe import sample_configs
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import REGISTRIES, SpaceContext, resolve, sample_config
-
-
-def _sampled(n: int, seed: int = 0, context: SpaceContext | None = None) -> list[PipelineConfig]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    configs = []
-    for _ in range(n):
-        trial = study.ask()
-        configs.append(sample_config(trial, context))
-        study.tell(trial, 0.0)
-    return configs
 
 
 @pytest.fixture
@@ -69,7 +60,7 @@ def _covering(configs: list[PipelineConfig]) -> list[PipelineConfig]:
 
 @pytest.mark.usefixtures("one_thread")
 def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips: SampleIndex, cache_dir: Path) -> None:
-    configs = _sampled(60)
+    configs = sample_configs(60)
     for slot in SLOTS:
         sampled = {getattr(c, slot).name for c in configs}
         assert sampled == {c.name for c in REGISTRIES[slot] if c.available()}, slot
@@ -93,7 +84,7 @@ def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips
 
 
 def test_steps_are_sampled_only_where_they_act_and_landmark_options_need_landmarks() -> None:
-    for config in _sampled(60, seed=1, context=SpaceContext(landmarks=False)):
+    for config in sample_configs(60, seed=1, context=SpaceContext(landmarks=False)):
         assert config.input.name not in ("landmark_graph", "flow_landmarks") and config.roi.name != "landmark_patches"
         uses = INPUTS.get(config.input.name).uses(config.input.params)
         for slot, identity in (("face", "none"), ("magnification", "none"), ("roi", "whole")):
@@ -158,7 +149,7 @@ def test_unknown_component_names_the_choices() -> None:
 
 
 def test_fusion_is_sampled_only_for_inputs_with_more_than_one_stream() -> None:
-    configs = _sampled(60, seed=2)
+    configs = sample_configs(60, seed=2)
     for config in configs:
         streams = INPUTS.get(config.input.name).stream_params(config.input.params)
         assert len(streams) > 1 or config.fusion.name == "concat"
@@ -166,12 +157,12 @@ def test_fusion_is_sampled_only_for_inputs_with_more_than_one_stream() -> None:
 
 
 def test_auxiliary_heads_domain_adversaries_and_finetuning_are_sampled_only_where_their_data_exist() -> None:
-    for config in _sampled(40, seed=3, context=SpaceContext(n_sources=1, au_labels=False)):
+    for config in sample_configs(40, seed=3, context=SpaceContext(n_sources=1, au_labels=False)):
         assert config.tasks.name == "single" and config.strategy.name != "dann"
-    composite = _sampled(40, seed=3, context=SpaceContext(n_sources=3, au_labels=True))
+    composite = sample_configs(40, seed=3, context=SpaceContext(n_sources=3, au_labels=True))
     assert {c.tasks.name for c in composite} == {"single", "source", "au"}
     assert {c.strategy.name for c in composite} == {"scratch", "dann", "distill"}
-    pretrained = _sampled(40, seed=3, context=SpaceContext(pretrained=True))
+    pretrained = sample_configs(40, seed=3, context=SpaceContext(pretrained=True))
     assert {c.strategy.name for c in pretrained} == {"scratch", "distill", "finetune"}
 
 

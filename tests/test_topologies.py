@@ -9,14 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import EvalData, random_eval_data
+from conftest import assert_vmap_matches_loop, random_eval_data
 
 from merauto.data.inputs import INPUTS
 from merauto.data.landmarks import graph_features, graph_points
-from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.landmark_gcn import node_features
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.evaluator.protocol import outer_loso
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
@@ -37,21 +35,6 @@ def _forward_backward(config: PipelineConfig, shapes: dict[str, tuple[int, ...]]
     logits.square().sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     assert all(x.grad is not None and torch.isfinite(x.grad).all() for x in inputs.values())
-
-
-def assert_vmap_matches_loop(config: PipelineConfig, data: EvalData | None = None) -> None:
-    """Two epochs of three members trained both ways give the same predictions."""
-    data = data or random_eval_data(n_subjects=3)
-    folds = outer_loso(data.subjects)
-    members = [Member(train, 10 + k) for k, (train, _) in enumerate(folds)]
-    predictions = {}
-    for mode in ("loop", "vmap"):
-        models = ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
-        models.train_epoch([True, True, False])
-        models.train_epoch([True, False, True])
-        predictions[mode] = models.predict_proba(list(range(len(folds))), [test for _, test in folds])
-    for loop, vmap in zip(predictions["loop"], predictions["vmap"], strict=True):
-        np.testing.assert_allclose(loop, vmap, atol=2e-3)
 
 
 BRANCH_KERNELS = Choice("branches", {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8, "kernel_0": 3, "kernel_1": 5, "kernel_2": 7})
