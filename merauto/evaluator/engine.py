@@ -35,12 +35,14 @@ from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.losses import LOSSES
+from merauto.evaluator.memory import check_memory
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import build_optimiser, schedule
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
+INFERENCE_ROWS = 256  # rows per forward pass at inference
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
@@ -211,6 +213,7 @@ class ModelSet:
         return rows[torch.arange(batch) % len(rows)]
 
     def _step(self, stepping: list[int], orders: dict[int, torch.Tensor], positions: torch.Tensor) -> None:
+        check_memory()
         self.base.train()
         batch = len(positions)
         computed = list(range(self.size)) if self.mode == "vmap" else stepping
@@ -229,13 +232,21 @@ class ModelSet:
                     raw[name][i] = augmented.inputs[name]
                 targets[m] = augmented.targets
         saved = {k: v.clone() for k, v in self.buffers.items()} if self.mode == "vmap" else None
-        logits, features = self._forward(stepping, self._standardise(raw, computed), head_mask)
-        losses = torch.stack([self._loss(m, rows[computed.index(m)], logits[i], features[i], targets[m]) for i, m in enumerate(stepping)])
-        if not torch.isfinite(losses).all():
-            bad = stepping[int((~torch.isfinite(losses)).nonzero()[0])]
-            raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
         names = list(self.params)
-        grads = torch.autograd.grad(losses.sum(), [self.params[k] for k in names], allow_unused=True)
+        grads: list[torch.Tensor | None] = [None] * len(names)
+        # vmap: one graph of every member; loop: one member's graph at a time, so activation
+        # memory stays that of one model however many folds the set holds
+        for group in [stepping] if self.mode == "vmap" else [[m] for m in stepping]:
+            at = [computed.index(m) for m in group]
+            x = raw if self.mode == "vmap" else {name: value[at] for name, value in raw.items()}
+            mask = head_mask if head_mask is None or self.mode == "vmap" else head_mask[at]
+            logits, features = self._forward(group, self._standardise(x, computed if self.mode == "vmap" else group), mask)
+            losses = torch.stack([self._loss(m, rows[computed.index(m)], logits[i], features[i], targets[m]) for i, m in enumerate(group)])
+            if not torch.isfinite(losses).all():
+                bad = group[int((~torch.isfinite(losses)).nonzero()[0])]
+                raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
+            step_grads = torch.autograd.grad(losses.sum(), [self.params[k] for k in names], allow_unused=True)
+            grads = [g if total is None else total if g is None else total.add_(g) for total, g in zip(grads, step_grads, strict=True)]
         with torch.no_grad():
             if saved is not None:  # batch-norm statistics of members that did not step stay as they were
                 idle = torch.tensor([m not in stepping for m in range(self.size)], device=self.device)
@@ -298,15 +309,26 @@ class ModelSet:
 
     @torch.inference_mode()
     def predict_logits(self, members: Sequence[int], rows: Sequence[np.ndarray]) -> list[torch.Tensor]:
-        """Logits of each given member on its own rows."""
+        """Logits of each given member on its own rows, ``INFERENCE_ROWS`` rows at a time
+        (one member at a time in ``loop`` mode), so memory does not grow with the rows asked for."""
         self.base.eval()
         members = list(members)
+        if self.mode == "loop":
+            return [torch.cat([self._logits([m], [part])[0] for part in _chunks(r)]) for m, r in zip(members, rows, strict=True)]
         longest = max(len(r) for r in rows)
-        own = {m: torch.from_numpy(np.resize(r, longest)) for m, r in zip(members, rows, strict=True)}
-        computed = list(range(self.size)) if self.mode == "vmap" else members
-        padded = torch.stack([own[m] if m in own else self._placeholder_rows(m, longest) for m in computed]).to(self.device)
-        logits, _ = self._forward(members, self._standardise({n: x[padded] for n, x in self.x.items()}, computed), None)
+        own = [np.resize(r, longest) for r in rows]
+        logits = torch.cat([self._logits(members, [r[span] for r in own]) for span in _chunks(np.arange(longest))], dim=1)
         return [logits[i, : len(r)] for i, r in enumerate(rows)]
+
+    def _logits(self, members: list[int], rows: list[np.ndarray]) -> torch.Tensor:
+        """Logits (len(members), n, classes) of ``members`` on equally long row sets."""
+        check_memory()
+        computed = list(range(self.size)) if self.mode == "vmap" else members
+        own = dict(zip(members, rows, strict=True))
+        n = len(rows[0])
+        index = torch.stack([torch.from_numpy(own[m]) if m in own else self._placeholder_rows(m, n) for m in computed]).to(self.device)
+        logits, _ = self._forward(members, self._standardise({name: x[index] for name, x in self.x.items()}, computed), None)
+        return logits
 
     # ----------------------------------------------------------------------------- state
     def snapshot(self, member: int) -> dict[str, torch.Tensor]:
@@ -331,3 +353,8 @@ class ModelSet:
         """What a member fitted from its training rows, for the record and the leakage test."""
         weights = self.class_weights[member]
         return {"standardiser": self.standardisers[member].to_json(), "class_weights": None if weights is None else weights.tolist()}
+
+
+def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` in consecutive parts of at most ``INFERENCE_ROWS``."""
+    return np.array_split(rows, max(1, math.ceil(len(rows) / INFERENCE_ROWS)))
