@@ -14,3 +14,7 @@ class MerautoError(Exception):
 
 class TrialDiverged(RuntimeError):
     """Training produced a non-finite loss; the trial is recorded as failed."""
+
+
+class TrialOutOfMemory(RuntimeError):
+    """A trial outgrew its share of the machine's memory; the trial is recorded as failed."""

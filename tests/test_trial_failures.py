@@ -1,8 +1,9 @@
-"""A trial that raises or diverges is recorded as failed with its error; the search goes on."""
+"""A trial that raises, diverges or outgrows its memory share is recorded as failed with its error; the search goes on."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -10,6 +11,7 @@ import optuna
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.memory import check_memory, trial_share
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.orchestrator.searcher import RecordingOptunaSearch
 from merauto.orchestrator.study import OBJECTIVE
@@ -32,6 +34,23 @@ def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIn
     evaluate_params(params, _context(tiny_index, cache_dir), report=reports.append)
     assert reports[-1]["status"] == "failed"
     assert "TrialDiverged" in reports[-1]["error"] and math.isnan(reports[-1][OBJECTIVE])
+
+
+def test_trial_over_its_memory_share_fails_itself_and_names_the_fix(tiny_index: SampleIndex, cache_dir: Path) -> None:
+    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    context = replace(_context(tiny_index, cache_dir), memory_limit=2**20)  # 1 MiB: any worker holds more
+    reports: list[dict] = []
+    evaluate_params(params, context, report=reports.append)
+    assert reports[-1]["status"] == "failed" and math.isnan(reports[-1][OBJECTIVE])
+    assert "TrialOutOfMemory" in reports[-1]["error"] and "--max-concurrent" in reports[-1]["error"]
+    check_memory()  # the budget belonged to that trial only
+
+
+def test_a_trial_within_its_share_is_unaffected(tiny_index: SampleIndex, cache_dir: Path) -> None:
+    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    reports: list[dict] = []
+    evaluate_params(params, replace(_context(tiny_index, cache_dir), memory_limit=trial_share(2)), report=reports.append)
+    assert reports[-1]["status"] == "ok"
 
 
 def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import parse_pruning
+from merauto.evaluator.memory import trial_share
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RunInfo
 from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
@@ -100,6 +101,7 @@ class TuneRunner:
             study.rungs,
             options.device,
             max(1, int(options.cpus_per_trial)),
+            trial_share(self.slots) if options.ray_address is None else None,  # a cluster's nodes differ: Ray's monitor
         )
         pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
