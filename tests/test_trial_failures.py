@@ -7,15 +7,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
+import pytest
+import ray
+from conftest import TINY
+from ray import tune
+from rich.console import Console
 
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.memory import check_memory, trial_share
 from merauto.evaluator.nested import EvaluationSettings
+from merauto.orchestrator.search import SearchOptions, run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch
 from merauto.orchestrator.study import OBJECTIVE
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
+from merauto.orchestrator.tune_runner import MEMORY_KILLED, killed_for_memory
 from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import define_by_run
@@ -96,3 +103,35 @@ def test_trials_stopped_by_the_scheduler_are_pruned_and_stored(tiny_index: Sampl
     assert trial.state == optuna.trial.TrialState.PRUNED
     (stored,) = store.trials("s")
     assert stored.state == "pruned" and len(stored.outcome.folds) == 2
+
+
+@pytest.mark.slow
+def test_a_worker_killed_for_memory_fails_its_trial_and_the_search_goes_on(
+    monkeypatch: pytest.MonkeyPatch, cache_dir: Path, tmp_path: Path
+) -> None:
+    fit = tune.Tuner.fit
+    calls = []
+
+    def fit_killed_once(tuner: tune.Tuner) -> object:
+        calls.append(1)
+        if len(calls) > 1:
+            return fit(tuner)
+        study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+        study.ask()  # the trial the killed worker was running
+        raise RuntimeError("Caught unexpected exception") from ray.exceptions.OutOfMemoryError("node low on memory")
+
+    monkeypatch.setattr(tune.Tuner, "fit", fit_killed_once)
+    options = SearchOptions(TINY, tmp_path / "run", "s", cache_dir, budget=2, max_epochs=2, seed_presets=True)
+    summary = run_search(options, Console(quiet=True))
+    assert summary.finished == 2 and summary.failed == 1 and len(calls) == 2
+    failed, complete = ResultsStore(tmp_path / "run").trials("s")
+    assert failed.state == "failed" and failed.error == MEMORY_KILLED and "--max-concurrent" in failed.error
+    assert complete.state == "complete"
+
+
+def test_memory_kills_are_told_apart_from_other_errors() -> None:
+    try:
+        raise RuntimeError("Caught unexpected exception") from ray.exceptions.OutOfMemoryError("node low on memory")
+    except RuntimeError as exc:
+        assert killed_for_memory(exc)
+    assert not killed_for_memory(RuntimeError("another failure"))

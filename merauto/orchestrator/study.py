@@ -77,6 +77,18 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     return recovered
 
 
+def fail_running(study: optuna.Study, storage: optuna.storages.BaseStorage, error: str) -> list[optuna.trial.FrozenTrial]:
+    """Fail the trials left RUNNING by a crash they count against the budget for (not re-run),
+    with ``error`` as their user attribute; returns them as they were."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    failed = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
+    for trial in failed:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "error", error)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    return failed
+
+
 def enqueue_presets(
     study: optuna.Study, max_epochs: int = MAX_EPOCHS, context: SpaceContext | None = None, limit: int | None = None
 ) -> list[str]:

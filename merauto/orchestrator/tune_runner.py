@@ -21,13 +21,16 @@ from merauto.evaluator.memory import trial_share
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RunInfo
 from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
-from merauto.orchestrator.study import OBJECTIVE, RUNG, finished_trials, make_sampler
+from merauto.orchestrator.study import OBJECTIVE, PRESET_ATTR, RUNG, fail_running, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.store import ResultsStore
 from merauto.search_space.space import SpaceContext, define_by_run
 
 if TYPE_CHECKING:
     from merauto.orchestrator.search import PlannedStudy, SearchOptions
+
+MEMORY_FIX = "lower --max-concurrent (or raise --cpus-per-trial) so fewer trials share the machine's memory"
+MEMORY_KILLED = f"Ray's memory monitor killed a worker while this trial ran (the machine ran out of memory); fix: {MEMORY_FIX}"
 
 
 class TuneRunner:
@@ -142,6 +145,36 @@ class TuneRunner:
                 log_to_file=True,
             ),
         )
-        tuner.fit()
+        try:
+            tuner.fit()
+        except RuntimeError as exc:  # Ray Tune stops altogether when Ray's memory monitor kills a worker
+            if not killed_for_memory(exc):
+                raise
+            finished = self._fail_killed(study)
+            if finished < done + remaining:
+                self.run(study, done + remaining - finished, finished, progress)
+            return
         finished = finished_trials(optuna.load_study(study_name=study.name, storage=self.storage))
         self.interrupted = finished < done + remaining
+
+    def _fail_killed(self, study: PlannedStudy) -> int:
+        """Record the trials a memory kill stopped as failed (the search goes on); returns the finished count."""
+        optuna_study = optuna.load_study(study_name=study.name, storage=self.storage)
+        failed = fail_running(optuna_study, self.storage, MEMORY_KILLED)
+        if not failed:
+            raise MerautoError(f"Ray's memory monitor killed a worker of study {study.name!r} before any trial started", MEMORY_FIX)
+        store = ResultsStore(self.options.run_dir)
+        for trial in failed:
+            preset = trial.user_attrs.get(PRESET_ATTR)
+            store.record(study.name, trial.number, state="failed", config=None, preset=preset, error=MEMORY_KILLED)
+        self.console.print(f"trial(s) {', '.join(str(t.number) for t in failed)} failed: {MEMORY_KILLED}; the search goes on")
+        return finished_trials(optuna_study)
+
+
+def killed_for_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` was caused by Ray's memory monitor killing a worker."""
+    while exc is not None:
+        if isinstance(exc, ray.exceptions.OutOfMemoryError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
