@@ -33,13 +33,17 @@ class _CapsuleLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n, _, height, width = x.shape
         primary = squash(self.primary(x).view(n, PRIMARY_TYPES, self.dim, height, width), dim=2)
-        votes = torch.einsum("iodc,nichw->niodhw", self.transforms, primary)  # (N, in caps, out caps, dim, H, W)
-        logits = torch.zeros(votes.shape[:3] + votes.shape[4:], dtype=votes.dtype, device=votes.device)
-        for iteration in range(self.iterations):
-            coupling = torch.softmax(logits, dim=2)  # each input capsule shares itself among the output capsules
-            poses = squash((coupling.unsqueeze(3) * votes).sum(dim=1), dim=2)  # (N, out caps, dim, H, W)
-            if iteration + 1 < self.iterations:
+        n_out = self.transforms.shape[1]
+        # routing starts from uniform coupling, so the first poses are the mean vote, contracted
+        # without forming the votes; later iterations need them (N, in caps, out caps, dim, H, W)
+        poses = squash(torch.einsum("iodc,nichw->nodhw", self.transforms, primary) / n_out, dim=2)
+        if self.iterations > 1:
+            votes = torch.einsum("iodc,nichw->niodhw", self.transforms, primary)
+            logits = torch.zeros(votes.shape[:3] + votes.shape[4:], dtype=votes.dtype, device=votes.device)
+            for _ in range(self.iterations - 1):
                 logits = logits + (votes * poses.unsqueeze(1)).sum(dim=3)
+                coupling = torch.softmax(logits, dim=2)  # each input capsule shares itself among the output capsules
+                poses = squash((coupling.unsqueeze(3) * votes).sum(dim=1), dim=2)  # (N, out caps, dim, H, W)
         return poses.reshape(n, -1, height, width)
 
 
