@@ -1,9 +1,13 @@
 """Benchmark (b): a search with and without multi-fidelity pruning over fold rungs, same seed.
 
 Runs two searches of ``--trials`` trials each on the synthetic dataset (default: the
-composite-sized one: 68 subjects, so rungs of 8, 23 and 68 folds) and prints, for each:
-fold-trainings (outer folds evaluated, each an inner selection plus a refit), wall time and
-the best inner-validation UF1 among trials that completed every fold, plus the ratios.
+composite-sized one: 68 subjects, so ``asha:4`` rungs of 5, 17 and 68 folds) and prints, for
+each: fold-trainings (outer folds evaluated, each an inner selection plus a refit), wall time
+and the best inner-validation UF1 among trials that completed every fold, plus the ratios.
+
+It also prints how well the first rung predicts the all-fold score: over the unpruned
+search's trials, the rank correlation between the pooled inner UF1 on the first rung's folds
+and on every fold. ``--keep DIR`` keeps both run directories (``merauto report --run-dir``).
 
     python benchmarks/bench_pruning.py --trials 60 --size composite
 """
@@ -15,60 +19,99 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import optuna
 from rich.console import Console
+from scipy.stats import spearmanr
 
 from merauto.data.datasets import DatasetRequest
 from merauto.data.synthetic.generator import SyntheticSpec
+from merauto.evaluator.metrics import uf1
 from merauto.orchestrator.search import SearchOptions, run_search
-from merauto.results.store import ResultsStore
+from merauto.orchestrator.study import RUNGS_ATTR
+from merauto.results.store import ResultsStore, StoredTrial
+
+STUDY = "bench"
 
 
-def search(pruning: str, args: argparse.Namespace, root: Path) -> dict[str, float]:
+def search(pruning: str, args: argparse.Namespace, root: Path) -> tuple[dict[str, float], list[StoredTrial]]:
+    """Run one search; its figures and its stored trials."""
     run_dir = root / pruning.replace(":", "-")
     options = SearchOptions(
         dataset=DatasetRequest("synthetic", SyntheticSpec(size=args.size)),
         run_dir=run_dir,
-        study_name="bench",
+        study_name=STUDY,
         cache_dir=args.cache_dir,
         budget=args.trials,
         seed=args.seed,
         pruning=pruning,
+        refit=args.refit,
         max_epochs=args.max_epochs,
         seed_presets=True,
     )
     started = time.perf_counter()
     run_search(options, Console(stderr=True, quiet=True))
     seconds = time.perf_counter() - started
-    trials = ResultsStore(run_dir).trials("bench")
+    trials = ResultsStore(run_dir).trials(STUDY)
     complete = [t for t in trials if t.state == "complete"]
-    return {
+    figures = {
         "fold_trainings": sum(len(t.outcome.folds) for t in trials if t.outcome is not None),
         "seconds": seconds,
         "best_inner_uf1": max((t.objective for t in complete), default=float("nan")),
         "complete": len(complete),
         "pruned": sum(t.state == "pruned" for t in trials),
     }
+    return figures, trials
+
+
+def first_rung(run_dir: Path) -> list[int]:
+    """The folds of a pruned search's first rung (fixed per study, a study attribute)."""
+    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{run_dir / 'study.db'}")
+    return study.user_attrs[RUNGS_ATTR][0]
+
+
+def rung_fidelity(trials: list[StoredTrial], rung: list[int]) -> tuple[float, int]:
+    """Spearman correlation of first-rung and all-fold inner UF1 over complete trials."""
+    pairs = []
+    for trial in trials:
+        if trial.state != "complete" or trial.outcome is None:
+            continue
+        folds = [f.selection for f in trial.outcome.folds if f.selection.fold in set(rung)]
+        true = np.concatenate([s.inner_true for s in folds])
+        pred = np.concatenate([s.inner_pred for s in folds])
+        pairs.append((uf1(true, pred, len(trial.outcome.classes)), trial.objective))
+    if len(pairs) < 3:
+        return float("nan"), len(pairs)
+    return float(spearmanr(*zip(*pairs, strict=True)).statistic), len(pairs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=60, help="trials per search")
     parser.add_argument("--size", default="composite", choices=("tiny", "small", "composite"), help="synthetic dataset size")
+    parser.add_argument("--pruning", default="asha:4", help="the pruned search's --pruning")
     parser.add_argument("--max-epochs", type=int, default=80, help="upper bound of the sampled epoch limit")
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True, help="refit per fold (inner UF1 unaffected)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by both searches")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "merauto-bench-data", help="data and input cache")
+    parser.add_argument("--keep", type=Path, help="keep both run directories under this folder")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as root:
-        plain = search("none", args, Path(root))
-        pruned = search("asha:3", args, Path(root))
-    print(f"synthetic-{args.size}, {args.trials} trials per search, seed {args.seed}, max epochs <= {args.max_epochs}")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch)
+        plain, plain_trials = search("none", args, root)
+        pruned, _ = search(args.pruning, args, root)
+        rung = first_rung(root / args.pruning.replace(":", "-"))
+    refit = "refit" if args.refit else "no refit"
+    print(f"synthetic-{args.size}, {args.trials} trials per search, seed {args.seed}, max epochs <= {args.max_epochs}, {refit}")
     print(f"{'':<22}{'fold-trainings':>15}{'wall s':>10}{'best inner UF1':>16}{'complete':>10}{'pruned':>8}")
-    for name, r in (("no pruning", plain), ("ASHA over fold rungs", pruned)):
+    for name, r in (("no pruning", plain), (f"ASHA ({args.pruning})", pruned)):
         print(f"{name:<22}{r['fold_trainings']:>15}{r['seconds']:>10.0f}{r['best_inner_uf1']:>16.3f}{r['complete']:>10}{r['pruned']:>8}")
     print(
         f"fold-trainings ratio {plain['fold_trainings'] / pruned['fold_trainings']:.2f}x, wall-time ratio "
         f"{plain['seconds'] / pruned['seconds']:.2f}x, best inner UF1 difference {pruned['best_inner_uf1'] - plain['best_inner_uf1']:+.3f}"
     )
+    rho, n = rung_fidelity(plain_trials, rung)
+    print(f"first rung ({len(rung)} folds) vs all folds, unpruned trials: Spearman {rho:.2f} over {n} trials")
 
 
 if __name__ == "__main__":

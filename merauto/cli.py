@@ -306,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument(
         "--pruning",
         default="none",
-        help="multi-fidelity over folds: none, or asha[:ETA] (score trials on a stratified third of the folds first, "
-        "then more; Ray Tune's ASHA stops hopeless ones; only all-fold trials can be selected)",
+        help="multi-fidelity over folds: none, or asha[:ETA] (score trials on a stratified 1/ETA^2 of the folds first, "
+        "then 1/ETA, then all; Ray Tune's ASHA stops hopeless ones; only all-fold trials can be selected; ETA default 4)",
     )
     protocol.add_argument(
         "--strict",

@@ -1,0 +1,62 @@
+"""A model of ASHA over fold rungs: fold-trainings saved, and how often the best trial survives.
+
+No training: each trial gets a true all-fold score (normal, ``--spread``) and, at each rung,
+that score plus noise shrinking with the rung's share of the folds (``--noise`` is the noise
+of one fold's score). Trials arrive one at a time and each rung applies the rule of Ray
+Tune's ``AsyncHyperBandScheduler``: continue if the score is at least the (1 - 1/eta)
+quantile of the scores recorded at that rung so far (the trial's own included), else stop.
+Prints, per reduction factor, the rungs merauto uses for ``--folds``, the mean ratio of
+fold-trainings without and with pruning, and the share of simulated searches whose best
+surviving trial is within 0.01 of the best trial overall.
+
+    python benchmarks/asha_fold_savings.py --folds 68 --trials 60
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from merauto.evaluator.fidelity import rung_sizes
+
+
+def simulate(rungs: list[int], eta: int, args: argparse.Namespace, rng: np.random.Generator) -> tuple[float, float]:
+    """One search: (fold-trainings ratio, best survivor's shortfall against the best trial)."""
+    recorded: list[list[float]] = [[] for _ in rungs[:-1]]
+    trainings, best, best_kept = 0, -np.inf, -np.inf
+    for _ in range(args.trials):
+        true = rng.normal(0.6, args.spread)
+        best = max(best, true)
+        for r, size in enumerate(rungs):
+            trainings += size - (rungs[r - 1] if r else 0)
+            if r == len(rungs) - 1:
+                best_kept = max(best_kept, true)
+                break
+            score = true + rng.normal(0, args.noise * np.sqrt((1 - size / rungs[-1]) / size))
+            recorded[r].append(score)
+            if score < np.percentile(recorded[r], (1 - 1 / eta) * 100):
+                break
+    return args.trials * rungs[-1] / trainings, best - best_kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=68, help="outer folds (68: the composite's LOSO)")
+    parser.add_argument("--trials", type=int, default=60, help="trials per search")
+    parser.add_argument("--min-folds", type=int, default=4, help="smallest rung merauto builds")
+    parser.add_argument("--spread", type=float, default=0.06, help="sd of the trials' all-fold inner UF1")
+    parser.add_argument("--noise", type=float, default=0.05, help="sd of one fold's inner UF1 around the trial's score")
+    parser.add_argument("--searches", type=int, default=500, help="simulated searches per setting")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"{args.folds} folds, {args.trials} trials, spread {args.spread}, noise per fold {args.noise}, {args.searches} searches each")
+    print(f"{'eta':>4}  {'rungs':<16}{'fold-trainings ratio':>22}{'best within 0.01':>18}")
+    for eta in (2, 3, 4, 5):
+        rungs = rung_sizes(args.folds, eta, args.min_folds)
+        runs = np.array([simulate(rungs, eta, args, rng) for _ in range(args.searches)])
+        print(f"{eta:>4}  {str(rungs):<16}{runs[:, 0].mean():>21.2f}x{(runs[:, 1] <= 0.01).mean():>18.0%}")
+
+
+if __name__ == "__main__":
+    main()
