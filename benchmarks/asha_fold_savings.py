@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from merauto.evaluator.fidelity import rung_sizes
+from merauto.evaluator.fidelity import MIN_RUNG_FOLDS, rung_sizes
 
 
 def simulate(rungs: list[int], eta: int, args: argparse.Namespace, rng: np.random.Generator) -> tuple[float, float]:
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=68, help="outer folds (68: the composite's LOSO)")
     parser.add_argument("--trials", type=int, default=60, help="trials per search")
-    parser.add_argument("--min-folds", type=int, default=4, help="smallest rung merauto builds")
+    parser.add_argument("--min-folds", type=int, default=MIN_RUNG_FOLDS, help="smallest rung merauto builds")
     parser.add_argument("--spread", type=float, default=0.06, help="sd of the trials' all-fold inner UF1")
     parser.add_argument("--noise", type=float, default=0.05, help="sd of one fold's inner UF1 around the trial's score")
     parser.add_argument("--searches", type=int, default=500, help="simulated searches per setting")

@@ -16,7 +16,7 @@ from rich.console import Console
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.fidelity import parse_pruning
+from merauto.evaluator.fidelity import MIN_RUNG_FOLDS, parse_pruning
 from merauto.evaluator.memory import trial_share
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RunInfo
@@ -122,6 +122,11 @@ class TuneRunner:
         if reduction is not None and len(study.rungs) > 1:
             scheduler = PruningScheduler(pruned, time_attr=RUNG, max_t=len(study.rungs), grace_period=1, reduction_factor=reduction)
             self.console.print(f"multi-fidelity: rungs of {[len(r) for r in study.rungs]} folds, ASHA reduction factor {reduction}")
+        elif reduction is not None:
+            self.console.print(
+                f"multi-fidelity off: {len(study.rungs[0])} folds are too few for a first rung of {MIN_RUNG_FOLDS}+ folds "
+                f"at reduction factor {reduction}; every trial runs all folds"
+            )
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, context=context), {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
         )
