@@ -273,3 +273,32 @@ def test_finetuning_starts_every_member_from_the_checkpoint_and_names_a_file_tha
         ModelSet(wider, data.inputs, data.labels, members, 3, torch.device("cpu"), init=Checkpoint.load(path))
     with pytest.raises(MerautoError, match="init-checkpoint"):
         ModelSet(config, data.inputs, data.labels, members, 3, torch.device("cpu"))
+
+
+def _peak_saved_bytes(models: ModelSet) -> int:
+    """The most bytes autograd held saved for backward at once during one training epoch."""
+    live, peak = [0], [0]
+
+    class Held:  # what autograd keeps instead of the tensor; freed with the graph that saved it
+        def __init__(self, tensor: torch.Tensor) -> None:
+            self.tensor, self.size = tensor, tensor.numel() * tensor.element_size()
+            live[0] += self.size
+            peak[0] = max(peak[0], live[0])
+
+        def __del__(self) -> None:
+            live[0] -= self.size
+
+    with torch.autograd.graph.saved_tensors_hooks(Held, lambda held: held.tensor):
+        models.train_epoch([True] * models.size)
+    return peak[0]
+
+
+def test_loop_training_holds_one_members_activations_however_many_folds() -> None:
+    data = random_eval_data(n_subjects=8)
+    folds = outer_loso(data.subjects)
+    peaks = {}
+    for n_members in (1, 8):
+        members = [Member(train, k) for k, (train, _) in enumerate(folds[:n_members])]
+        models = ModelSet(STSTNET, data.inputs, data.labels, members, 3, torch.device("cpu"), "loop")
+        peaks[n_members] = _peak_saved_bytes(models)
+    assert peaks[1] > 0 and peaks[8] < 1.5 * peaks[1]
