@@ -126,6 +126,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         budget=args.budget,
         storage_url=args.storage,
         timeout_s=args.timeout,
+        trial_timeout_s=args.trial_timeout,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
@@ -288,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--timeout", type=float, default=None, help="stop the search after this many seconds (trials still running are re-run on resume)"
+    )
+    run.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        help="a trial running longer than this many seconds fails (recorded, the search goes on); default: no limit",
     )
     run.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
     run.add_argument(

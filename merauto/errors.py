@@ -18,3 +18,7 @@ class TrialDiverged(RuntimeError):
 
 class TrialOutOfMemory(RuntimeError):
     """A trial outgrew its share of the machine's memory; the trial is recorded as failed."""
+
+
+class TrialTimeout(RuntimeError):
+    """A trial ran past ``--trial-timeout``; the trial is recorded as failed."""

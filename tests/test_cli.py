@@ -63,6 +63,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     [
         (["--dataset", "casme9"], "--dataset"),
         (["--budget", "0"], "--budget"),
+        (["--trial-timeout", "0"], "--trial-timeout"),
         (["--storage", "sqlite:////nonexistent/dir/study.db"], "--storage"),
         (["--storage", "nosuchdb://host/db"], "--storage"),
         (["--inner", "holdout:2"], "--inner"),

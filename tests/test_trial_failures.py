@@ -16,7 +16,7 @@ from rich.console import Console
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
-from merauto.evaluator.memory import check_memory, trial_share
+from merauto.evaluator.limits import TrialLimits, check_limits, trial_share
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.orchestrator.search import SearchOptions, run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch
@@ -45,18 +45,25 @@ def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIn
 
 def test_trial_over_its_memory_share_fails_itself_and_names_the_fix(tiny_index: SampleIndex, cache_dir: Path) -> None:
     params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
-    context = replace(_context(tiny_index, cache_dir), memory_limit=2**20)  # 1 MiB: any worker holds more
+    context = replace(_context(tiny_index, cache_dir), limits=TrialLimits(memory_bytes=2**20))  # 1 MiB: any worker holds more
     reports: list[dict] = []
     evaluate_params(params, context, report=reports.append)
     assert reports[-1]["status"] == "failed" and math.isnan(reports[-1][OBJECTIVE])
     assert "TrialOutOfMemory" in reports[-1]["error"] and "--max-concurrent" in reports[-1]["error"]
-    check_memory()  # the budget belonged to that trial only
+    check_limits()  # the limits belonged to that trial only
 
 
-def test_a_trial_within_its_share_is_unaffected(tiny_index: SampleIndex, cache_dir: Path) -> None:
+def test_a_trial_past_its_timeout_fails_itself_and_names_the_option(tiny_index: SampleIndex, cache_dir: Path) -> None:
     params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
     reports: list[dict] = []
-    evaluate_params(params, replace(_context(tiny_index, cache_dir), memory_limit=trial_share(2)), report=reports.append)
+    evaluate_params(params, replace(_context(tiny_index, cache_dir), limits=TrialLimits(seconds=1e-6)), report=reports.append)
+    assert reports[-1]["status"] == "failed" and "TrialTimeout" in reports[-1]["error"] and "--trial-timeout" in reports[-1]["error"]
+
+
+def test_a_trial_within_its_limits_is_unaffected(tiny_index: SampleIndex, cache_dir: Path) -> None:
+    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    reports: list[dict] = []
+    evaluate_params(params, replace(_context(tiny_index, cache_dir), limits=TrialLimits(trial_share(2), 3600.0)), report=reports.append)
     assert reports[-1]["status"] == "ok"
 
 

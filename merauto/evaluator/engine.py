@@ -34,8 +34,8 @@ from merauto.data.augment import build_augmenter
 from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
+from merauto.evaluator.limits import check_limits
 from merauto.evaluator.losses import LOSSES
-from merauto.evaluator.memory import check_memory
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import build_optimiser, schedule
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
@@ -213,7 +213,7 @@ class ModelSet:
         return rows[torch.arange(batch) % len(rows)]
 
     def _step(self, stepping: list[int], orders: dict[int, torch.Tensor], positions: torch.Tensor) -> None:
-        check_memory()
+        check_limits()
         self.base.train()
         batch = len(positions)
         computed = list(range(self.size)) if self.mode == "vmap" else stepping
@@ -322,7 +322,7 @@ class ModelSet:
 
     def _logits(self, members: list[int], rows: list[np.ndarray]) -> torch.Tensor:
         """Logits (len(members), n, classes) of ``members`` on equally long row sets."""
-        check_memory()
+        check_limits()
         computed = list(range(self.size)) if self.mode == "vmap" else members
         own = dict(zip(members, rows, strict=True))
         n = len(rows[0])

@@ -61,6 +61,7 @@ class SearchOptions:
     budget: int = 20
     storage_url: str | None = None
     timeout_s: float | None = None
+    trial_timeout_s: float | None = None  # a trial running longer fails
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -98,6 +99,10 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--budget {options.budget}: the budget is a number of trials and must be at least 1", "pass e.g. --budget 20")
     if options.timeout_s is not None and options.timeout_s <= 0:
         raise MerautoError(f"--timeout {options.timeout_s:g}: must be a positive number of seconds", "omit --timeout for no limit")
+    if options.trial_timeout_s is not None and options.trial_timeout_s <= 0:
+        raise MerautoError(
+            f"--trial-timeout {options.trial_timeout_s:g}: must be a positive number of seconds", "omit --trial-timeout for no limit"
+        )
     if options.cpus_per_trial <= 0:
         raise MerautoError(f"--cpus-per-trial {options.cpus_per_trial:g} must be > 0", "pass e.g. --cpus-per-trial 1")
     if options.gpus_per_trial < 0:

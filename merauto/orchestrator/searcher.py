@@ -42,7 +42,7 @@ def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params
     return attrs
 
 
-def _config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
+def config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
     """The config a (possibly half-sampled) failed trial was running, if it can be rebuilt."""
     try:
         return resolve(PipelineConfig.from_params(params))
@@ -91,7 +91,7 @@ class RecordingOptunaSearch(OptunaSearch):
             return  # stopped by an interruption or --timeout: left RUNNING, re-run by the next search
         message = (result or {}).get("error") or CRASH_MESSAGE
         trial.set_user_attr("error", message[:2000])
-        config = _config_or_none(trial.params)
+        config = config_or_none(trial.params)
         self.store.record(
             self._study_name,
             trial.number,

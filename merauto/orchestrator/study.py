@@ -78,8 +78,8 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
 
 
 def fail_running(study: optuna.Study, storage: optuna.storages.BaseStorage, error: str) -> list[optuna.trial.FrozenTrial]:
-    """Fail the trials left RUNNING by a crash they count against the budget for (not re-run),
-    with ``error`` as their user attribute; returns them as they were."""
+    """Fail the trials a crash left RUNNING, with ``error`` as their user attribute; unlike
+    interrupted trials they count against the budget and are not re-run. Returns them as they were."""
     study_id = storage.get_study_id_from_name(study.study_name)
     failed = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
     for trial in failed:

@@ -21,7 +21,7 @@ from ray import tune
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
-from merauto.evaluator.memory import memory_budget
+from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
 from merauto.orchestrator.pretrain import initial_weights
@@ -41,7 +41,7 @@ class WorkerContext:
     rungs: list[list[int]]
     device: str
     threads: int
-    memory_limit: int | None = None  # bytes a trial's worker may hold (its share of a local machine)
+    limits: TrialLimits = TrialLimits()  # its share of a local machine's memory, --trial-timeout
 
 
 _BUILDERS: dict[tuple[str, Path], FeatureBuilder] = {}  # reused across trials of a reused actor
@@ -95,7 +95,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
             if rung < last_rung:  # a scheduler may stop the trial here; it is then stored as pruned
                 report(result("running", rung, so_far))
 
-        with memory_budget(context.memory_limit):
+        with trial_limits(context.limits):
             init = initial_weights(config, evaluation, context.cache_dir)
             outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung, init=init)
         report(result("ok", last_rung, outcome))

@@ -17,10 +17,10 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import MIN_RUNG_FOLDS, parse_pruning
-from merauto.evaluator.memory import trial_share
+from merauto.evaluator.limits import TrialLimits, trial_share
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.run_dir import RunInfo
-from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch
+from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none
 from merauto.orchestrator.study import OBJECTIVE, PRESET_ATTR, RUNG, fail_running, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.store import ResultsStore
@@ -104,7 +104,10 @@ class TuneRunner:
             study.rungs,
             options.device,
             max(1, int(options.cpus_per_trial)),
-            trial_share(self.slots) if options.ray_address is None else None,  # a cluster's nodes differ: Ray's monitor
+            TrialLimits(
+                trial_share(self.slots) if options.ray_address is None else None,  # a cluster's nodes differ: Ray's monitor
+                options.trial_timeout_s,
+            ),
         )
         pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
@@ -170,8 +173,8 @@ class TuneRunner:
             raise MerautoError(f"Ray's memory monitor killed a worker of study {study.name!r} before any trial started", MEMORY_FIX)
         store = ResultsStore(self.options.run_dir)
         for trial in failed:
-            preset = trial.user_attrs.get(PRESET_ATTR)
-            store.record(study.name, trial.number, state="failed", config=None, preset=preset, error=MEMORY_KILLED)
+            config, preset = config_or_none(trial.params), trial.user_attrs.get(PRESET_ATTR)
+            store.record(study.name, trial.number, state="failed", config=config, preset=preset, error=MEMORY_KILLED)
         self.console.print(f"trial(s) {', '.join(str(t.number) for t in failed)} failed: {MEMORY_KILLED}; the search goes on")
         return finished_trials(optuna_study)
 
