@@ -10,6 +10,7 @@ import torch
 from conftest import random_eval_data
 
 from merauto.errors import MerautoError, TrialDiverged
+from merauto.evaluator.dispatch_count import DispatchCounter
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fidelity import fold_rungs, rung_sizes
 from merauto.evaluator.fusion import FUSIONS
@@ -302,3 +303,13 @@ def test_loop_training_holds_one_members_activations_however_many_folds() -> Non
         models = ModelSet(STSTNET, data.inputs, data.labels, members, 3, torch.device("cpu"), "loop")
         peaks[n_members] = _peak_saved_bytes(models)
     assert peaks[1] > 0 and peaks[8] < 1.5 * peaks[1]
+
+
+def test_a_vmap_step_computes_every_members_loss_in_one_call() -> None:
+    data = random_eval_data()
+    members = [Member(train, k) for k, (train, _) in enumerate(outer_loso(data.subjects))]
+    models = ModelSet(STSTNET, data.inputs, data.labels, members, 3, torch.device("cpu"), "vmap")
+    with DispatchCounter() as ops:
+        models.train_epoch([True] * len(members))
+    steps = -(-max(len(m.rows) for m in members) // STSTNET.training.batch_size)
+    assert ops.counts["aten._log_softmax"] == steps  # one cross-entropy per step, not one per member

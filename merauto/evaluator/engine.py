@@ -222,7 +222,8 @@ class ModelSet:
         ).to(self.device)
         head_mask = self._head_masks(computed, stepping, batch)
         raw = {name: x[rows] for name, x in self.x.items()}
-        targets = {m: [(1.0, self.y[rows[computed.index(m)]])] for m in stepping}
+        labels = self.y[rows]
+        targets = {m: [(1.0, labels[computed.index(m)])] for m in stepping}
         if self.augmenter is not None:  # training batches only, seeded per member and step
             for m in stepping:
                 i = computed.index(m)
@@ -241,7 +242,7 @@ class ModelSet:
             x = raw if self.mode == "vmap" else {name: value[at] for name, value in raw.items()}
             mask = head_mask if head_mask is None or self.mode == "vmap" else head_mask[at]
             logits, features = self._forward(group, self._standardise(x, computed if self.mode == "vmap" else group), mask)
-            losses = torch.stack([self._loss(m, rows[computed.index(m)], logits[i], features[i], targets[m]) for i, m in enumerate(group)])
+            losses = self._losses(group, [rows[computed.index(m)] for m in group], logits, features, targets)
             if not torch.isfinite(losses).all():
                 bad = group[int((~torch.isfinite(losses)).nonzero()[0])]
                 raise TrialDiverged(f"training loss became non-finite at epoch {self.epochs_done[bad] + 1} of model {bad}")
@@ -253,6 +254,23 @@ class ModelSet:
                 for k, v in self.buffers.items():
                     v[idle] = saved[k][idle]
             self._optimise(stepping, dict(zip(names, grads, strict=True)))
+
+    def _losses(
+        self, group: list[int], rows: list[torch.Tensor], logits: torch.Tensor, features: torch.Tensor, targets: dict[int, list]
+    ) -> torch.Tensor:
+        """The training loss of each member of ``group``. Under ``vmap`` with a plain criterion (no
+        auxiliary terms, no mixup) one vmapped call computes them all, so a step launches the same
+        number of kernels however many folds train; otherwise member by member."""
+        if self.mode == "vmap" and not self.terms and all(len(targets[m]) == 1 and targets[m][0][0] == 1.0 for m in group):
+            ids = torch.tensor(group, device=self.device)
+            labels = torch.stack([targets[m][0][1] for m in group])
+            heads = {k.removeprefix("head."): v[ids] for k, v in self.params.items() if k.startswith("head.")}
+
+            def criterion(logits: torch.Tensor, features: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, head: dict) -> torch.Tensor:
+                return self.criterion(logits, features, [(1.0, y)], weights, head)
+
+            return torch.vmap(criterion)(logits, features, labels, self.weight_tensor[ids], heads)
+        return torch.stack([self._loss(m, r, logits[i], features[i], targets[m]) for i, (m, r) in enumerate(zip(group, rows, strict=True))])
 
     def _loss(self, member: int, rows: torch.Tensor, logits: torch.Tensor, features: torch.Tensor, targets: list) -> torch.Tensor:
         """One member's training loss on its batch ``rows``: the criterion plus any auxiliary terms."""

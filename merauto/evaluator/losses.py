@@ -180,11 +180,10 @@ def batch_hard_triplet(features: Tensor, targets: Tensor, margin: float) -> Tens
     same = targets[:, None] == targets[None]
     positive = same & ~torch.eye(len(targets), dtype=torch.bool, device=targets.device)
     valid = positive.any(1) & (~same).any(1)
-    if not valid.any():
-        return features.new_zeros(())
     hardest_positive = distance.masked_fill(~positive, -math.inf).amax(1)
     hardest_negative = distance.masked_fill(same, math.inf).amin(1)
-    return F.relu(margin + hardest_positive - hardest_negative)[valid].mean()
+    hinge = F.relu(margin + hardest_positive - hardest_negative)
+    return torch.where(valid, hinge, 0.0).sum() / valid.sum().clamp_min(1)  # masks, not branches: it runs under vmap
 
 
 @LOSSES.register
@@ -212,10 +211,8 @@ def supervised_contrastive(features: Tensor, targets: Tensor, temperature: float
     positive = (targets[:, None] == targets[None]) & ~self_mask
     count = positive.sum(1)
     valid = count > 0
-    if not valid.any():
-        return features.new_zeros(())
-    mean_log_prob = log_prob.masked_fill(~positive, 0.0).sum(1)[valid] / count[valid]
-    return -mean_log_prob.mean()
+    mean_log_prob = log_prob.masked_fill(~positive, 0.0).sum(1) / count.clamp_min(1)
+    return -torch.where(valid, mean_log_prob, 0.0).sum() / valid.sum().clamp_min(1)  # masks, not branches: it runs under vmap
 
 
 @LOSSES.register
