@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from merauto.orchestrator.run_dir import RunInfo, fold_study_name, load_run
-from merauto.orchestrator.study import open_storage
+from merauto.orchestrator.study import RUNGS_ATTR, open_storage
 from merauto.results.selection import (
     Estimate,
     eligible,
@@ -220,7 +220,13 @@ def estimate_rows(report: Report) -> list[dict[str, str]]:
 def _protocol_line(report: Report) -> str:
     ev = report.info.evaluation
     outer = str(ev.outer).upper() if ev.outer.subject_independent else "LOVO (NOT subject-independent)"
-    pruning = "" if report.info.pruning == "none" else f", multi-fidelity {report.info.pruning} over fold rungs"
+    pruning = ""
+    if report.info.pruning != "none":
+        rungs = report.study.user_attrs.get(RUNGS_ATTR, []) if report.study is not None else []
+        sizes = "/".join(str(len(r)) for r in rungs)
+        pruning = ", multi-fidelity off (too few folds)"
+        if len(rungs) > 1:
+            pruning = f", multi-fidelity {report.info.pruning} over rungs of {sizes} folds"
     pruning += ", strict: an independent study per outer fold" if report.info.strict else ""
     return (
         f"study {report.info.study_name!r} on {report.info.dataset.label()}: outer {outer}, inner {ev.inner}, "
