@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -16,12 +17,14 @@ from merauto.orchestrator.run_dir import RunInfo, default_storage_url, load_run
 from merauto.orchestrator.study import (
     INTERRUPTED_ATTR,
     PRESET_ATTR,
+    RUNGS_ATTR,
     enqueue_presets,
     finished_trials,
     open_storage,
     open_study,
     recover_interrupted,
 )
+from merauto.results.report import _protocol_line
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import sample_config
 
@@ -94,3 +97,12 @@ def test_run_info_round_trips_every_protocol_setting(tmp_path: Path) -> None:
     loaded = load_run(tmp_path)
     assert loaded.protocol() == info.protocol() and loaded.strict and loaded.pruning == "asha:3" and loaded.max_epochs == 20
     assert loaded.evaluation.init_checkpoint == "/m.pt"
+
+
+def test_report_protocol_line_names_the_rungs_or_says_multi_fidelity_was_off(tmp_path: Path) -> None:
+    info = RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), EvaluationSettings(), pruning="asha:4")
+    study = optuna.create_study()
+    report = SimpleNamespace(info=info, study=study)
+    assert "multi-fidelity off (too few folds)" in _protocol_line(report)  # a study of one rung: nothing was pruned
+    study.set_user_attr(RUNGS_ATTR, [[0, 1, 2, 3, 4], list(range(17)), list(range(68))])
+    assert "multi-fidelity asha:4 over rungs of 5/17/68 folds" in _protocol_line(report)
