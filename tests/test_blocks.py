@@ -11,7 +11,7 @@ import torch
 from conftest import assert_vmap_matches_loop
 
 from merauto.evaluator.blocks import BLOCKS, Block
-from merauto.evaluator.blocks.capsule import squash
+from merauto.evaluator.blocks.capsule import PRIMARY_TYPES, squash
 from merauto.evaluator.blocks.graph import grid_adjacency
 from merauto.evaluator.blocks.inception import split_width
 from merauto.search_space.config import Choice
@@ -66,3 +66,21 @@ def test_squash_keeps_the_direction_and_maps_lengths_below_one() -> None:
     s = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
     v = squash(s, dim=1)
     assert torch.allclose(v[0], s[0] / 5 * 25 / 26) and torch.equal(v[1], torch.zeros(2))
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+def test_capsule_routing_matches_sabours_algorithm_written_out(iterations: int) -> None:
+    """The layer skips forming the votes for the first (uniform-coupling) iteration; the
+    result must be routing-by-agreement exactly as published: uniform coupling first, then
+    softmax of accumulated agreements."""
+    torch.manual_seed(0)
+    layer = BLOCKS.get("capsule").build(4, 6, {"kernel": 3, "dim": 2, "iterations": iterations})
+    x = torch.randn(3, 4, 5, 5)
+    n = x.shape[0]
+    primary = squash(layer.primary(x).view(n, PRIMARY_TYPES, 2, 5, 5), dim=2)
+    votes = torch.einsum("iodc,nichw->niodhw", layer.transforms, primary)
+    logits = torch.zeros(votes.shape[:3] + votes.shape[4:])
+    for _ in range(iterations):
+        poses = squash((torch.softmax(logits, dim=2).unsqueeze(3) * votes).sum(dim=1), dim=2)
+        logits = logits + (votes * poses.unsqueeze(1)).sum(dim=3)
+    torch.testing.assert_close(layer(x), poses.reshape(n, -1, 5, 5), atol=1e-6, rtol=1e-5)

@@ -10,9 +10,10 @@ import torch
 from conftest import random_eval_data
 
 from merauto.errors import MerautoError, TrialDiverged
+from merauto.evaluator import engine
 from merauto.evaluator.dispatch_count import DispatchCounter
 from merauto.evaluator.engine import Member, ModelSet
-from merauto.evaluator.fidelity import fold_rungs, rung_sizes
+from merauto.evaluator.fidelity import DEFAULT_REDUCTION, MIN_RUNG_FOLDS, fold_rungs, parse_pruning, rung_sizes
 from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
@@ -142,6 +143,14 @@ def test_rungs_are_nested_stratified_and_fixed_for_a_study() -> None:
     first_sources = {data.sources[folds[k].test[0]] for k in rungs[0]}
     assert first_sources == {"a", "b"}, "the first rung draws from every source"
     assert rung_sizes(6, 3, 4) == [6]
+
+
+def test_asha_defaults_to_reduction_factor_4_rungs_5_17_68_on_the_composite() -> None:
+    assert parse_pruning("asha") == DEFAULT_REDUCTION == 4 and parse_pruning("asha:3") == 3 and parse_pruning("none") is None
+    assert rung_sizes(68, DEFAULT_REDUCTION, MIN_RUNG_FOLDS) == [5, 17, 68]
+    assert rung_sizes(12, DEFAULT_REDUCTION, MIN_RUNG_FOLDS) == [12]  # too few folds: one rung, no pruning
+    with pytest.raises(MerautoError, match="asha:ETA"):
+        parse_pruning("asha:1")
 
 
 def test_each_rung_reports_the_pooled_inner_score_of_its_folds_only() -> None:
@@ -313,3 +322,27 @@ def test_a_vmap_step_computes_every_members_loss_in_one_call() -> None:
         models.train_epoch([True] * len(members))
     steps = -(-max(len(m.rows) for m in members) // STSTNET.training.batch_size)
     assert ops.counts["aten._log_softmax"] == steps  # one cross-entropy per step, not one per member
+
+
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_inference_runs_in_chunks_and_gives_the_unchunked_predictions(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = random_eval_data()
+    folds = outer_loso(data.subjects)
+    members = [Member(train, k) for k, (train, _) in enumerate(folds)]
+    models = ModelSet(STSTNET, data.inputs, data.labels, members, 3, torch.device("cpu"), mode)
+    models.train_epoch([True] * len(members))
+    rows = [train for train, _ in folds]  # 30 rows each
+    whole = models.predict_proba(range(len(members)), rows)
+    batches: list[int] = []
+    forward = models._forward  # noqa: SLF001 - observe the batch each forward pass sees
+
+    def recording(members: list[int], x: dict, head_mask: object) -> object:
+        batches.append(next(iter(x.values())).shape[1])
+        return forward(members, x, head_mask)
+
+    monkeypatch.setattr(engine, "INFERENCE_ROWS", 7)
+    monkeypatch.setattr(models, "_forward", recording)
+    chunked = models.predict_proba(range(len(members)), rows)
+    assert batches and max(batches) <= 7
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
