@@ -27,8 +27,9 @@ from scipy.stats import spearmanr
 from merauto.data.datasets import DatasetRequest
 from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.metrics import uf1
-from merauto.orchestrator.search import SearchOptions, run_search
-from merauto.orchestrator.study import RUNGS_ATTR
+from merauto.orchestrator.options import SearchOptions
+from merauto.orchestrator.search import run_search
+from merauto.results.storage import RUNGS_ATTR
 from merauto.results.store import ResultsStore, StoredTrial
 
 STUDY = "bench"

@@ -111,9 +111,10 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from merauto.evaluator.protocol import parse_inner, parse_outer
-    from merauto.orchestrator.run_dir import DEFAULT_RUNS
-    from merauto.orchestrator.search import SearchOptions, run_search
+    from merauto.orchestrator.options import SearchOptions
+    from merauto.orchestrator.search import run_search
     from merauto.results.report import build_report, print_report, write_html
+    from merauto.results.run_dir import DEFAULT_RUNS
 
     request = _dataset_request(args)
     study = args.study or request.label()

@@ -18,7 +18,7 @@ from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.protocol import outer_loso
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
 

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from conftest import random_eval_data
 
-from merauto.data.augment import AUGMENTS, Augmenter, Motion, Spatial, carry_vectors
 from merauto.data.streams import StreamLayout
+from merauto.evaluator.augment import AUGMENTS, Augmenter, Motion, Spatial, carry_vectors
 from merauto.evaluator.engine import Member, ModelSet
-from merauto.search_space.config import Choice
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice
 
 FLOW = StreamLayout(("u", "v", "strain"))
 

@@ -95,7 +95,7 @@ def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(cap
 
 
 def test_space_sample_prints_seeded_configs_as_summaries_or_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from merauto.search_space.config import PipelineConfig
+    from merauto.spec.config import PipelineConfig
 
     assert main(["space", "--sample", "4", "--seed", "3", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -16,7 +16,7 @@ from conftest import random_eval_data
 
 import merauto.evaluator.engine as engine
 import merauto.evaluator.nested as nested
-from merauto.data.augment import AUGMENTS
+from merauto.evaluator.augment import AUGMENTS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.metrics import uf1
@@ -24,8 +24,8 @@ from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, 
 from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
-from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice, PipelineConfig
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
 AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").resolve({})))

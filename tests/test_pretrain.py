@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import merauto.orchestrator.pretrain as pretrain
+import merauto.evaluator.pretrain as pretrain
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvaluationSettings
-from merauto.orchestrator.search import SearchOptions, validate
-from merauto.search_space.config import Choice
+from merauto.orchestrator.options import SearchOptions, validate
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice
 
 FINETUNE = replace(
     PRESETS["ststnet"], strategy=Choice("finetune"), training=replace(PRESETS["ststnet"].training, max_epochs=2, batch_size=8)

@@ -16,8 +16,8 @@ from merauto.data.inputs import INPUTS, TEMPORAL_TRUNKS, StreamSpec
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import REGISTRIES, resolve, sample_config
+from merauto.spec.config import PipelineConfig
 
 N_CONFIGS, BATCH = 200, 4
 

@@ -21,9 +21,9 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial
-from merauto.orchestrator.run_dir import RunInfo
 from merauto.orchestrator.study import enqueue_presets
 from merauto.results.export import export_pipeline
+from merauto.results.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, resolve, runnable_inputs, sample_config
 

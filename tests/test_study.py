@@ -13,18 +13,10 @@ from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
-from merauto.orchestrator.run_dir import RunInfo, default_storage_url, load_run
-from merauto.orchestrator.study import (
-    INTERRUPTED_ATTR,
-    PRESET_ATTR,
-    RUNGS_ATTR,
-    enqueue_presets,
-    finished_trials,
-    open_storage,
-    open_study,
-    recover_interrupted,
-)
+from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.results.report import _protocol_line
+from merauto.results.run_dir import RunInfo, default_storage_url, load_run
+from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, RUNGS_ATTR, open_storage
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import sample_config
 

@@ -15,8 +15,8 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
 from merauto.evaluator.protocol import outer_loso
 from merauto.evaluator.temporal import unstack
-from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice, PipelineConfig
 
 FRAMES = 4
 

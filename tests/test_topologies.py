@@ -16,8 +16,8 @@ from merauto.data.landmarks import graph_features, graph_points
 from merauto.evaluator.landmark_gcn import node_features
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.topologies import TOPOLOGIES
-from merauto.search_space.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice, PipelineConfig
 
 STSTNET = PRESETS["ststnet"]
 FLOW_SHAPE = {"flow": (3, 28, 28)}

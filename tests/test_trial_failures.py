@@ -18,7 +18,8 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.limits import TrialLimits, check_limits, trial_share
 from merauto.evaluator.nested import EvaluationSettings
-from merauto.orchestrator.search import SearchOptions, run_search
+from merauto.orchestrator.options import SearchOptions
+from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch
 from merauto.orchestrator.study import OBJECTIVE
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params

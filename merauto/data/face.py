@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from merauto.errors import MerautoError
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.registry import Component, Registry
 
 # Where registration puts the eyes and mouth, as fractions of the crop at margin 0.
 TEMPLATE = {"eye_l": (0.31, 0.36), "eye_r": (0.69, 0.36), "mouth": (0.5, 0.8)}

@@ -18,7 +18,7 @@ from merauto.data import stream_builders  # noqa: F401 - registers the builders
 from merauto.data.clip import ClipFrames, Step, estimate_apex
 from merauto.data.flow import FLOW_METHODS
 from merauto.data.streams import PREPROCESSING, STREAM_BUILDERS, StreamLayout, StreamSpec, stream_builder
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.registry import Component, Registry
 
 __all__ = [
     "INPUTS",

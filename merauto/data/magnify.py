@@ -18,7 +18,7 @@ from kornia.color import rgb_to_yuv, yuv_to_rgb
 from kornia.geometry.transform import build_laplacian_pyramid, pyrup
 
 from merauto.errors import MerautoError
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.registry import Component, Registry
 
 
 def temporal_bandpass(signal: torch.Tensor, fps: float, low_hz: float, high_hz: float) -> torch.Tensor:

@@ -19,7 +19,7 @@ import numpy as np
 
 from merauto.data.landmarks import LANDMARKS_FILE
 from merauto.errors import MerautoError
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.registry import Component, Registry
 
 LENGTH_ROLES = frozenset({"u", "v", "magnitude"})  # channels measured in pixels of the map
 MIN_REGION = 8  # smallest region side (pixels) the trunks' pooling can take

@@ -18,7 +18,7 @@ from merauto.data.clip import NO_STEP, ClipFrames, PreparedClip, RegistrationLoo
 from merauto.data.face import FACES
 from merauto.data.magnify import MAGNIFICATIONS
 from merauto.data.regions import REGIONS
-from merauto.search_space.registry import Registry
+from merauto.spec.registry import Registry
 
 # The preprocessing slots, in the order they act, with their registries.
 PREPROCESSING: dict[str, Registry[Any]] = {"face": FACES, "magnification": MAGNIFICATIONS, "roi": REGIONS}

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state
 
-from merauto.data.augment import build_augmenter
 from merauto.errors import MerautoError, TrialDiverged
+from merauto.evaluator.augment import build_augmenter
 from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
 from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.limits import check_limits
@@ -39,7 +39,7 @@ from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import build_optimiser, schedule
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 MODES = ("auto", "vmap", "loop")
 INFERENCE_ROWS = 256  # rows per forward pass at inference

@@ -15,7 +15,7 @@ from merauto.evaluator.landmark_gcn import LandmarkGCN
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.temporal import temporal_trunk
 from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 
 class MultiStreamNet(nn.Module):

@@ -27,7 +27,7 @@ from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
 from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
 from merauto.evaluator.strategies import Checkpoint
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from merauto.errors import MerautoError
 from merauto.evaluator.heads import AuxBatch, AuxHead, AuxTerm, RowTargets
-from merauto.search_space.config import Choice, PipelineConfig
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.config import Choice, PipelineConfig
+from merauto.spec.registry import Component, Registry
 
 
 class Strategy(Component):

@@ -12,73 +12,21 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 
 from merauto.data.cache import FeatureCache
-from merauto.data.datasets import DatasetRequest, validate_dataset
+from merauto.data.datasets import validate_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.engine import MODES
-from merauto.evaluator.fidelity import fold_rungs, parse_pruning
-from merauto.evaluator.nested import EvalData, EvaluationSettings, study_folds
-from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.evaluator.nested import EvaluationSettings
+from merauto.orchestrator.options import SearchOptions, validate
+from merauto.orchestrator.plan import PlannedStudy, plan_studies
 from merauto.orchestrator.prepare import space_streams
-from merauto.orchestrator.pretrain import PRETRAIN_DATASETS
 from merauto.orchestrator.progress import SearchProgress
-from merauto.orchestrator.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, fold_study_name, load_run
-from merauto.orchestrator.study import (
-    INTERRUPTED_ATTR,
-    RUNGS_ATTR,
-    enqueue_presets,
-    finished_trials,
-    open_storage,
-    open_study,
-    recover_interrupted,
-)
+from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def study_rungs(index: SampleIndex, info: RunInfo) -> list[list[int]]:
-    """The study's fold rungs: one rung of every fold without pruning."""
-    data = EvalData({}, index.labels, index.subjects, index.sources, index.ids, index.classes)
-    folds = study_folds(data, info.evaluation)
-    reduction = parse_pruning(info.pruning)
-    if reduction is None:
-        return [list(range(len(folds)))]
-    return fold_rungs(folds, index.sources, info.evaluation.seed, reduction)
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Everything `merauto search` was asked to do."""
-
-    dataset: DatasetRequest
-    run_dir: Path
-    study_name: str
-    cache_dir: Path
-    budget: int = 20
-    storage_url: str | None = None
-    timeout_s: float | None = None
-    trial_timeout_s: float | None = None  # a trial running longer fails
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent: int | None = None
-    seed: int = 0
-    ray_address: str | None = None
-    inner: InnerSpec = InnerSpec("holdout", 0.25)
-    outer: OuterSpec = OuterSpec()
-    refit: bool = True
-    device: str = "auto"
-    fold_batching: str = "auto"
-    amp: bool = False
-    pruning: str = "none"
-    strict: bool = False
-    max_epochs: int = MAX_EPOCHS
-    seed_presets: bool = False
-    init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
-    pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
+from merauto.results.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, load_run
+from merauto.results.storage import INTERRUPTED_ATTR, RUNGS_ATTR, open_storage
+from merauto.search_space.space import SpaceContext, runnable_inputs
 
 
 @dataclass(frozen=True)
@@ -91,46 +39,6 @@ class SearchSummary:
     best_number: int | None
     best_value: float | None
     stopped_early: bool = False  # interrupted (Ctrl-C) or --timeout reached before the budget
-
-
-def validate(options: SearchOptions) -> None:
-    """Refuse bad options before any data is touched."""
-    if options.budget < 1:
-        raise MerautoError(f"--budget {options.budget}: the budget is a number of trials and must be at least 1", "pass e.g. --budget 20")
-    if options.timeout_s is not None and options.timeout_s <= 0:
-        raise MerautoError(f"--timeout {options.timeout_s:g}: must be a positive number of seconds", "omit --timeout for no limit")
-    if options.trial_timeout_s is not None and options.trial_timeout_s <= 0:
-        raise MerautoError(
-            f"--trial-timeout {options.trial_timeout_s:g}: must be a positive number of seconds", "omit --trial-timeout for no limit"
-        )
-    if options.cpus_per_trial <= 0:
-        raise MerautoError(f"--cpus-per-trial {options.cpus_per_trial:g} must be > 0", "pass e.g. --cpus-per-trial 1")
-    if options.gpus_per_trial < 0:
-        raise MerautoError(f"--gpus-per-trial {options.gpus_per_trial:g} must be >= 0", "pass 0 on a machine without GPUs")
-    if options.max_concurrent is not None and options.max_concurrent < 1:
-        raise MerautoError(f"--max-concurrent {options.max_concurrent} must be >= 1", "omit it to fill the available CPUs")
-    if options.fold_batching not in MODES:
-        raise MerautoError(f"--fold-batching {options.fold_batching!r} is not a mode", f"choose one of {', '.join(MODES)}")
-    parse_pruning(options.pruning)
-    if options.max_epochs < 1:
-        raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
-    if options.strict and options.pruning != "none":
-        raise MerautoError("--strict scores each fold's study on its own fold: fold rungs do not apply", "drop --pruning with --strict")
-    if options.device not in DEVICES and not options.device.startswith("cuda:"):
-        raise MerautoError(f"--device {options.device!r} is not a device", f"choose one of {', '.join(DEVICES)} or cuda:N")
-    if options.device.startswith("cuda") and options.ray_address is None:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
-    if options.init_checkpoint is not None and not options.init_checkpoint.is_file():
-        raise MerautoError(f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.pt of a merauto export")
-    if options.init_checkpoint is not None and options.pretrain_dataset is not None:
-        raise MerautoError("--init-checkpoint and --pretrain-dataset both say where finetune starts from", "pass one of them")
-    if options.pretrain_dataset is not None and options.pretrain_dataset not in PRETRAIN_DATASETS:
-        raise MerautoError(f"--pretrain-dataset {options.pretrain_dataset!r} is unknown", f"choose one of: {', '.join(PRETRAIN_DATASETS)}")
-    if options.amp and options.device == "cpu":
-        raise MerautoError("--amp is mixed precision on CUDA: it does nothing with --device cpu", "drop --amp or use --device auto or cuda")
 
 
 def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
@@ -183,23 +91,6 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         return replace(existing, evaluation=evaluation)  # how to execute may change between runs; the protocol may not
     info.save(options.run_dir)
     return info
-
-
-@dataclass(frozen=True)
-class PlannedStudy:
-    """One Optuna study of a search and the fold rungs its trials are scored on."""
-
-    name: str
-    rungs: list[list[int]]
-
-
-def plan_studies(index: SampleIndex, info: RunInfo) -> list[PlannedStudy]:
-    """One study over every fold; in ``strict`` mode one independent study per outer fold."""
-    if not info.strict:
-        return [PlannedStudy(info.study_name, study_rungs(index, info))]
-    data = EvalData({}, index.labels, index.subjects, index.sources, index.ids, index.classes)
-    folds = study_folds(data, info.evaluation)
-    return [PlannedStudy(fold_study_name(info.study_name, k), [[k]]) for k in range(len(folds))]
 
 
 def run_search(options: SearchOptions, console: Console | None = None) -> SearchSummary:

@@ -17,10 +17,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
-from merauto.orchestrator.study import OBJECTIVE, PRESET_ATTR
+from merauto.orchestrator.study import OBJECTIVE
+from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
-from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import resolve
+from merauto.spec.config import PipelineConfig
 
 CRASH_MESSAGE = "the Ray worker running this trial died before reporting (see the Ray logs under the run directory)"
 

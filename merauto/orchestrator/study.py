@@ -1,4 +1,4 @@
-"""The Optuna study: storage, creation or resumption, presets, stale trials, and the budget.
+"""The Optuna study: creation or resumption, presets, stale trials, and the budget.
 
 The study in its storage is the source of truth (Ray Tune's restore has lost searcher state
 before, ray-project/ray#30861): a rerun counts the study's finished trials, fails the trials
@@ -13,29 +13,13 @@ import optuna
 from optuna.trial import TrialState
 
 from merauto.errors import MerautoError
-from merauto.orchestrator.run_dir import RunInfo
+from merauto.results.run_dir import RunInfo
+from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
 
 OBJECTIVE = "inner_uf1"
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
-PROTOCOL_ATTR = "merauto_protocol"
-INTERRUPTED_ATTR = "merauto_interrupted"
-PRESET_ATTR = "preset"
-RUNGS_ATTR = "merauto_rungs"  # the fold subsets of multi-fidelity, fixed per study
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage for ``url``, connecting now so a bad URL fails before any work."""
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # sqlalchemy/driver errors vary by backend
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MerautoError(
-            f"cannot open --storage {url!r}: {reason}",
-            "check the URL (e.g. sqlite:///path/study.db, postgresql://user:pass@host/db) and that the database "
-            "is reachable, or omit --storage to use an SQLite file in the run directory",
-        ) from None
 
 
 def make_sampler(seed: int) -> optuna.samplers.TPESampler:

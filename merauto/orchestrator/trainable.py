@@ -21,13 +21,14 @@ from ray import tune
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
-from merauto.orchestrator.pretrain import initial_weights
+from merauto.evaluator.pretrain import initial_weights
 from merauto.orchestrator.study import OBJECTIVE, RUNG
-from merauto.search_space.config import PipelineConfig
 from merauto.search_space.space import resolve
+from merauto.spec.config import PipelineConfig
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,6 @@ class WorkerContext:
 
 
 _BUILDERS: dict[tuple[str, Path], FeatureBuilder] = {}  # reused across trials of a reused actor
-
-
-def resolve_device(requested: str) -> str:
-    """``auto`` means CUDA when this process sees a GPU, else CPU."""
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:

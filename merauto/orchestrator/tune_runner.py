@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from functools import partial
-from typing import TYPE_CHECKING
 
 import optuna
 import ray
@@ -18,16 +17,16 @@ from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import MIN_RUNG_FOLDS, parse_pruning
 from merauto.evaluator.limits import TrialLimits, trial_share
+from merauto.orchestrator.options import SearchOptions
+from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
-from merauto.orchestrator.run_dir import RunInfo
 from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none
-from merauto.orchestrator.study import OBJECTIVE, PRESET_ATTR, RUNG, fail_running, finished_trials, make_sampler
+from merauto.orchestrator.study import OBJECTIVE, RUNG, fail_running, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
+from merauto.results.run_dir import RunInfo
+from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
 from merauto.search_space.space import SpaceContext, define_by_run
-
-if TYPE_CHECKING:
-    from merauto.orchestrator.search import PlannedStudy, SearchOptions
 
 MEMORY_FIX = "lower --max-concurrent (or raise --cpus-per-trial) so fewer trials share the machine's memory"
 MEMORY_KILLED = f"Ray's memory monitor killed a worker while this trial ran (the machine ran out of memory); fix: {MEMORY_FIX}"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from merauto.orchestrator.run_dir import load_run
-from merauto.orchestrator.study import open_storage
+from merauto.results.run_dir import load_run
+from merauto.results.storage import open_storage
 
 
 def serve(run_dir: Path, host: str, port: int, console: Console) -> None:

@@ -26,11 +26,11 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model
-from merauto.orchestrator.pretrain import initial_weights
-from merauto.orchestrator.run_dir import fold_study_name, load_run
+from merauto.evaluator.pretrain import initial_weights
+from merauto.results.run_dir import fold_study_name, load_run
 from merauto.results.selection import global_selection
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 PIPELINE_FILE = "pipeline.json"
 PREPROCESSING_FILE = "preprocessing.json"

@@ -18,10 +18,10 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import load_index
 from merauto.data.features import FeatureBuilder
 from merauto.errors import MerautoError
+from merauto.evaluator.device import resolve_device
 from merauto.evaluator.nested import EvalData, evaluate_trial
-from merauto.orchestrator.pretrain import initial_weights
-from merauto.orchestrator.run_dir import load_run
-from merauto.orchestrator.trainable import resolve_device
+from merauto.evaluator.pretrain import initial_weights
+from merauto.results.run_dir import load_run
 from merauto.results.selection import global_selection
 from merauto.results.store import RepeatRecord, ResultsStore
 

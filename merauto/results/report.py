@@ -17,8 +17,7 @@ from plotly.subplots import make_subplots
 from rich.console import Console
 from rich.table import Table
 
-from merauto.orchestrator.run_dir import RunInfo, fold_study_name, load_run
-from merauto.orchestrator.study import RUNGS_ATTR, open_storage
+from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
     Estimate,
     eligible,
@@ -28,8 +27,9 @@ from merauto.results.selection import (
     strict_selection,
     trial_estimate,
 )
+from merauto.results.storage import RUNGS_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.search_space.config import SLOTS
+from merauto.spec.config import SLOTS
 
 STYLE = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px}"
 

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engi
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from merauto.evaluator.nested import TrialOutcome
-from merauto.search_space.config import PipelineConfig
+from merauto.spec.config import PipelineConfig
 
 RESULTS_FILE = "results.db"
 

@@ -15,9 +15,9 @@ import optuna
 from rich.tree import Tree
 
 from merauto.data.streams import PREPROCESSING
-from merauto.search_space.config import PipelineConfig
-from merauto.search_space.registry import Component
 from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, SpaceContext, sample_config
+from merauto.spec.config import PipelineConfig
+from merauto.spec.registry import Component
 
 
 @dataclass(frozen=True)

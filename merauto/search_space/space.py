@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import optuna
 
-from merauto.data.augment import AUGMENTS
 from merauto.data.inputs import INPUTS
 from merauto.data.landmarks import index_has_landmarks
 from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
+from merauto.evaluator.augment import AUGMENTS
 from merauto.evaluator.blocks import BLOCKS
 from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.heads import TASKS
@@ -27,8 +27,8 @@ from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.topologies import TOPOLOGIES
-from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
-from merauto.search_space.registry import suggest_choice
+from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
+from merauto.spec.registry import suggest_choice
 
 REGISTRIES = {
     "input": INPUTS,

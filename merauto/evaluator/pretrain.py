@@ -23,7 +23,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
-from merauto.search_space.config import IDENTITY_CHOICES, Choice, PipelineConfig
+from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig
 
 MACRO_AMPLITUDE = 10.0  # about 10x the micro-expression displacement: macro-expressions (SyntheticSpec)
 PRETRAIN_SEED = 7_919_000  # a generated population of its own, not one an evaluation is likely to use

@@ -30,7 +30,7 @@ from kornia.geometry.transform import warp_affine
 from merauto.data.inputs import stream_layouts
 from merauto.data.streams import StreamLayout
 from merauto.data.temporal import resample_windows
-from merauto.search_space.registry import Component, Registry
+from merauto.spec.registry import Component, Registry
 
 MOTION_ROLES = frozenset({"u", "v", "magnitude", "strain", "dynamic"})  # channels linear in the motion
 

@@ -1,0 +1,1 @@
+"""What every layer shares: registries of components, and the plain-data PipelineConfig."""
