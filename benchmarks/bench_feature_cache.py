@@ -21,7 +21,8 @@ import torch
 from merauto.data.cache import FeatureCache, fingerprint_sample
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS, StreamSpec
+from merauto.data.inputs import INPUTS
+from merauto.data.streams import StreamSpec
 from merauto.data.synthetic.generator import SyntheticSpec
 
 FLOW = {"size": 28, "method": "farneback", "channels": "u+v+strain"}

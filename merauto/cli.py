@@ -16,6 +16,15 @@ from merauto.errors import MerautoError
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
+def _add_cache_dir(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
+    )
+
+
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     from merauto.data.datasets import DATASETS
 
@@ -48,12 +57,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
         help="folder of STSTNet's precomputed flow+strain PNGs ('{subject}_{sample} .png', flat or LOSO-arranged): "
         "--dataset composite runs on them without the videos",
     )
-    group.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
-    )
+    _add_cache_dir(group)
     synthetic = parser.add_argument_group("synthetic dataset")
     synthetic.add_argument(
         "--synthetic-size",
@@ -110,6 +114,7 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    """`merauto search`: run or resume a search, then print its report and write report.html."""
     from merauto.evaluator.protocol import parse_inner, parse_outer
     from merauto.orchestrator.options import SearchOptions
     from merauto.orchestrator.search import run_search
@@ -159,6 +164,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace, console: Console) -> int:
+    """`merauto prepare`: fill the feature cache for a space ahead of a search."""
     from merauto.orchestrator.prepare import print_summary, run_prepare
 
     inputs = [name.strip() for name in args.inputs.split(",") if name.strip()] if args.inputs else None
@@ -168,6 +174,7 @@ def cmd_prepare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_datasets_check(args: argparse.Namespace, console: Console) -> int:
+    """`merauto datasets check`: read every file of a dataset; exit 1 on anything that would break a search."""
     from rich.progress import Progress
 
     from merauto.data.check import print_check
@@ -182,6 +189,7 @@ def cmd_datasets_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
+    """`merauto datasets list`: the datasets, their class schemes, and what the data root holds."""
     from merauto.data.datasets import DATASETS
     from merauto.data.labels import CLASS_SCHEMES
     from merauto.data.locations import DATA_ROOT_ENV, NATIVE_LAYOUTS, data_root_from, find_source
@@ -200,6 +208,7 @@ def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """`merauto report`: the leaderboard and estimates, and report.html."""
     from merauto.results.report import build_report, print_report, write_html
 
     report = build_report(args.run_dir)
@@ -210,6 +219,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
     from merauto.results.export import export_pipeline
 
     out = export_pipeline(args.run_dir, trial=args.trial, out_dir=args.out, cache_dir=_cache_dir(args), console=console, fold=args.fold)
@@ -218,20 +228,27 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
+    """`merauto repeat`: the selected (or named) trial rerun over new seeds (and, with --reproduce, its own)."""
     from merauto.results.repeat import repeat_trial
 
-    summary = repeat_trial(args.run_dir, args.trial, args.seeds, _cache_dir(args), args.device, console)
-    for field in ("inner_uf1", "outer_uf1", "outer_uar", "outer_accuracy"):
-        mean, sd = summary.mean_sd(field)
-        print(f"trial {summary.trial} {field}: {mean:.3f} ± {sd:.3f} over {len(summary.records)} seeds")
-    return 0
+    summary = repeat_trial(args.run_dir, args.trial, args.seeds, _cache_dir(args), args.device, console, reproduce=args.reproduce)
+    if summary.reproduction is not None:
+        r = summary.reproduction
+        print(f"trial {summary.trial} seed {r.seed} inner_uf1: {r.recomputed:.4f}, recorded by the search {r.recorded:.4f}")
+    if summary.records:
+        for field in ("inner_uf1", "outer_uf1", "outer_uar", "outer_accuracy"):
+            mean, sd = summary.mean_sd(field)
+            print(f"trial {summary.trial} {field}: {mean:.3f} ± {sd:.3f} over {len(summary.records)} seeds")
+    return 1 if summary.reproduction is not None and not summary.reproduction.exact else 0
 
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    """`merauto predict`: classify clip folders with an export; CSV on standard output."""
+    from merauto.data.cache import FeatureCache
     from merauto.results.export import ExportedPipeline
 
     pipeline = ExportedPipeline.load(args.export_dir)
-    rows = pipeline.predict_folders(args.clips, onset=args.onset, apex=args.apex)
+    rows = pipeline.predict_folders(args.clips, FeatureCache(_cache_dir(args)), onset=args.onset, apex=args.apex)
     print("clip,label," + ",".join(f"p_{c}" for c in pipeline.classes))
     for folder, label, probs in rows:
         print(f"{folder},{label}," + ",".join(f"{p:.4f}" for p in probs))
@@ -239,6 +256,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
+    """`merauto dashboard`: serve the run's study in optuna-dashboard."""
     from merauto.results.dashboard import serve
 
     serve(args.run_dir, host=args.host, port=args.port, console=console)
@@ -246,6 +264,7 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_space(args: argparse.Namespace, console: Console) -> int:
+    """`merauto space`: the search space as a tree, or configs sampled from it."""
     import optuna
 
     from merauto.search_space.describe import sample_configs, space_tree
@@ -262,6 +281,7 @@ def cmd_space(args: argparse.Namespace, console: Console) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``merauto`` argument parser: one sub-command per function ``cmd_*``."""
     parser = argparse.ArgumentParser(
         prog="merauto", description="AutoML for facial micro-expression recognition, evaluated with nested leave-one-subject-out."
     )
@@ -411,12 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--fold", type=int, default=None, help="strict runs only: the outer fold whose selected pipeline to export")
     export.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/export/trial-N)")
-    export.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
-    )
+    _add_cache_dir(export)
     export.set_defaults(handler=cmd_export)
 
     repeat = commands.add_parser(
@@ -425,13 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     repeat.add_argument("run_dir", type=Path, help="run directory written by merauto search")
     repeat.add_argument("--trial", type=int, default=None, help="trial to repeat (default: the global selection)")
     repeat.add_argument("--seeds", type=int, default=3, help="number of repetitions, each with a new seed")
-    repeat.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
     repeat.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="where generated data and cached inputs live (default: $MERAUTO_CACHE or ~/.cache/merauto)",
+        "--reproduce",
+        action="store_true",
+        help="first rerun the trial with the search's own seed and check it recomputes the objective the search recorded (exit 1 if not)",
     )
+    repeat.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
+    _add_cache_dir(repeat)
     repeat.set_defaults(handler=cmd_repeat)
 
     predict = commands.add_parser(
@@ -441,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("clips", type=Path, nargs="+", help="clip folders holding numbered frames")
     predict.add_argument("--onset", type=int, default=None, help="onset frame number (default: the first frame)")
     predict.add_argument("--apex", type=int, default=None, help="apex frame number (default: spotted from optical flow)")
+    _add_cache_dir(predict)
     predict.set_defaults(handler=cmd_predict)
 
     space = commands.add_parser(

@@ -12,12 +12,15 @@ from native_layouts import write_native_root, write_ststnet
 
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
-from merauto.data.features import FeatureBuilder
+from merauto.data.features import inputs_for
+from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
+from merauto.data.streams import StreamSpec
 from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.protocol import outer_loso
+from merauto.search_space.presets import PRESETS
 from merauto.spec.config import PipelineConfig
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
@@ -51,9 +54,13 @@ def ststnet_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_flow(tiny_index: SampleIndex, cache_dir: Path) -> EvalData:
     """Flow+strain inputs of the tiny dataset, as the evaluator reads them."""
-    builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))
-    inputs = builder.inputs("flow_strain", {})
-    return EvalData.of(tiny_index, inputs)
+    return EvalData.of(tiny_index, inputs_for(PRESETS["ststnet"], tiny_index, FeatureCache(cache_dir)))
+
+
+def input_streams(name: str, params: dict | None = None) -> dict[str, StreamSpec]:
+    """The streams of input ``name`` with ``params`` (default: its defaults), without preprocessing."""
+    kind = INPUTS.get(name)
+    return kind.streams(kind.resolve(params or {}))
 
 
 def random_eval_data(n_subjects: int = 6, per_subject: int = 6, seed: int = 0) -> EvalData:

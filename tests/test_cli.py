@@ -84,14 +84,20 @@ def test_bad_input_fails_at_once_naming_the_option(args: list[str], names: str, 
 
 def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(capsys: pytest.CaptureFixture[str]) -> None:
     from merauto.evaluator.blocks import BLOCKS
+    from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+    from merauto.evaluator.temporal import TEMPORAL_TRUNKS
+    from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
 
     assert main(["space"]) == 0
-    out = capsys.readouterr().out
-    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (8 hyper-parameters)" in out
-    for name in BLOCKS.names():
-        assert f"{name} (" in out
-    assert "steps: 1-3 (3 choices)" in out and "lr when optimiser=sgd: 0.001-0.1 log (continuous)" in out
-    assert "gamma when adaptive=False: 0.5-4 (continuous)" in out
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (5 hyper-parameters and 2 components)" in out
+    for registry in (BLOCKS, OPTIMISERS, SCHEDULES, VECTOR_TRUNKS, TEMPORAL_TRUNKS):  # every registered component is shown
+        assert all(f"{name} (" in out for name in registry.names()), registry.slot
+    assert f"optimiser ({len(OPTIMISERS.names())} choices)" in out and f"schedule ({len(SCHEDULES.names())} choices)" in out
+    assert "vector_trunk (3 choices; chosen in the parameters of an input" in out and "temporal (5 choices;" in out
+    assert "sgd (1 hyper-parameter)" in out and "lr: 0.001-0.1 log (continuous)" in out
+    assert "gcn_layers when vector_trunk=gcn: 1-2 (2 choices)" in out  # the trunk's own parameter, under an input with a graph
+    assert "steps: 1-3 (3 choices)" in out and "gamma when adaptive=False: 0.5-4 (continuous)" in out
 
 
 def test_space_sample_prints_seeded_configs_as_summaries_or_json(capsys: pytest.CaptureFixture[str]) -> None:

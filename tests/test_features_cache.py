@@ -6,20 +6,21 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from conftest import input_streams
 
 from merauto.data.cache import FeatureCache, content_key
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import StreamSpec
 from merauto.data.manifest import load_manifest
 from merauto.data.sample_index import COMPOSITE_CLASSES, SampleIndex
+from merauto.data.streams import StreamSpec
 
 
 def test_second_build_recomputes_nothing(tiny_index: SampleIndex, tmp_path: Path) -> None:
     first = FeatureBuilder(tiny_index, FeatureCache(tmp_path))
-    a = first.inputs("flow_apex", {})
+    a = first.streams(input_streams("flow_apex"))
     assert first.stats.computed == 2 * len(tiny_index) and first.stats.cached == 0
     second = FeatureBuilder(tiny_index, FeatureCache(tmp_path))  # a new process would start like this
-    b = second.inputs("flow_apex", {})
+    b = second.streams(input_streams("flow_apex"))
     assert second.stats.computed == 0 and second.stats.cached == 2 * len(tiny_index)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert a["flow"].shape == (len(tiny_index), 3, 28, 28) and a["apex"].shape == (len(tiny_index), 1, 28, 28)

@@ -105,7 +105,7 @@ def test_augmentation_and_mixup_see_training_rows_only(mode: str) -> None:
 def test_every_loss_optimiser_and_schedule_keeps_the_invariant(loss: str) -> None:
     """Embedding losses compare samples within a training batch; schedules read epoch counts only."""
     k = LOSSES.names().index(loss)
-    training = replace(CONFIG.training, optimiser=("adamw", "sgd")[k % 2], schedule=list(SCHEDULES)[k % len(SCHEDULES)])
+    training = replace(CONFIG.training, optimiser=("adamw", "sgd")[k % 2], schedule=SCHEDULES.names()[k % len(SCHEDULES.names())])
     config = replace(CONFIG, loss=Choice(loss, LOSSES.get(loss).resolve({})), training=training)
     clean, corrupted = _run_twice(random_eval_data(), 1, EvaluationSettings(seed=3), batch=(0, 2), config=config)
     assert selection_differences(clean, corrupted) == []

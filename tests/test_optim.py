@@ -15,7 +15,7 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import LR_RANGES, sample_config
+from merauto.search_space.space import define_by_run
 from merauto.spec.config import PipelineConfig
 
 REFERENCE_OPTIMISERS = {
@@ -39,24 +39,24 @@ def _reference_schedule(name: str, optimiser: torch.optim.Optimizer, epochs: int
 
 
 def test_every_optimiser_and_schedule_has_a_reference() -> None:
-    assert set(REFERENCE_OPTIMISERS) == set(OPTIMISERS)
-    for name in SCHEDULES:
+    assert set(REFERENCE_OPTIMISERS) == set(OPTIMISERS.names())
+    for name in SCHEDULES.names():
         _reference_schedule(name, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 20)
 
 
-@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("name", SCHEDULES.names())
 @pytest.mark.parametrize("epochs", [20, 40, 80])
 def test_schedules_match_torch_schedulers(name: str, epochs: int) -> None:
     optimiser = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     reference = _reference_schedule(name, optimiser, epochs)
     for epoch in range(epochs):
-        assert SCHEDULES[name](epoch, epochs) == pytest.approx(optimiser.param_groups[0]["lr"], rel=1e-9, abs=1e-12)
+        assert SCHEDULES.get(name).factor(epoch, epochs) == pytest.approx(optimiser.param_groups[0]["lr"], rel=1e-9, abs=1e-12)
         optimiser.step()
         reference.step()
 
 
-@pytest.mark.parametrize("schedule", list(SCHEDULES))
-@pytest.mark.parametrize("optimiser", list(OPTIMISERS))
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+@pytest.mark.parametrize("optimiser", OPTIMISERS.names())
 def test_engine_matches_torch_for_one_member(optimiser: str, schedule: str) -> None:
     """One member, one full batch per epoch, on a feature-vector stream (no batch norm)."""
     data = random_eval_data()
@@ -99,11 +99,11 @@ def test_the_space_samples_every_optimiser_and_schedule_with_its_learning_rate_r
     sampled = []
     for _ in range(30):
         trial = study.ask()
-        sampled.append(sample_config(trial).training)
+        sampled.append(define_by_run(trial).training)
         study.tell(trial, 0.0)
-    assert {t.optimiser for t in sampled} == set(OPTIMISERS)
-    assert {t.schedule for t in sampled} == set(SCHEDULES)
-    assert all(LR_RANGES[t.optimiser][0] <= t.lr <= LR_RANGES[t.optimiser][1] for t in sampled)
+    assert {t.optimiser for t in sampled} == set(OPTIMISERS.names())
+    assert {t.schedule for t in sampled} == set(SCHEDULES.names())
+    assert all(OPTIMISERS.get(t.optimiser).lr_range[0] <= t.lr <= OPTIMISERS.get(t.optimiser).lr_range[1] for t in sampled)
 
 
 def test_mixed_precision_is_cuda_only_and_its_forward_pass_trains_in_both_modes() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from merauto.data.cache import FeatureCache
-from merauto.data.features import FeatureBuilder
+from merauto.data.features import inputs_for
 from merauto.data.inputs import INPUTS, pipeline_streams
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
@@ -22,7 +22,7 @@ from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.search_space.describe import sample_configs
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import REGISTRIES, SpaceContext, resolve, sample_config
+from merauto.search_space.space import REGISTRIES, SpaceContext, define_by_run, resolve
 from merauto.spec.config import SLOTS, Choice, PipelineConfig
 
 
@@ -67,13 +67,13 @@ def test_every_sampled_option_builds_its_inputs_trains_and_round_trips(few_clips
     for config in configs:
         assert PipelineConfig.from_json(config.to_json()) == config
         assert resolve(PipelineConfig.from_params(config.to_params())) == config
-    builder = FeatureBuilder(few_clips, FeatureCache(cache_dir))
+    cache = FeatureCache(cache_dir)
     labels = np.arange(len(few_clips)) % 3
     for config in _covering(configs):
         # Options are what is tested here, not optimisation: a sampled learning rate may make a
         # distillation teacher diverge on 10 clips (a search records that trial as failed).
         config = replace(config, training=replace(config.training, lr=1e-3))
-        inputs = builder.pipeline_inputs(config)
+        inputs = inputs_for(config, few_clips, cache)
         assert set(inputs) == set(pipeline_streams(config))
         rows = np.arange(len(few_clips))
         targets = RowTargets.of(few_clips.sources, few_clips.action_unit_matrix())
@@ -140,7 +140,7 @@ def test_presets_are_points_of_the_space() -> None:
         study = optuna.create_study()
         study.enqueue_trial(config.to_params())
         trial = study.ask()
-        assert resolve(sample_config(trial)) == resolve(config), name
+        assert resolve(define_by_run(trial)) == resolve(config), name
 
 
 def test_unknown_component_names_the_choices() -> None:

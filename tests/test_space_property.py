@@ -12,11 +12,13 @@ import torch
 
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS, TEMPORAL_TRUNKS, StreamSpec
+from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
+from merauto.data.streams import StreamSpec
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.search_space.space import REGISTRIES, resolve, sample_config
+from merauto.evaluator.temporal import TEMPORAL_TRUNKS
+from merauto.search_space.space import REGISTRIES, define_by_run, resolve
 from merauto.spec.config import PipelineConfig
 
 N_CONFIGS, BATCH = 200, 4
@@ -52,7 +54,7 @@ def test_sampled_configs_build_train_a_step_and_round_trip(shape_of: ShapeOf) ->
     temporal: set[str] = set()
     for _ in range(N_CONFIGS):
         trial = study.ask()
-        config = sample_config(trial)
+        config = define_by_run(trial)
         study.tell(trial, 0.0)
         assert PipelineConfig.from_json(config.to_json()) == config
         assert resolve(PipelineConfig.from_params(config.to_params())) == config
@@ -71,4 +73,4 @@ def test_sampled_configs_build_train_a_step_and_round_trip(shape_of: ShapeOf) ->
         seen.update((slot, getattr(config, slot).name) for slot in REGISTRIES)
         temporal.add(config.input.params.get("temporal", "channels"))
     assert seen == {(slot, c.name) for slot, registry in REGISTRIES.items() for c in registry if c.available()}
-    assert temporal == set(TEMPORAL_TRUNKS)
+    assert temporal == set(TEMPORAL_TRUNKS.names())

@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from conftest import input_streams
 from native_layouts import write_ststnet
 from rich.console import Console
 
@@ -25,7 +26,7 @@ from merauto.orchestrator.study import enqueue_presets
 from merauto.results.export import export_pipeline
 from merauto.results.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import SpaceContext, resolve, runnable_inputs, sample_config
+from merauto.search_space.space import SpaceContext, define_by_run, resolve, runnable_inputs
 
 FLOW_ONLY = frozenset({"flow_strain"})
 
@@ -61,11 +62,11 @@ def test_loso_arranged_copy_reads_each_image_once(ststnet_features: Path, tmp_pa
 def test_precomputed_files_are_the_flow_strain_stream(ststnet_features: Path, tmp_path: Path, one_thread: None) -> None:
     index = load_dataset(DatasetRequest("composite", features=ststnet_features), tmp_path).index
     builder = FeatureBuilder(index, FeatureCache(tmp_path))
-    flow = builder.inputs("flow_strain", {})["flow"]
+    flow = builder.streams(input_streams("flow_strain"))["flow"]
     assert flow.shape == (442, 3, 28, 28) and flow.dtype == np.float32
     assert np.all(flow[:, 2] == 10) and flow[:, :2].std() > 10  # RGB order: u, v, strain
     with pytest.raises(MerautoError, match="no precomputed 'apex_frame'"):
-        builder.inputs("apex", {})
+        builder.streams(input_streams("apex"))
 
     config = resolve(dataclasses.replace(PRESETS["ststnet"], training=dataclasses.replace(PRESETS["ststnet"].training, max_epochs=2)))
     data = EvalData({"flow": flow}, index.labels, index.subjects, index.sources, index.ids, index.classes)
@@ -92,11 +93,11 @@ def test_features_restrict_the_space_to_inputs_they_hold() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     assert enqueue_presets(study, context=flow_only) == ["ststnet", "off_apexnet", "dual_inception", "rcn"]
     first = study.ask()
-    assert resolve(sample_config(first, flow_only)) == resolve(PRESETS["ststnet"])
+    assert resolve(define_by_run(first, flow_only)) == resolve(PRESETS["ststnet"])
     study.tell(first, 0.0)
     for _ in range(20):
         trial = study.ask()
-        config = sample_config(trial, flow_only)
+        config = define_by_run(trial, flow_only)
         assert config.input.name == "flow_strain" and not any(k.startswith("input.") for k in trial.params)
         study.tell(trial, 0.0)
     assert enqueue_presets(optuna.create_study(), context=SpaceContext(precomputed=frozenset())) == []

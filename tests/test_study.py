@@ -18,7 +18,7 @@ from merauto.results.report import _protocol_line
 from merauto.results.run_dir import RunInfo, default_storage_url, load_run
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, RUNGS_ATTR, open_storage
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import sample_config
+from merauto.search_space.space import define_by_run
 
 
 def _info(tmp_path: Path, inner: str = "holdout") -> RunInfo:
@@ -34,7 +34,7 @@ def test_presets_are_enqueued_once(tmp_path: Path) -> None:
     assert enqueue_presets(open_study(storage, info, seed=0)) == []
     trial = study.ask()
     assert trial.user_attrs[PRESET_ATTR] == "ststnet"
-    assert sample_config(trial).topology.name == "branches"
+    assert define_by_run(trial).topology.name == "branches"
 
 
 def test_presets_beyond_the_budget_are_queued_when_it_grows(tmp_path: Path) -> None:
@@ -58,12 +58,12 @@ def test_interrupted_trials_fail_and_run_again_without_counting(tmp_path: Path) 
     storage = open_storage(info.storage_url)
     study = open_study(storage, info, seed=0)
     done = study.ask()
-    sample_config(done)
+    define_by_run(done)
     study.tell(done, 0.5)
     crashed = study.ask()  # a trial whose process was killed: RUNNING forever
-    sample_config(crashed)
+    define_by_run(crashed)
     failed = study.ask()
-    sample_config(failed)
+    define_by_run(failed)
     study.tell(failed, state=TrialState.FAIL)
     assert finished_trials(study) == 2
 
@@ -72,7 +72,7 @@ def test_interrupted_trials_fail_and_run_again_without_counting(tmp_path: Path) 
     assert trials[crashed.number].state == TrialState.FAIL and trials[crashed.number].user_attrs[INTERRUPTED_ATTR]
     assert finished_trials(study) == 2, "an interrupted trial does not use up the budget"
     retry = study.ask()
-    assert retry.number == 3 and sample_config(retry) == sample_config(optuna.trial.FixedTrial(trials[crashed.number].params))
+    assert retry.number == 3 and define_by_run(retry) == define_by_run(optuna.trial.FixedTrial(trials[crashed.number].params))
 
 
 def test_unreachable_storage_fails_with_the_url_and_a_fix(tmp_path: Path) -> None:

@@ -10,11 +10,10 @@ import pytest
 import torch
 from conftest import random_eval_data
 
-from merauto.data.inputs import TEMPORAL_TRUNKS
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
 from merauto.evaluator.protocol import outer_loso
-from merauto.evaluator.temporal import unstack
+from merauto.evaluator.temporal import TEMPORAL_TRUNKS, unstack
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice, PipelineConfig
 
@@ -41,7 +40,7 @@ def test_unstack_follows_the_frame_major_layout_of_each_region() -> None:
         assert frames[0, t, :, 0, 0].tolist() == expected
 
 
-@pytest.mark.parametrize("temporal", TEMPORAL_TRUNKS)
+@pytest.mark.parametrize("temporal", TEMPORAL_TRUNKS.names())
 def test_every_temporal_trunk_trains_the_same_under_vmap_and_loop(temporal: str) -> None:
     config = _sequence_config(temporal)
     model = build_model(config, {"sequence": (FRAMES, 12, 12)}, 3)

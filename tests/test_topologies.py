@@ -13,9 +13,10 @@ from conftest import assert_vmap_matches_loop, random_eval_data
 
 from merauto.data.inputs import INPUTS
 from merauto.data.landmarks import graph_features, graph_points
-from merauto.evaluator.landmark_gcn import node_features
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.topologies import TOPOLOGIES
+from merauto.evaluator.vector_trunks import node_features
+from merauto.search_space.describe import input_params
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice, PipelineConfig
 
@@ -136,11 +137,13 @@ def test_landmark_nodes_hold_their_displacement_and_their_edges_length_changes()
         graph_points(GRAPH_DIM + 1)
 
 
-def test_the_gcn_trunk_is_offered_exactly_for_inputs_with_a_landmark_graph_stream() -> None:
+def test_the_space_offers_each_input_the_trunks_its_streams_take_and_gcn_exactly_with_a_landmark_graph() -> None:
     for kind in INPUTS:
-        layouts = [spec.layout() for spec in kind.streams(kind.resolve({})).values()]
-        has_graph = any(layout is not None and layout.landmark_graph for layout in layouts)
-        assert ("gcn" in kind.choices.get("vector_trunk", ())) == has_graph, kind.name
+        layouts = kind.layouts(kind.resolve({}))
+        offered = {param.name: param.choices for param in input_params(kind)}
+        assert ("vector_trunk" in offered) == any(layout.vector for layout in layouts), kind.name
+        assert ("temporal" in offered) == any(layout.evenly_spaced for layout in layouts), kind.name
+        assert ("gcn" in offered.get("vector_trunk", ())) == any(layout.landmark_graph for layout in layouts), kind.name
     with pytest.raises(ValueError, match="landmark graph"):
         lbp_top_gcn = replace(PRESETS["lbp_top_linear"], input=Choice("lbp_top", {"blocks": 3, "vector_trunk": "gcn"}))
         build_model(lbp_top_gcn, {"lbp_top": (12,)}, 3)

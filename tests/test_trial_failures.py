@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -20,15 +21,22 @@ from merauto.evaluator.limits import TrialLimits, check_limits, trial_share
 from merauto.evaluator.nested import EvaluationSettings
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.search import run_search
-from merauto.orchestrator.searcher import RecordingOptunaSearch
-from merauto.orchestrator.study import OBJECTIVE
+from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
+from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
 from merauto.orchestrator.tune_runner import MEMORY_KILLED, killed_for_memory
 from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import define_by_run
+from merauto.search_space.space import resolve
+from merauto.spec.config import PipelineConfig
 
 RUNGS = [[0, 3], [0, 1, 2, 3, 4, 5]]  # two rungs over the tiny dataset's six folds
+
+
+def _tune_config(config: PipelineConfig, **training: object) -> dict:
+    """A trial's Tune config as OptunaSearch hands it to the worker: Optuna's flat parameters and the sampled config."""
+    config = resolve(replace(config, training=replace(config.training, **training)))
+    return config.to_params() | {PIPELINE: config.to_json()}
 
 
 def _context(index: SampleIndex, cache_dir: Path) -> WorkerContext:
@@ -37,7 +45,7 @@ def _context(index: SampleIndex, cache_dir: Path) -> WorkerContext:
 
 
 def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIndex, cache_dir: Path) -> None:
-    params = PRESETS["ststnet"].to_params() | {"training.lr": 1e12, "training.max_epochs": 3}
+    params = _tune_config(PRESETS["ststnet"], lr=1e12, max_epochs=3)
     reports: list[dict] = []
     evaluate_params(params, _context(tiny_index, cache_dir), report=reports.append)
     assert reports[-1]["status"] == "failed"
@@ -45,7 +53,7 @@ def test_diverging_trial_reports_failure_instead_of_raising(tiny_index: SampleIn
 
 
 def test_trial_over_its_memory_share_fails_itself_and_names_the_fix(tiny_index: SampleIndex, cache_dir: Path) -> None:
-    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    params = _tune_config(PRESETS["ststnet"], max_epochs=2)
     context = replace(_context(tiny_index, cache_dir), limits=TrialLimits(memory_bytes=2**20))  # 1 MiB: any worker holds more
     reports: list[dict] = []
     evaluate_params(params, context, report=reports.append)
@@ -55,14 +63,14 @@ def test_trial_over_its_memory_share_fails_itself_and_names_the_fix(tiny_index: 
 
 
 def test_a_trial_past_its_timeout_fails_itself_and_names_the_option(tiny_index: SampleIndex, cache_dir: Path) -> None:
-    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    params = _tune_config(PRESETS["ststnet"], max_epochs=2)
     reports: list[dict] = []
     evaluate_params(params, replace(_context(tiny_index, cache_dir), limits=TrialLimits(seconds=1e-6)), report=reports.append)
     assert reports[-1]["status"] == "failed" and "TrialTimeout" in reports[-1]["error"] and "--trial-timeout" in reports[-1]["error"]
 
 
 def test_a_trial_within_its_limits_is_unaffected(tiny_index: SampleIndex, cache_dir: Path) -> None:
-    params = PRESETS["ststnet"].to_params() | {"training.max_epochs": 2}
+    params = _tune_config(PRESETS["ststnet"], max_epochs=2)
     reports: list[dict] = []
     evaluate_params(params, replace(_context(tiny_index, cache_dir), limits=TrialLimits(trial_share(2), 3600.0)), report=reports.append)
     assert reports[-1]["status"] == "ok"
@@ -71,7 +79,8 @@ def test_a_trial_within_its_limits_is_unaffected(tiny_index: SampleIndex, cache_
 def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
     store = ResultsStore(tmp_path)
-    searcher = RecordingOptunaSearch(space=define_by_run, metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store)
+    space = partial(tune_space, max_epochs=2)
+    searcher = RecordingOptunaSearch(space=space, metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store)
     context = _context(tiny_index, cache_dir)
 
     searcher.suggest("bad")
@@ -79,7 +88,7 @@ def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_
 
     config = searcher.suggest("good")
     reports: list[dict] = []
-    evaluate_params(config | {"training.max_epochs": 2}, context, report=reports.append)
+    evaluate_params(config, context, report=reports.append)
     for step, report in enumerate(reports, start=1):
         searcher.on_trial_result("good", report | {"training_iteration": step})
     searcher.on_trial_complete("good", reports[-1])
@@ -98,11 +107,11 @@ def test_trials_stopped_by_the_scheduler_are_pruned_and_stored(tiny_index: Sampl
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
     store, pruned = ResultsStore(tmp_path), {"stopped"}
     searcher = RecordingOptunaSearch(
-        space=define_by_run, metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store, pruned=pruned
+        space=partial(tune_space, max_epochs=2), metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store, pruned=pruned
     )
     config = searcher.suggest("stopped")
     reports: list[dict] = []
-    evaluate_params(config | {"training.max_epochs": 2}, _context(tiny_index, cache_dir), report=reports.append)
+    evaluate_params(config, _context(tiny_index, cache_dir), report=reports.append)
     first_rung = reports[0]
     assert first_rung["status"] == "running" and first_rung["folds_done"] == 2
     searcher.on_trial_result("stopped", first_rung | {"training_iteration": 1})

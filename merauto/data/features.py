@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 from merauto.data.cache import FeatureCache, content_key, fingerprint_sample
-from merauto.data.clip import ClipFrames, PreparedClip, Step, register_clip
+from merauto.data.clip import ClipFrames, PreparedClip, Step, estimate_apex, register_clip
 from merauto.data.face import FACES, Registration
-from merauto.data.inputs import INPUTS, STREAM_BUILDERS, StreamSpec, estimate_apex, pipeline_streams
+from merauto.data.inputs import pipeline_streams
 from merauto.data.landmarks import LANDMARKS_FILE, landmarks_path
 from merauto.data.magnify import MAGNIFICATIONS
 from merauto.data.precomputed import precomputed_stream
 from merauto.data.sample_index import Sample, SampleIndex
-from merauto.data.streams import build_stream
+from merauto.data.streams import STREAM_BUILDERS, StreamSpec, build_stream
 from merauto.errors import MerautoError
+from merauto.spec.config import PipelineConfig
 
 APEX_SPOTTING_VERSION = "1"
 
@@ -141,11 +142,48 @@ class FeatureBuilder:
             self.check(spec)
         return {name: self.stream(spec) for name, spec in specs.items()}
 
-    def inputs(self, input_name: str, params: dict[str, Any], upstream: Mapping[str, Step] | None = None) -> dict[str, np.ndarray]:
-        """All streams of an input choice, by stream name, with ``upstream`` preprocessing."""
-        kind = INPUTS.get(input_name)
-        return self.streams(kind.streams(kind.resolve(params), upstream))
 
-    def pipeline_inputs(self, config: Any) -> dict[str, np.ndarray]:
-        """All streams of a pipeline config (input and preprocessing), by stream name."""
-        return self.streams(pipeline_streams(config))
+RECENT_BUILDERS = 2  # builders a process keeps (with their memoised arrays), the most recently used
+
+
+_recent: OrderedDict[tuple[int, Path], FeatureBuilder] = OrderedDict()
+
+
+def feature_builder(index: SampleIndex, cache: FeatureCache, fingerprints: dict[str, str] | None = None) -> FeatureBuilder:
+    """The builder this process last used for ``index`` over ``cache``, or a new one: a worker running
+    trial after trial on one index fingerprints each clip and reads each stream from disk once."""
+    key = (id(index), cache.root.resolve())
+    builder = _recent.get(key)
+    if builder is None or builder.index is not index:
+        builder = FeatureBuilder(index, cache, fingerprints)
+    _recent[key] = builder
+    _recent.move_to_end(key)
+    while len(_recent) > RECENT_BUILDERS:
+        _recent.popitem(last=False)
+    return builder
+
+
+def inputs_for(
+    config: PipelineConfig, index: SampleIndex, cache: FeatureCache, fingerprints: dict[str, str] | None = None
+) -> dict[str, np.ndarray]:
+    """The model inputs of ``config`` for every clip of ``index``, by stream name: its input's streams
+    with the pipeline's preprocessing steps upstream, through the content-addressed ``cache``.
+
+    Search trials, pre-training, export, repeat and predict all get their inputs here, so a
+    pipeline is fed the same arrays wherever it runs. ``fingerprints`` (sample id -> content
+    digest) may be computed once by a caller and shared.
+
+    >>> import tempfile
+    >>> from merauto.data.datasets import DatasetRequest, load_index
+    >>> from merauto.data.synthetic.generator import SyntheticSpec
+    >>> from merauto.spec import Choice, PipelineConfig
+    >>> cache = FeatureCache(Path(tempfile.mkdtemp()))
+    >>> index = load_index(DatasetRequest("synthetic", SyntheticSpec(size="tiny")), cache.root)
+    >>> config = PipelineConfig(
+    ...     input=Choice("flow_apex", {"size": 16}), face=Choice("haar"), topology=Choice("stacked"), block=Choice("conv_bn_relu"),
+    ...     loss=Choice("cross_entropy"),
+    ... )
+    >>> {name: array.shape for name, array in inputs_for(config, index, cache).items()}
+    {'flow': (29, 3, 16, 16), 'apex': (29, 1, 16, 16)}
+    """
+    return feature_builder(index, cache, fingerprints).streams(pipeline_streams(config))

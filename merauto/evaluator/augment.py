@@ -275,6 +275,6 @@ class CombinedAugmentation(Augmentation):
 
 def build_augmenter(config: Any, mean: dict[str, np.ndarray], std: dict[str, np.ndarray], device: torch.device) -> Augmenter:
     """The augmenter of a pipeline config, for streams standardised with per-channel ``mean`` and ``std``."""
-    policy = AUGMENTS.get(config.augment.name)
+    policy, params = AUGMENTS.resolved(config.augment)
     as_tensor = lambda values: {k: torch.from_numpy(v).to(device).view(1, -1, 1, 1) for k, v in values.items()}  # noqa: E731
-    return policy.build(policy.resolve(config.augment.params), stream_layouts(config), as_tensor(mean), as_tensor(std))
+    return policy.build(params, stream_layouts(config), as_tensor(mean), as_tensor(std))

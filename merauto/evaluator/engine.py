@@ -37,7 +37,7 @@ from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTarget
 from merauto.evaluator.limits import check_limits
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.evaluator.optim import build_optimiser, schedule
+from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.spec.config import PipelineConfig
 
@@ -46,6 +46,7 @@ INFERENCE_ROWS = 256  # rows per forward pass at inference
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
+    """The fold-batching mode ``mode`` means on ``device``: ``auto`` is vmap on CUDA and loop elsewhere."""
     if mode not in MODES:
         raise ValueError(f"unknown fold batching mode {mode!r}; choose from {MODES}")
     if mode == "auto":
@@ -111,8 +112,8 @@ class ModelSet:
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
-        self.optimiser = build_optimiser(training.optimiser, self.params, training.weight_decay)
-        self.schedule = schedule(training.schedule)
+        self.optimiser = OPTIMISERS.get(training.optimiser).build(self.params, training.weight_decay)
+        self.schedule = SCHEDULES.get(training.schedule)
         self.steps = torch.zeros(self.size, dtype=torch.float64, device=device)
         self.epochs_done = np.zeros(self.size, dtype=int)
 
@@ -121,8 +122,8 @@ class ModelSet:
         self.mean = {n: torch.from_numpy(np.stack([s.mean[n] for s in self.standardisers])).to(device) for n in inputs}
         self.std = {n: torch.from_numpy(np.stack([s.std[n] for s in self.standardisers])).to(device) for n in inputs}
         self.generators = [torch.Generator().manual_seed(m.seed) for m in self.members]
-        loss = LOSSES.get(config.loss.name)
-        self.criterion = loss.build(loss.resolve(config.loss.params))
+        loss, loss_params = LOSSES.resolved(config.loss)
+        self.criterion = loss.build(loss_params)
         self.augmenter = None
         if config.augment.name != "none":  # augmentation works on raw values, before each member standardises them
             zeros = {n: np.zeros(a.shape[1], np.float32) for n, a in inputs.items()}
@@ -131,9 +132,8 @@ class ModelSet:
 
     def _terms(self, inputs: Inputs, labels: np.ndarray, n_classes: int, targets: RowTargets) -> dict[str, AuxTerm]:
         """The auxiliary terms of the config's task and strategy (training its teachers first)."""
-        task = TASKS.get(self.config.tasks.name)
-        strategy = STRATEGIES.get(self.config.strategy.name)
-        strategy_params = strategy.resolve(self.config.strategy.params)
+        task, task_params = TASKS.resolved(self.config.tasks)
+        strategy, strategy_params = STRATEGIES.resolved(self.config.strategy)
         teacher = strategy.teacher(self.config, strategy_params)
         teacher_logits = None
         if teacher is not None:
@@ -145,7 +145,7 @@ class ModelSet:
             for m, logits in enumerate(teachers.predict_logits(list(range(self.size)), own)):
                 teacher_logits[m, torch.from_numpy(own[m]).to(self.device)] = logits
         terms = {
-            "task": task.term(task.resolve(self.config.tasks.params), targets, self.device),
+            "task": task.term(task_params, targets, self.device),
             "strategy": strategy.term(strategy_params, targets, self.device, teacher_logits),
         }
         return {name: term for name, term in terms.items() if term is not None}
@@ -310,7 +310,7 @@ class ModelSet:
         training = self.config.training
         members = torch.tensor(stepping, device=self.device)
         self.steps[members] += 1
-        factors = [self.schedule(int(self.epochs_done[m]), training.max_epochs) for m in stepping]
+        factors = [self.schedule.factor(int(self.epochs_done[m]), training.max_epochs) for m in stepping]
         lr = torch.tensor([training.lr * f for f in factors], dtype=torch.float64, device=self.device)
         self.optimiser.step(members, grads, lr, self.steps[members])
 

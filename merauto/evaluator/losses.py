@@ -76,6 +76,7 @@ LOSSES: Registry[Loss] = Registry("loss")
 
 
 def cross_entropy(batch: LossInputs, label_smoothing: float = 0.0) -> Tensor:
+    """Class-weighted softmax cross-entropy of a batch, with optional label smoothing."""
     return F.cross_entropy(batch.logits, batch.targets, weight=batch.class_weights, label_smoothing=label_smoothing)
 
 

@@ -11,11 +11,12 @@ from merauto.data.inputs import stream_layouts
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.blocks import BLOCKS
 from merauto.evaluator.fusion import FUSIONS
-from merauto.evaluator.landmark_gcn import LandmarkGCN
 from merauto.evaluator.losses import LOSSES
-from merauto.evaluator.temporal import temporal_trunk
+from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
+from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
 from merauto.spec.config import PipelineConfig
+from merauto.spec.registry import embedded
 
 
 class MultiStreamNet(nn.Module):
@@ -55,40 +56,31 @@ class MultiStreamNet(nn.Module):
         return (logits, features) if with_features else logits
 
 
-def vector_trunk(dim: int, kind: str = "mlp", width: int = 64, layout: StreamLayout | None = None, gcn_layers: int = 1) -> nn.Module:
-    """The trunk of a (D,) feature-vector stream (LBP-TOP, landmark graph): one hidden layer
-    (``mlp``), none (``linear``: the classifier is linear in the features), or on a landmark
-    graph stream (per its ``layout``) ``gcn_layers`` graph convolutions over the landmarks (``gcn``)."""
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(dim, width), nn.ReLU(inplace=True))
-    if kind == "linear":
-        return nn.Identity()
-    if kind == "gcn":
-        if layout is None or not layout.landmark_graph:
-            raise ValueError("the gcn vector trunk reads landmark graph streams only")
-        return LandmarkGCN(dim, gcn_layers)
-    raise ValueError(f"unknown vector trunk {kind!r}")
-
-
 def build_model(
     config: PipelineConfig,
     stream_shapes: dict[str, tuple[int, ...]],
     n_classes: int,
     aux: Mapping[str, Callable[[int], nn.Module]] | None = None,
 ) -> MultiStreamNet:
-    """The network of ``config``: the topology's trunk on (C, H, W) streams, :func:`vector_trunk` on (D,) ones
-    (its kind is the input's ``vector_trunk`` parameter, a GCN's depth its ``gcn_layers``), and on sequence streams the input's ``temporal``
-    trunk (:mod:`merauto.evaluator.temporal`); configs written before these parameters get the MLP and
-    frames stacked as channels. The streams' features meet in the config's fusion; ``aux`` builds
-    auxiliary heads from the fused feature width."""
-    block = BLOCKS.get(config.block.name)
-    block_params = block.resolve(config.block.params)
-    topology = TOPOLOGIES.get(config.topology.name)
-    topology_params = topology.resolve(config.topology.params)
-    temporal = str(config.input.params.get("temporal", "channels"))
-    vector_kind = str(config.input.params.get("vector_trunk", "mlp"))
-    gcn_layers = int(config.input.params.get("gcn_layers", 1))
-    layouts = stream_layouts(config) if temporal != "channels" or vector_kind == "gcn" else {}
+    """The network of ``config``: the topology's trunk of blocks on (C, H, W) streams, the input's
+    vector trunk on (D,) ones and its temporal trunk on evenly spaced sequence streams (both chosen in
+    its parameters; a config written before they were chosen gets the MLP and frames stacked as
+    channels). The streams' features meet in the config's fusion and go to the loss's head; ``aux``
+    builds auxiliary heads from the fused feature width.
+
+    STSTNet's three branches of 3, 5 and 8 channels on a 28x28 flow + strain map have 1683 parameters:
+
+    >>> from merauto.spec import Choice, PipelineConfig
+    >>> branches = {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8, "kernel_0": 3, "kernel_1": 3, "kernel_2": 3}
+    >>> config = PipelineConfig(
+    ...     input=Choice("flow_strain"), topology=Choice("branches", branches), block=Choice("conv_bn_relu"), loss=Choice("cross_entropy")
+    ... )
+    >>> count_parameters(build_model(config, {"flow": (3, 28, 28)}, n_classes=3))
+    1683
+    """
+    block, block_params = BLOCKS.resolved(config.block)
+    topology, topology_params = TOPOLOGIES.resolved(config.topology)
+    layouts = stream_layouts(config)
 
     def make_block(in_channels: int, out_channels: int, kernel: int | None = None) -> nn.Module:
         return block.build(in_channels, out_channels, block_params if kernel is None else {**block_params, "kernel": kernel})
@@ -101,22 +93,31 @@ def build_model(
     for name, shape in sorted(stream_shapes.items()):
         layout = layouts.get(name)
         if len(shape) == 1:
-            trunk = vector_trunk(shape[0], vector_kind, layout=layouts.get(name), gcn_layers=gcn_layers)
+            trunk = _vector_trunk(shape[0], layout or StreamLayout(vector=True), config.input.params)
         elif layout is not None and layout.evenly_spaced:
-            trunk = temporal_trunk(temporal, shape, layout, cnn_trunk)
+            temporal, temporal_params = embedded(TEMPORAL_TRUNKS, config.input.params)
+            trunk = temporal.build(shape, layout, cnn_trunk, temporal_params)
         else:
             trunk = cnn_trunk(shape[0])
         dims.append(trunk_features(trunk, shape))
         trunks[name] = trunk
-    fusion_kind = FUSIONS.get(config.fusion.name)
-    fusion = fusion_kind.build(dims, fusion_kind.resolve(config.fusion.params))
+    fusion_kind, fusion_params = FUSIONS.resolved(config.fusion)
+    fusion = fusion_kind.build(dims, fusion_params)
     with torch.no_grad():
         feature_dim = fusion([torch.zeros(1, d) for d in dims]).shape[1]
-    loss = LOSSES.get(config.loss.name)
-    head = loss.head(feature_dim, n_classes, loss.resolve(config.loss.params))
+    loss, loss_params = LOSSES.resolved(config.loss)
+    head = loss.head(feature_dim, n_classes, loss_params)
     heads = {name: make(feature_dim) for name, make in (aux or {}).items()}
     return MultiStreamNet(trunks, feature_dim, head, config.training.dropout, fusion, heads)
 
 
+def _vector_trunk(dim: int, layout: StreamLayout, input_params: dict) -> nn.Module:
+    trunk, params = embedded(VECTOR_TRUNKS, input_params)
+    if not trunk.accepts(layout):
+        raise ValueError(f"the {trunk.name} vector trunk cannot read this stream ({trunk.description})")
+    return trunk.build(dim, layout, params)
+
+
 def count_parameters(model: nn.Module) -> int:
+    """Every parameter of ``model``, trainable or not."""
     return sum(p.numel() for p in model.parameters())

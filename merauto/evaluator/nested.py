@@ -103,6 +103,8 @@ class FoldTest:
 
 @dataclass
 class FoldOutcome:
+    """Everything outer fold k produced: what a selection may read, its test predictions, and its time."""
+
     selection: FoldSelection
     test: FoldTest
     seconds: float  # wall time of the fold's batch, shared evenly by its folds
@@ -294,7 +296,29 @@ def evaluate_trial(
 ) -> TrialOutcome:
     """Nested evaluation over ``rungs`` (nested fold subsets; default: one rung of every fold).
 
-    After each rung, ``on_rung(rung, outcome_so_far)`` sees the folds evaluated so far.
+    After each rung, ``on_rung(rung, outcome_so_far)`` sees the folds evaluated so far. The
+    objective is pooled inner-validation UF1; each fold's test predictions are made once, after
+    everything for that fold was chosen.
+
+    Six subjects of six clips each, leave-one-subject-out with a 25% inner holdout:
+
+    >>> import numpy as np
+    >>> from merauto.spec import Choice, PipelineConfig, TrainingConfig
+    >>> labels = np.arange(36) % 3
+    >>> flow = np.random.default_rng(0).normal(size=(36, 3, 12, 12)).astype(np.float32) + labels[:, None, None, None]
+    >>> data = EvalData(
+    ...     {"flow": flow}, labels, subjects=np.repeat([f"s{i}" for i in range(6)], 6), sources=np.full(36, "casme2"),
+    ...     ids=np.array([f"clip{i}" for i in range(36)]), classes=("negative", "positive", "surprise"),
+    ... )
+    >>> config = PipelineConfig(
+    ...     input=Choice("flow_strain"), topology=Choice("stacked", {"depth": 1, "width": 4, "pool": 1}),
+    ...     block=Choice("conv_bn_relu"), loss=Choice("cross_entropy"), training=TrainingConfig(max_epochs=5, batch_size=8),
+    ... )
+    >>> outcome = evaluate_trial(config, data, EvaluationSettings(seed=0))
+    >>> [fold.test.test_group for fold in outcome.folds]
+    ['s0', 's1', 's2', 's3', 's4', 's5']
+    >>> 0.0 <= outcome.objective() <= 1.0  # what Optuna sees
+    True
     """
     folds = study_folds(data, settings)
     rungs = rungs if rungs is not None else [range(len(folds))]

@@ -1,20 +1,23 @@
-"""Optimisers and learning-rate schedules of stacked models (one member axis).
+"""Optimisers and learning-rate schedules of stacked models (one member axis), registered components.
 
 Each optimiser applies torch.optim's update to the stepping members only, with one learning
 rate per member; the others keep weights and state bit for bit. A schedule is a factor of the
 base learning rate per epoch, so members at different epochs step with different rates.
+A config names them in ``training.optimiser`` and ``training.schedule``; adding either is one
+class here.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from typing import Any
 
+import optuna
 import torch
 from torch import Tensor
 
-from merauto.errors import MerautoError
+from merauto.spec.registry import Component, Registry
 
 Grads = dict[str, Tensor | None]
 
@@ -85,11 +88,58 @@ class SGD(StackedOptimiser):
             self.buffer[name][members] = buffer
 
 
-OPTIMISERS: dict[str, type[StackedOptimiser]] = {"adamw": AdamW, "sgd": SGD}
+class Optimiser(Component):
+    """A registered optimiser: its learning-rate range (searched on a log scale, as
+    ``training.lr``) and the stacked update it trains with."""
+
+    lr_range: tuple[float, float] = (1e-4, 1e-2)
+    stacked: type[StackedOptimiser]
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        return {"lr": trial.suggest_float(prefix + "lr", *self.lr_range, log=True)}
+
+    def build(self, params: dict[str, Tensor], weight_decay: float) -> StackedOptimiser:
+        """The optimiser of stacked ``params``."""
+        return self.stacked(params, weight_decay)
 
 
-def constant(epoch: int, epochs: int) -> float:
-    return 1.0
+OPTIMISERS: Registry[Optimiser] = Registry("optimiser", default="adamw")
+
+
+@OPTIMISERS.register
+class AdamWOptimiser(Optimiser):
+    name = "adamw"
+    description = "AdamW (decoupled weight decay, default betas)"
+    lr_range = (1e-4, 1e-2)
+    stacked = AdamW
+
+
+@OPTIMISERS.register
+class SGDOptimiser(Optimiser):
+    name = "sgd"
+    description = "SGD with Nesterov momentum 0.9 and L2 weight decay; its steps are not normalised, so larger rates"
+    lr_range = (1e-3, 1e-1)
+    stacked = SGD
+
+
+class Schedule(Component):
+    """A registered learning-rate schedule: the factor of the base rate at each epoch."""
+
+    @abstractmethod
+    def factor(self, epoch: int, epochs: int) -> float:
+        """The learning-rate factor of 0-based ``epoch`` out of ``epochs``."""
+
+
+SCHEDULES: Registry[Schedule] = Registry("schedule", default="constant")
+
+
+@SCHEDULES.register
+class Constant(Schedule):
+    name = "constant"
+    description = "the base learning rate throughout"
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        return 1.0
 
 
 def cosine(epoch: int, epochs: int) -> float:
@@ -97,37 +147,34 @@ def cosine(epoch: int, epochs: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
-def step(epoch: int, epochs: int) -> float:
-    """x0.1 at 50% and again at 75% of ``epochs``."""
-    return 0.1 ** ((epoch >= epochs // 2) + (epoch >= 3 * epochs // 4))
+@SCHEDULES.register
+class Cosine(Schedule):
+    name = "cosine"
+    description = "cosine annealing to 0 (Loshchilov & Hutter 2017, without restarts)"
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        return cosine(epoch, epochs)
+
+
+@SCHEDULES.register
+class Step(Schedule):
+    name = "step"
+    description = "x0.1 at 50% and again at 75% of the epochs"
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        return 0.1 ** ((epoch >= epochs // 2) + (epoch >= 3 * epochs // 4))
 
 
 WARMUP = 0.1  # fraction of the epochs spent warming up
 
 
-def warmup_cosine(epoch: int, epochs: int) -> float:
-    """Linear warm-up over the first 10% of the epochs (Goyal et al. 2017), then cosine to 0."""
-    warm = max(1, round(WARMUP * epochs))
-    if epoch < warm:
-        return (epoch + 1) / warm
-    return cosine(epoch - warm, epochs - warm)
+@SCHEDULES.register
+class WarmupCosine(Schedule):
+    name = "warmup_cosine"
+    description = f"linear warm-up over the first {WARMUP:.0%} of the epochs (Goyal et al. 2017), then cosine to 0"
 
-
-SCHEDULES: dict[str, Callable[[int, int], float]] = {
-    "constant": constant,
-    "cosine": cosine,
-    "step": step,
-    "warmup_cosine": warmup_cosine,
-}
-
-
-def build_optimiser(name: str, params: dict[str, Tensor], weight_decay: float) -> StackedOptimiser:
-    if name not in OPTIMISERS:
-        raise MerautoError(f"unknown optimiser {name!r}", f"choose one of: {', '.join(OPTIMISERS)}")
-    return OPTIMISERS[name](params, weight_decay)
-
-
-def schedule(name: str) -> Callable[[int, int], float]:
-    if name not in SCHEDULES:
-        raise MerautoError(f"unknown learning-rate schedule {name!r}", f"choose one of: {', '.join(SCHEDULES)}")
-    return SCHEDULES[name]
+    def factor(self, epoch: int, epochs: int) -> float:
+        warm = max(1, round(WARMUP * epochs))
+        if epoch < warm:
+            return (epoch + 1) / warm
+        return cosine(epoch - warm, epochs - warm)

@@ -17,7 +17,7 @@ import torch
 
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
-from merauto.data.features import FeatureBuilder
+from merauto.data.features import inputs_for
 from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
@@ -50,7 +50,7 @@ def pretrain(config: PipelineConfig, dataset: str, cache_dir: Path, seed: int, d
             f"--pretrain-dataset {dataset!r} is not a pre-training dataset", f"choose one of: {', '.join(PRETRAIN_DATASETS)}"
         )
     index = load_index(PRETRAIN_DATASETS[dataset], cache_dir)
-    inputs = FeatureBuilder(index, FeatureCache(cache_dir)).pipeline_inputs(config)
+    inputs = inputs_for(config, index, FeatureCache(cache_dir))
     plain = replace(config, tasks=Choice(IDENTITY_CHOICES["tasks"]), strategy=Choice(IDENTITY_CHOICES["strategy"]))
     models = ModelSet(plain, inputs, index.labels, [Member(np.arange(len(index)), seed)], len(index.classes), device)
     for _ in range(plain.training.max_epochs):

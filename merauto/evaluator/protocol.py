@@ -39,6 +39,7 @@ class OuterSpec:
 
 
 def parse_outer(text: str) -> OuterSpec:
+    """The outer loop named by ``--outer`` (``loso``, ``kfold:K``, ``lodo``, ``lovo``), or a clear error."""
     kind, _, value = text.strip().partition(":")
     if kind in ("loso", "lodo", "lovo") and not value:
         return OuterSpec(kind)

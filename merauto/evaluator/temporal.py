@@ -1,16 +1,24 @@
-"""Temporal trunks of sequence streams: the frames a stream stacks as channels are taken apart
-and modelled over time, by a per-frame CNN cascaded into a GRU or LSTM, or by 3D or (2+1)D
-convolutions. Recurrences are written with plain matmuls, so they run under ``torch.vmap``."""
+"""Temporal trunks of sequence streams, one registered class each: the frames a stream stacks as
+channels are read by the topology's CNN as they are (``channels``), or taken apart and modelled
+over time, by a per-frame CNN cascaded into a GRU or LSTM, or by 3D or (2+1)D convolutions.
+Recurrences are written with plain matmuls, so they run under ``torch.vmap``.
+
+A temporal trunk is chosen inside its input's parameters (``temporal``), sampled for every
+input with an evenly spaced sequence stream. Adding a trunk is one class here.
+"""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.topologies import trunk_features
+from merauto.spec.registry import Component, Registry
 
 HIDDEN = 32  # state size of the recurrent heads
 WIDTHS = (16, 32)  # channels of the two stages of the 3D / (2+1)D trunks
@@ -99,15 +107,76 @@ class _Conv3dTrunk(nn.Module):
         return self.layers(unstack(x, self.frames, self.roles).transpose(1, 2))  # (N, C, T, H, W)
 
 
-def temporal_trunk(kind: str, shape: tuple[int, ...], layout: StreamLayout, frame_trunk: Callable[[int], nn.Module]) -> nn.Module:
-    """The ``kind`` trunk of a (C, H, W) sequence stream; ``frame_trunk(channels)`` builds the per-frame CNN of a cascade."""
-    frames, roles = layout.frames, len(layout.roles)
-    per_frame = shape[0] // frames
-    if kind in ("gru", "lstm"):
+FrameTrunk = Callable[[int], nn.Module]  # channels -> the topology's CNN trunk on that many channels
+
+
+class TemporalTrunk(Component):
+    """A registered trunk of a (C, H, W) sequence stream whose channels stack ``layout.frames`` frames."""
+
+    def accepts(self, layout: StreamLayout) -> bool:
+        """Whether this trunk can read a stream laid out as ``layout`` (evenly spaced frames)."""
+        return layout.evenly_spaced
+
+    @abstractmethod
+    def build(self, shape: tuple[int, ...], layout: StreamLayout, frame_trunk: FrameTrunk, params: dict[str, Any]) -> nn.Module:
+        """The trunk of a stream of ``shape``; ``frame_trunk(channels)`` builds the topology's CNN."""
+
+
+TEMPORAL_TRUNKS: Registry[TemporalTrunk] = Registry("temporal", default="channels")
+
+
+@TEMPORAL_TRUNKS.register
+class Channels(TemporalTrunk):
+    name = "channels"
+    description = "the frames stacked as channels of the topology's CNN (no modelling over time)"
+
+    def build(self, shape: tuple[int, ...], layout: StreamLayout, frame_trunk: FrameTrunk, params: dict[str, Any]) -> nn.Module:
+        return frame_trunk(shape[0])
+
+
+class _Recurrent(TemporalTrunk):
+    """The topology's CNN on every frame, cascaded into a recurrent head of :data:`HIDDEN` units."""
+
+    head: type[nn.Module]
+
+    def build(self, shape: tuple[int, ...], layout: StreamLayout, frame_trunk: FrameTrunk, params: dict[str, Any]) -> nn.Module:
+        frames, roles = layout.frames, len(layout.roles)
+        per_frame = shape[0] // frames
         trunk = frame_trunk(per_frame)
-        features = trunk_features(trunk, (per_frame, *shape[1:]))
-        head = _GRU(features, HIDDEN) if kind == "gru" else _LSTM(features, HIDDEN)
-        return _Cascade(trunk, head, frames, roles)
-    if kind in ("conv3d", "conv2plus1d"):
-        return _Conv3dTrunk(per_frame, frames, roles, factorised=kind == "conv2plus1d")
-    raise ValueError(f"unknown temporal trunk {kind!r}")
+        return _Cascade(trunk, self.head(trunk_features(trunk, (per_frame, *shape[1:])), HIDDEN), frames, roles)
+
+
+@TEMPORAL_TRUNKS.register
+class Gru(_Recurrent):
+    name = "gru"
+    description = "a per-frame CNN cascaded into a GRU"
+    head = _GRU
+
+
+@TEMPORAL_TRUNKS.register
+class Lstm(_Recurrent):
+    name = "lstm"
+    description = "a per-frame CNN cascaded into an LSTM"
+    head = _LSTM
+
+
+class _Volumetric(TemporalTrunk):
+    """Two stages of 3D convolutions over (time, height, width), :data:`WIDTHS` channels."""
+
+    factorised = False
+
+    def build(self, shape: tuple[int, ...], layout: StreamLayout, frame_trunk: FrameTrunk, params: dict[str, Any]) -> nn.Module:
+        return _Conv3dTrunk(shape[0] // layout.frames, layout.frames, len(layout.roles), self.factorised)
+
+
+@TEMPORAL_TRUNKS.register
+class Conv3d(_Volumetric):
+    name = "conv3d"
+    description = "3x3x3 convolutions over time and space"
+
+
+@TEMPORAL_TRUNKS.register
+class Conv2plus1d(_Volumetric):
+    name = "conv2plus1d"
+    description = "(2+1)D convolutions: 1x3x3 then 3x1x1, as many parameters as 3D (Tran et al. 2018)"
+    factorised = True

@@ -15,8 +15,8 @@ from merauto.data.cache import FeatureCache
 from merauto.data.clip import Step
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import FeatureBuilder
-from merauto.data.inputs import INPUTS, InputKind, StreamSpec
-from merauto.data.streams import PREPROCESSING
+from merauto.data.inputs import INPUTS, InputKind
+from merauto.data.streams import PREPROCESSING, StreamSpec
 from merauto.errors import MerautoError
 from merauto.search_space.space import SpaceContext
 
@@ -27,6 +27,7 @@ SPACES = {
 
 
 def check_space(space: str) -> None:
+    """Refuse a ``--space`` that is not one of :data:`SPACES`."""
     if space not in SPACES:
         raise MerautoError(f"--space {space!r} is not a space merauto knows", f"choose one of: {', '.join(SPACES)}")
 

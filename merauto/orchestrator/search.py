@@ -31,6 +31,8 @@ from merauto.search_space.space import SpaceContext, runnable_inputs
 
 @dataclass(frozen=True)
 class SearchSummary:
+    """How a search ended: trials finished and failed against the budget, and the best trial so far."""
+
     run_dir: Path
     study_name: str
     budget: int
@@ -94,7 +96,23 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
 
 
 def run_search(options: SearchOptions, console: Console | None = None) -> SearchSummary:
-    """Run (or resume) a search until every study holds ``options.budget`` finished trials."""
+    """Run (or resume) a search until every study holds ``options.budget`` finished trials.
+
+    Two trials (the first literature presets) of the tiny synthetic dataset, in a fresh folder;
+    running it again resumes the study instead of starting over:
+
+    >>> import tempfile
+    >>> from merauto.data.datasets import DatasetRequest
+    >>> from merauto.data.synthetic.generator import SyntheticSpec
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> tiny = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
+    >>> options = SearchOptions(tiny, folder / "run", "demo", folder / "cache", budget=2, max_epochs=2, seed_presets=True)
+    >>> summary = run_search(options, Console(quiet=True))
+    >>> summary.finished, summary.failed, summary.best_number in (0, 1)
+    (2, 0, True)
+    >>> run_search(options, Console(quiet=True)).finished  # the budget is reached: nothing runs
+    2
+    """
     console = console or Console(stderr=True)
     validate(options)
     check_writable(options.run_dir)

@@ -12,15 +12,16 @@ import json
 import math
 from typing import Any
 
+import optuna
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
-from merauto.orchestrator.study import OBJECTIVE
+from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
-from merauto.search_space.space import resolve
+from merauto.search_space.space import MAX_EPOCHS, SpaceContext, define_by_run, resolve
 from merauto.spec.config import PipelineConfig
 
 CRASH_MESSAGE = "the Ray worker running this trial died before reporting (see the Ray logs under the run directory)"
@@ -41,6 +42,12 @@ def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params
     for source, source_scores in outcome.test_scores_by_source().items():
         attrs[f"outer_uf1_{source}"] = round(source_scores["uf1"], 4)
     return attrs
+
+
+def tune_space(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> dict[str, str]:
+    """OptunaSearch's define-by-run space: sampling records the flat parameters on ``trial``, and the
+    config it built travels to the worker in the trial's Tune config, so no one rebuilds it."""
+    return {PIPELINE: define_by_run(trial, context, max_epochs).to_json()}
 
 
 def config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
@@ -70,7 +77,7 @@ class RecordingOptunaSearch(OptunaSearch):
         status = (result or {}).get("status")
         if status == "ok" or (status == "running" and trial_id in self.pruned):
             state = "complete" if status == "ok" else "pruned"
-            config = PipelineConfig.from_json(result["pipeline_json"])
+            config = PipelineConfig.from_json(result[PIPELINE])
             outcome = TrialOutcome.from_json(json.loads(result["outcome_json"]))
             for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
                 trial.set_user_attr(key, value)

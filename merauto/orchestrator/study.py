@@ -18,8 +18,9 @@ from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
 
-OBJECTIVE = "inner_uf1"
+OBJECTIVE = "inner_uf1"  # the metric Ray Tune and Optuna see: pooled inner-validation UF1
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
+PIPELINE = "pipeline_json"  # the sampled PipelineConfig as JSON, in a trial's Tune config and its final result
 
 
 def make_sampler(seed: int) -> optuna.samplers.TPESampler:

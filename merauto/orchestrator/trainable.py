@@ -19,15 +19,14 @@ import torch
 from ray import tune
 
 from merauto.data.cache import FeatureCache
-from merauto.data.features import FeatureBuilder
+from merauto.data.features import inputs_for
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
-from merauto.orchestrator.study import OBJECTIVE, RUNG
-from merauto.search_space.space import resolve
+from merauto.orchestrator.study import OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
 
 
@@ -45,28 +44,14 @@ class WorkerContext:
     limits: TrialLimits = TrialLimits()  # its share of a local machine's memory, --trial-timeout
 
 
-_BUILDERS: dict[tuple[str, Path], FeatureBuilder] = {}  # reused across trials of a reused actor
-
-
-def eval_data(context: WorkerContext, config: PipelineConfig) -> EvalData:
-    """The inputs of ``config`` for the whole index, from the feature cache."""
-    key = (context.index.name, context.cache_dir)
-    builder = _BUILDERS.get(key)
-    if builder is None or builder.index is not context.index:
-        builder = FeatureBuilder(context.index, FeatureCache(context.cache_dir), context.fingerprints)
-        _BUILDERS[key] = builder
-    index = context.index
-    inputs = builder.pipeline_inputs(config)
-    return EvalData.of(index, inputs)
-
-
 def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any = tune.report) -> None:
-    """Evaluate the pipeline named by Optuna's flat ``params``; never raises (failures are reported)."""
+    """Evaluate the pipeline of a trial's Tune config (``params[PIPELINE]``, the config the space
+    sampled, besides Optuna's flat parameters); never raises (failures are reported)."""
     started = time.perf_counter()
     torch.set_num_threads(max(1, context.threads))
     try:
-        config = resolve(PipelineConfig.from_params(params))
-        data = eval_data(context, config)
+        config = PipelineConfig.from_json(params[PIPELINE])
+        data = EvalData.of(context.index, inputs_for(config, context.index, FeatureCache(context.cache_dir), context.fingerprints))
         evaluation = replace(context.evaluation, device=resolve_device(context.device))
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
@@ -79,7 +64,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 RUNG: rung + 1,
                 "status": status,
                 "folds_done": len(outcome.folds),
-                "pipeline_json": config.to_json(),
+                PIPELINE: config.to_json(),
                 "n_params": n_params,
                 "seconds": time.perf_counter() - started,
                 "outcome_json": json.dumps(outcome.to_json()),

@@ -20,13 +20,13 @@ from merauto.evaluator.limits import TrialLimits, trial_share
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
-from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none
+from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none, tune_space
 from merauto.orchestrator.study import OBJECTIVE, RUNG, fail_running, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
-from merauto.search_space.space import SpaceContext, define_by_run
+from merauto.search_space.space import SpaceContext
 
 MEMORY_FIX = "lower --max-concurrent (or raise --cpus-per-trial) so fewer trials share the machine's memory"
 MEMORY_KILLED = f"Ray's memory monitor killed a worker while this trial ran (the machine ran out of memory); fix: {MEMORY_FIX}"
@@ -110,7 +110,7 @@ class TuneRunner:
         )
         pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
-            space=partial(define_by_run, context=self.space, max_epochs=self.info.max_epochs),
+            space=partial(tune_space, context=self.space, max_epochs=self.info.max_epochs),
             metric=OBJECTIVE,
             mode="max",
             sampler=make_sampler(options.seed + done),

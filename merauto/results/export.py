@@ -16,11 +16,11 @@ from rich.console import Console
 from merauto import __version__
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import load_index
-from merauto.data.features import FeatureBuilder
+from merauto.data.features import inputs_for
 from merauto.data.frames import frame_number, ordered_frames
-from merauto.data.inputs import ClipFrames, StreamSpec, estimate_apex, pipeline_streams
-from merauto.data.sample_index import Sample
-from merauto.data.streams import build_stream
+from merauto.data.inputs import pipeline_streams
+from merauto.data.sample_index import Sample, SampleIndex
+from merauto.data.streams import StreamSpec
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
@@ -28,29 +28,14 @@ from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model
 from merauto.evaluator.pretrain import initial_weights
 from merauto.results.run_dir import fold_study_name, load_run
-from merauto.results.selection import global_selection
-from merauto.results.store import ResultsStore, StoredTrial
+from merauto.results.selection import trial_to_use
+from merauto.results.store import ResultsStore
 from merauto.spec.config import PipelineConfig
 
 PIPELINE_FILE = "pipeline.json"
 PREPROCESSING_FILE = "preprocessing.json"
 WEIGHTS_FILE = "model.pt"
-
-
-def _choose(trials: list[StoredTrial], number: int | None) -> StoredTrial:
-    if number is None:
-        estimate = global_selection(trials)
-        if estimate is None:
-            raise MerautoError("this run has no completed trial to export", "run merauto search first (or wait for a trial to finish)")
-        number = next(iter(estimate.fold_trials.values()))
-    for trial in trials:
-        if trial.number == number:
-            if trial.outcome is None:
-                raise MerautoError(
-                    f"trial {number} failed ({trial.error}); it has no pipeline to export", "pick a completed trial with --trial"
-                )
-            return trial
-    raise MerautoError(f"the run has no trial {number}", "see merauto report RUN_DIR for trial numbers")
+UNLABELLED = "unlabelled"  # the one class of an index of new clips
 
 
 def export_pipeline(
@@ -76,15 +61,14 @@ def export_pipeline(
                 "pass --fold K to export fold K's selected pipeline (see merauto report for the folds)",
             )
         study = fold_study_name(info.study_name, fold)
-    chosen = _choose(ResultsStore(run_dir).trials(study), trial)
+    chosen = trial_to_use(ResultsStore(run_dir).trials(study), trial, "export")
     config = chosen.config
     epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
     default_name = f"trial-{chosen.number}" if fold is None else f"fold{fold:03d}-trial-{chosen.number}"
     out_dir = Path(out_dir or Path(run_dir) / "export" / default_name)
 
     index = load_index(info.dataset, cache_dir)
-    builder = FeatureBuilder(index, FeatureCache(cache_dir))
-    inputs = builder.pipeline_inputs(config)
+    inputs = inputs_for(config, index, FeatureCache(cache_dir))
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
         targets = RowTargets.of(index.sources, index.action_unit_matrix())
@@ -141,7 +125,6 @@ class ExportedPipeline:
 
     config: PipelineConfig
     classes: tuple[str, ...]
-    streams: dict[str, StreamSpec]
     model: torch.nn.Module
     standardiser: Standardiser
     metadata: dict[str, Any]
@@ -154,6 +137,7 @@ class ExportedPipeline:
                 raise MerautoError(f"{export_dir} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
         pipeline = json.loads((export_dir / PIPELINE_FILE).read_text())
         preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
+        config = PipelineConfig.from_dict(pipeline["config"])
         streams = {}
         for name, s in preprocessing["streams"].items():
             spec = StreamSpec.from_json(s)
@@ -164,29 +148,36 @@ class ExportedPipeline:
                     "re-export the pipeline with this merauto version",
                 )
             streams[name] = spec
+        if streams != pipeline_streams(config):
+            raise MerautoError(
+                f"{export_dir / PREPROCESSING_FILE} names streams {sorted(map(str, streams.values()))}, but the pipeline of "
+                f"{PIPELINE_FILE} computes {sorted(map(str, pipeline_streams(config).values()))}",
+                "re-export the pipeline with merauto export instead of editing its files",
+            )
         weights = torch.load(export_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        config = PipelineConfig.from_dict(pipeline["config"])
         shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
         model = build_model(config, shapes, len(pipeline["classes"]))
         model.load_state_dict(weights["state_dict"])
         model.eval()
-        return cls(config, tuple(pipeline["classes"]), streams, model, Standardiser.from_json(weights["standardiser"]), pipeline)
+        return cls(config, tuple(pipeline["classes"]), model, Standardiser.from_json(weights["standardiser"]), pipeline)
 
-    def predict_proba(self, clips: list[ClipFrames]) -> np.ndarray:
-        """Class probabilities (len(clips), n_classes)."""
+    def predict_proba(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities (N, n_classes) of the clips whose streams are ``inputs`` (N, ...) by name."""
         tensors = {}
-        for name, s in self.streams.items():
-            array = np.stack([build_stream(s, clip) for clip in clips])
+        for name, array in inputs.items():
             shape = (1, -1) + (1,) * (array.ndim - 2)
             standardised = (array - self.standardiser.mean[name].reshape(shape)) / self.standardiser.std[name].reshape(shape)
             tensors[name] = torch.from_numpy(standardised.astype(np.float32))
         with torch.inference_mode():
             return torch.softmax(self.model(tensors), dim=1).numpy()
 
-    def predict_folders(self, folders: list[Path], onset: int | None = None, apex: int | None = None) -> list[tuple[str, str, list[float]]]:
-        """(folder, predicted class, probabilities) for clip folders of numbered frames."""
-        clips = [ClipFrames(_clip_sample(Path(f), onset, apex), lambda s, c: estimate_apex(c)) for f in folders]
-        probs = self.predict_proba(clips)
+    def predict_folders(
+        self, folders: list[Path], cache: FeatureCache, onset: int | None = None, apex: int | None = None
+    ) -> list[tuple[str, str, list[float]]]:
+        """(folder, predicted class, probabilities) for clip folders of numbered frames, their inputs
+        built as the search built them (:func:`~merauto.data.features.inputs_for`, cached by content)."""
+        clips = SampleIndex("new clips", (UNLABELLED,), tuple(_clip_sample(Path(f), onset, apex) for f in folders))
+        probs = self.predict_proba(inputs_for(self.config, clips, cache))
         return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs, strict=True)]
 
 
@@ -212,7 +203,7 @@ def _clip_sample(folder: Path, onset: int | None, apex: int | None) -> Sample:
         id=str(folder),
         dataset="new",
         subject="",
-        label="",
+        label=UNLABELLED,
         frames=tuple(frames),
         onset=first,
         apex=position(apex, first, "apex") if apex is not None else None,

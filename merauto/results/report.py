@@ -200,6 +200,7 @@ def repeat_rows(report: Report) -> list[dict[str, str]]:
 
 
 def estimate_rows(report: Report) -> list[dict[str, str]]:
+    """One row per final estimate: its outer scores with their subject-bootstrap intervals, per source, and how it chose."""
     rows = []
     for e in report.estimates:
         s, ci = e.scores, report.intervals[e.name]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from merauto.errors import MerautoError
 from merauto.evaluator.metrics import scores, scores_by_group, subject_bootstrap, uar, uf1
 from merauto.results.store import StoredTrial
 
@@ -82,12 +83,35 @@ def trial_estimate(trial: StoredTrial, name: str, description: str) -> Estimate:
     return pool_trials(name, description, {f.test.fold: trial for f in trial.outcome.folds})
 
 
-def global_selection(trials: list[StoredTrial]) -> Estimate | None:
-    """The trial with the best objective (pooled inner-validation UF1); ties go to the earlier trial."""
+def selected_trial(trials: list[StoredTrial]) -> StoredTrial | None:
+    """The study's selected pipeline: the eligible trial with the best objective (pooled
+    inner-validation UF1), ties to the earlier trial; ``None`` while no trial is eligible.
+    What ``export`` and ``repeat`` take by default, and what the global selection reports."""
     pool = eligible(trials)
-    if not pool:
+    return max(pool, key=lambda t: (t.objective, -t.number)) if pool else None
+
+
+def trial_to_use(trials: list[StoredTrial], number: int | None, action: str) -> StoredTrial:
+    """Trial ``number`` of ``trials``, or the selected one when ``None``, for a command to ``action``
+    (export, repeat); a clear error when there is none or it has no evaluated pipeline."""
+    if number is None:
+        chosen = selected_trial(trials)
+        if chosen is None:
+            raise MerautoError(f"this run has no completed trial to {action}", "run merauto search first (or wait for a trial to finish)")
+        return chosen
+    chosen = next((t for t in trials if t.number == number), None)
+    if chosen is None:
+        raise MerautoError(f"the run has no trial {number}", "see merauto report RUN_DIR for trial numbers")
+    if chosen.outcome is None or chosen.config is None:
+        raise MerautoError(f"trial {number} failed ({chosen.error}); it has no pipeline to {action}", "pick a completed trial with --trial")
+    return chosen
+
+
+def global_selection(trials: list[StoredTrial]) -> Estimate | None:
+    """The pooled outer-test predictions of :func:`selected_trial`."""
+    best = selected_trial(trials)
+    if best is None:
         return None
-    best = max(pool, key=lambda t: (t.objective, -t.number))
     return trial_estimate(
         best, "global selection", f"trial {best.number}, best pooled inner-validation UF1 ({best.objective:.3f}); slightly optimistic"
     )
@@ -116,11 +140,7 @@ def strict_selection(fold_trials: dict[int, list[StoredTrial]]) -> Estimate | No
 
     Each fold study's sampler only ever saw fold k's inner-validation scores.
     """
-    chosen = {}
-    for fold, trials in sorted(fold_trials.items()):
-        pool = [t for t in trials if t.state == "complete" and t.objective is not None]
-        if pool:
-            chosen[fold] = max(pool, key=lambda t: (t.objective, -t.number))
+    chosen = {fold: best for fold, trials in sorted(fold_trials.items()) if (best := selected_trial(trials)) is not None}
     if not chosen:
         return None
     distinct = len({t.config.to_json() for t in chosen.values() if t.config})

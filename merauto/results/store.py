@@ -26,6 +26,8 @@ class _Base(DeclarativeBase):
 
 
 class TrialRow(_Base):
+    """One finished trial: config, state, objective, outcome (with test predictions) and error."""
+
     __tablename__ = "trials"
 
     study: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -86,6 +88,8 @@ class RepeatRow(_Base):
 
 @dataclass(frozen=True)
 class RepeatRecord:
+    """One repetition of a trial with another seed: its inner and outer scores."""
+
     trial: int
     seed: int
     inner_uf1: float

@@ -2,7 +2,7 @@
 and random samples of it (``merauto space``).
 
 Ranges are read by running each component's own ``suggest`` (and the training part of
-:func:`sample_config`) on a :class:`RecordingTrial`, so what is printed is what is sampled.
+:func:`define_by_run`) on a :class:`RecordingTrial`, so what is printed is what is sampled.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import optuna
 from rich.tree import Tree
 
 from merauto.data.streams import PREPROCESSING
-from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, SpaceContext, sample_config
-from merauto.spec.config import PipelineConfig
+from merauto.evaluator.optim import OPTIMISERS
+from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, TRAINING_REGISTRIES, TRUNKS, SpaceContext, choose_trunks, define_by_run
+from merauto.spec.config import Choice, PipelineConfig
 from merauto.spec.registry import Component
 
 
@@ -91,13 +92,29 @@ def component_params(component: Component, prefix: str) -> list[Param]:
     return explore(record)
 
 
+def input_params(kind: Component) -> list[Param]:
+    """The hyper-parameters of input ``kind``: its own and the trunks the space chooses for its streams."""
+    prefix = f"input.{kind.name}."
+
+    def record(answers: dict[str, Any]) -> list[Param]:
+        trial = RecordingTrial({prefix + k: v for k, v in answers.items()})
+        params = kind.resolve(kind.suggest(trial, prefix))  # type: ignore[arg-type]  # duck-typed trial
+        choose_trunks(trial, Choice(kind.name, params))  # type: ignore[arg-type]
+        return [replace(p, name=p.name.removeprefix(prefix)) for p in trial.params]
+
+    return explore(record)
+
+
 def training_params(max_epochs: int = MAX_EPOCHS) -> list[Param]:
-    """The training settings :func:`sample_config` samples, named without ``training.``."""
+    """The training settings :func:`define_by_run` samples, named without ``training.``, but for the
+    components they name (optimiser, schedule) and the optimiser's own (lr)."""
+    own = {"optimiser", "schedule", *(p.name for o in OPTIMISERS for p in component_params(o, "training."))}
 
     def record(answers: dict[str, Any]) -> list[Param]:
         trial = RecordingTrial({f"training.{k}": v for k, v in answers.items()})
-        sample_config(trial, None, max_epochs)  # type: ignore[arg-type]  # duck-typed trial
-        return [replace(p, name=p.name.removeprefix("training.")) for p in trial.params if p.name.startswith("training.")]
+        define_by_run(trial, None, max_epochs)  # type: ignore[arg-type]  # duck-typed trial
+        named = [replace(p, name=p.name.removeprefix("training.")) for p in trial.params if p.name.startswith("training.")]
+        return [p for p in named if p.name not in own]
 
     return explore(record)
 
@@ -107,20 +124,32 @@ def _hyper(params: list[Param]) -> str:
     return f"{count} hyper-parameter{'s' if count != 1 else ''}"
 
 
+def _add_registry(parent: Tree, label: str, options: list[Component], note: str, params: Callable[[Component], list[Param]]) -> None:
+    branch = parent.add(f"[bold]{label}[/] ({_choices(len(options))}{note})")
+    for component in options:
+        own = params(component)
+        node = branch.add(f"[cyan]{component.name}[/] ({_hyper(own)}) [dim]{component.description}[/]")
+        for param in own:
+            node.add(param.label())
+
+
 def space_tree(context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> Tree:
-    """slot -> option -> hyper-parameter, with the number of choices at each node."""
-    root = Tree(f"[bold]search space[/] ({len(REGISTRIES) + 1} slots)")
+    """slot -> option -> hyper-parameter, with the number of choices at each node: the config's slots,
+    the trunks chosen inside an input's parameters, and the training settings with the optimisers and
+    schedules they name."""
+    root = Tree(f"[bold]search space[/] ({len(REGISTRIES) + len(TRUNKS) + 1} slots)")
     for slot, registry in REGISTRIES.items():
-        options = [c for c in registry if c.available(context)]
         note = "; sampled only for inputs whose streams it acts on" if slot in PREPROCESSING else ""
-        branch = root.add(f"[bold]{slot}[/] ({_choices(len(options))}{note})")
-        for component in options:
-            params = component_params(component, f"{slot}.{component.name}.")
-            node = branch.add(f"[cyan]{component.name}[/] ({_hyper(params)}) [dim]{component.description}[/]")
-            for param in params:
-                node.add(param.label())
+        own = input_params if slot == "input" else lambda c, slot=slot: component_params(c, f"{slot}.{c.name}.")
+        _add_registry(root, slot, [c for c in registry if c.available(context)], note, own)
+        if slot == "block":
+            for family in TRUNKS:
+                note = "; chosen in the parameters of an input with a stream it reads, as input.NAME." + family.slot
+                _add_registry(root, family.slot, list(family), note, lambda c: component_params(c, f"{c.name}_"))
     training = training_params(max_epochs)
-    node = root.add(f"[bold]training[/] ({_hyper(training)})")
+    node = root.add(f"[bold]training[/] ({_hyper(training)} and {len(TRAINING_REGISTRIES)} components)")
+    for field, registry in TRAINING_REGISTRIES.items():
+        _add_registry(node, field, list(registry), "", lambda c: component_params(c, "training."))
     for param in training:
         node.add(param.label())
     return root
@@ -132,6 +161,6 @@ def sample_configs(n: int, seed: int = 0, context: SpaceContext | None = None) -
     configs = []
     for _ in range(n):
         trial = study.ask()
-        configs.append(sample_config(trial, context))
+        configs.append(define_by_run(trial, context))
         study.tell(trial, 0.0)
     return configs

@@ -2,7 +2,9 @@
 
 An input is sampled first; the preprocessing slots (face, magnification, roi) are sampled
 only when one of its streams reads them, and fusion only when it has more than one stream,
-so no two configs differ by a step that does nothing.
+so no two configs differ by a step that does nothing. The trunks an input's streams need (a
+vector trunk for feature vectors, a temporal trunk for evenly spaced frames) are chosen in
+its parameters; the training settings name a registered optimiser and schedule.
 What a dataset cannot run (landmark inputs and regions without landmarks, an uninstalled
 backend, a source-dataset head or domain-adversarial training on a single source, an
 action-unit head without AU codes on every clip) is left out by :class:`SpaceContext`,
@@ -26,9 +28,11 @@ from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
 from merauto.evaluator.strategies import STRATEGIES
+from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES
+from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
 from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
-from merauto.spec.registry import suggest_choice
+from merauto.spec.registry import embed, embedded, suggest_choice, suggest_embedded
 
 REGISTRIES = {
     "input": INPUTS,
@@ -41,10 +45,12 @@ REGISTRIES = {
     "tasks": TASKS,
     "strategy": STRATEGIES,
 }
-
+# Components chosen inside the input's parameters, for the streams that need them.
+TRUNKS = (VECTOR_TRUNKS, TEMPORAL_TRUNKS)
+# Components named by the training settings (training.optimiser, training.schedule).
+TRAINING_REGISTRIES = {"optimiser": OPTIMISERS, "schedule": SCHEDULES}
 
 MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
-LR_RANGES = {"adamw": (1e-4, 1e-2), "sgd": (1e-3, 1e-1)}  # SGD steps are not normalised: larger rates
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,50 @@ def runnable_inputs(context: SpaceContext | None) -> list[str]:
     return [kind.name for kind in INPUTS if kind.available(context)]
 
 
-def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> PipelineConfig:
-    """Sample one candidate pipeline (``context=None``: every registered, installed option).
+def choose_trunks(trial: optuna.Trial, input_choice: Choice) -> Choice:
+    """``input_choice`` with a trunk of each family its streams need, chosen among those that accept them.
+
+    The trunk is a parameter of the input (``input.<name>.vector_trunk``), so the choices of
+    each such parameter are fixed: an input's streams decide which trunks it can take.
+    """
+    layouts = INPUTS.get(input_choice.name).layouts(input_choice.params)
+    params = dict(input_choice.params)
+    for family in TRUNKS:
+        needing = [layout for layout in layouts if any(trunk.accepts(layout) for trunk in family)]
+        if needing:
+            accepts = lambda trunk, needing=needing: all(trunk.accepts(layout) for layout in needing)  # noqa: E731
+            params.update(suggest_embedded(trial, family, f"input.{input_choice.name}.", accepts))
+    return Choice(input_choice.name, params)
+
+
+def _training(trial: optuna.Trial, max_epochs: int) -> TrainingConfig:
+    """The training settings: an optimiser and its learning rate, a schedule, and the rest."""
+    optimiser = OPTIMISERS.get(trial.suggest_categorical("training.optimiser", OPTIMISERS.names()))
+    return TrainingConfig(
+        optimiser=optimiser.name,
+        lr=optimiser.suggest(trial, "training.")["lr"],
+        schedule=trial.suggest_categorical("training.schedule", SCHEDULES.names()),
+        weight_decay=trial.suggest_float("training.weight_decay", 1e-6, 1e-2, log=True),
+        batch_size=trial.suggest_categorical("training.batch_size", [16, 32, 64]),
+        max_epochs=trial.suggest_int("training.max_epochs", min(20, max_epochs), max_epochs, step=10),
+        class_weighting=trial.suggest_categorical("training.class_weighting", ["none", "balanced"]),
+        dropout=trial.suggest_float("training.dropout", 0.0, 0.5),
+    )
+
+
+def define_by_run(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> PipelineConfig:
+    """Sample one candidate pipeline on ``trial`` and return it, resolved (``context=None``: every
+    registered, installed option). Optuna records the flat parameters (:meth:`PipelineConfig.to_params`).
 
     ``max_epochs`` bounds the sampled epoch limit (a budget knob: lower is faster).
+
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    >>> config = define_by_run(trial)
+    >>> resolve(PipelineConfig.from_params(trial.params)) == config  # the flat parameters name the config
+    True
+    >>> config.input.name in INPUTS
+    True
     """
 
     def choose(slot: str) -> Choice:
@@ -91,21 +137,12 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
     else:
         choices = {"input": choose("input")}
         uses = INPUTS.get(choices["input"].name).uses(choices["input"].params)
+    choices["input"] = choose_trunks(trial, choices["input"])
     for slot in PREPROCESSING:
         choices[slot] = choose(slot) if slot in uses else Choice(IDENTITY_CHOICES[slot])
     for slot in ("topology", "block", "loss", "augment"):
         choices[slot] = choose(slot)
-    optimiser = trial.suggest_categorical("training.optimiser", list(OPTIMISERS))
-    training = TrainingConfig(
-        optimiser=optimiser,
-        lr=trial.suggest_float("training.lr", *LR_RANGES[optimiser], log=True),
-        schedule=trial.suggest_categorical("training.schedule", list(SCHEDULES)),
-        weight_decay=trial.suggest_float("training.weight_decay", 1e-6, 1e-2, log=True),
-        batch_size=trial.suggest_categorical("training.batch_size", [16, 32, 64]),
-        max_epochs=trial.suggest_int("training.max_epochs", min(20, max_epochs), max_epochs, step=10),
-        class_weighting=trial.suggest_categorical("training.class_weighting", ["none", "balanced"]),
-        dropout=trial.suggest_float("training.dropout", 0.0, 0.5),
-    )
+    training = _training(trial, max_epochs)
     # Slots added later are sampled last, so the earlier parameters of a seeded study stay as they were.
     streams = INPUTS.get(choices["input"].name).stream_params(choices["input"].params)
     choices["fusion"] = choose("fusion") if len(streams) > 1 else Choice(IDENTITY_CHOICES["fusion"])
@@ -114,15 +151,23 @@ def sample_config(trial: optuna.Trial, context: SpaceContext | None = None, max_
     return PipelineConfig(**choices, training=training)
 
 
-def define_by_run(trial: optuna.Trial, context: SpaceContext | None = None, max_epochs: int = MAX_EPOCHS) -> None:
-    """Ray Tune's OptunaSearch space: sampling records the flat parameters on ``trial``."""
-    sample_config(trial, context, max_epochs)
+def _resolve_input(choice: Choice) -> Choice:
+    """The input's parameters with its defaults and the trunks its streams take (default ones when not chosen)."""
+    kind, params = INPUTS.resolved(choice)
+    for family in TRUNKS:
+        if any(trunk.accepts(layout) for layout in kind.layouts(params) for trunk in family):
+            trunk, trunk_params = embedded(family, params)
+            params = {**params, **embed(family, trunk, trunk_params)}
+    return Choice(choice.name, params)
 
 
 def resolve(config: PipelineConfig) -> PipelineConfig:
     """``config`` with every component's defaults filled in (what the trial actually runs)."""
-    resolved = {
-        slot: Choice(getattr(config, slot).name, REGISTRIES[slot].get(getattr(config, slot).name).resolve(getattr(config, slot).params))
-        for slot in REGISTRIES
-    }
+    resolved = {}
+    for slot, registry in REGISTRIES.items():
+        component, params = registry.resolved(getattr(config, slot))
+        resolved[slot] = Choice(component.name, params)
+    resolved["input"] = _resolve_input(config.input)
+    for field, registry in TRAINING_REGISTRIES.items():
+        registry.get(getattr(config.training, field))  # an unknown optimiser or schedule fails here, named
     return PipelineConfig(**resolved, training=config.training)

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import optuna
 
 from merauto.errors import MerautoError
+from merauto.spec.config import Choice
 
 
 class Component(ABC):  # noqa: B024 - abstract by intent: subclasses add their build method
@@ -46,10 +47,28 @@ C = TypeVar("C", bound=Component)
 
 
 class Registry(Generic[C]):
-    """Named components of one slot of the search space (input, block, loss, ...)."""
+    """Named components of one slot of the search space (input, block, loss, ...).
 
-    def __init__(self, slot: str) -> None:
+    ``default`` names the component a config that does not choose one runs (e.g. a config
+    written before the slot existed). Components register in the order their modules are
+    imported; that order is the order of the slot's categorical choices.
+
+    >>> LOSSES_DEMO: Registry[Component] = Registry("loss")
+    >>> @LOSSES_DEMO.register
+    ... class Hinge(Component):
+    ...     name = "hinge"
+    ...     defaults = {"margin": 1.0}
+    ...     choices = {"margin": (0.5, 1.0)}
+    >>> LOSSES_DEMO.names()
+    ['hinge']
+    >>> component, params = LOSSES_DEMO.resolved(Choice("hinge"))
+    >>> params, component.grid()
+    ({'margin': 1.0}, [{'margin': 0.5}, {'margin': 1.0}])
+    """
+
+    def __init__(self, slot: str, default: str | None = None) -> None:
         self.slot = slot
+        self.default = default
         self._components: dict[str, C] = {}
 
     def register(self, cls: type[C]) -> type[C]:
@@ -69,6 +88,11 @@ class Registry(Generic[C]):
                 f"choose one of: {', '.join(self._components)}",
             ) from None
 
+    def resolved(self, choice: Choice) -> tuple[C, dict[str, Any]]:
+        """The component ``choice`` names and its hyper-parameters with the defaults filled in."""
+        component = self.get(choice.name)
+        return component, component.resolve(choice.params)
+
     def names(self) -> list[str]:
         return list(self._components)
 
@@ -79,9 +103,37 @@ class Registry(Generic[C]):
         return name in self._components
 
 
-def suggest_choice(trial: optuna.Trial, registry: Registry[C], allowed: Callable[[C], bool] | None = None) -> tuple[C, dict[str, Any]]:
-    """Pick a component of ``registry`` and sample its hyper-parameters, namespaced by the choice."""
+def suggest_choice(
+    trial: optuna.Trial, registry: Registry[C], allowed: Callable[[C], bool] | None = None, prefix: str = ""
+) -> tuple[C, dict[str, Any]]:
+    """Pick a component of ``registry`` (parameter ``prefix + slot``) and sample its hyper-parameters,
+    namespaced by the choice (``prefix + slot.name.param``)."""
     names = [c.name for c in registry if allowed is None or allowed(c)]
-    component = registry.get(trial.suggest_categorical(registry.slot, names))
-    params = component.suggest(trial, f"{registry.slot}.{component.name}.")
+    component = registry.get(trial.suggest_categorical(prefix + registry.slot, names))
+    params = component.suggest(trial, f"{prefix}{registry.slot}.{component.name}.")
     return component, component.resolve(params)
+
+
+# A component chosen inside another component's parameters (a trunk inside its input's): the
+# choice is the parameter named after the registry's slot, and the chosen component's own
+# hyper-parameters are the parameters ``<name>_<param>``.
+
+
+def suggest_embedded(trial: optuna.Trial, registry: Registry[C], prefix: str, allowed: Callable[[C], bool]) -> dict[str, Any]:
+    """Choose a component of ``registry`` as parameter ``prefix + slot`` among the ``allowed`` ones and
+    sample its hyper-parameters as ``prefix + name_param``; returns the parameters to embed."""
+    names = [c.name for c in registry if allowed(c)]
+    component = registry.get(trial.suggest_categorical(prefix + registry.slot, names))
+    return embed(registry, component, component.resolve(component.suggest(trial, f"{prefix}{component.name}_")))
+
+
+def embed(registry: Registry[C], component: C, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that name ``component`` of ``registry`` and its hyper-parameters ``params`` inside another component's."""
+    return {registry.slot: component.name, **{f"{component.name}_{key}": value for key, value in params.items()}}
+
+
+def embedded(registry: Registry[C], params: dict[str, Any]) -> tuple[C, dict[str, Any]]:
+    """The component of ``registry`` chosen inside ``params`` (``registry.default`` when none is) and its resolved hyper-parameters."""
+    component = registry.get(str(params.get(registry.slot, registry.default)))
+    own = f"{component.name}_"
+    return component, component.resolve({key[len(own) :]: value for key, value in params.items() if key.startswith(own)})
