@@ -48,7 +48,8 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--classes",
         default=None,
-        help="class scheme of casme2/samm: 5 (default), 3 (the composite's mapping) or all (every raw label)",
+        help="class scheme of casme2/samm: 5 (default), 3 (the composite's mapping) or all (every raw label); with "
+        "--dataset manifest the class names, comma-separated (default: the manifest's labels, refused when one looks misspelt)",
     )
     group.add_argument(
         "--features",
@@ -116,9 +117,7 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     """`merauto search`: run or resume a search, then print its report and write report.html."""
     from merauto.evaluator.protocol import parse_inner, parse_outer
-    from merauto.orchestrator.options import SearchOptions
-    from merauto.orchestrator.search import run_search
-    from merauto.results.report import build_report, print_report, write_html
+    from merauto.orchestrator.options import SearchOptions, validate
     from merauto.results.run_dir import DEFAULT_RUNS
 
     request = _dataset_request(args)
@@ -151,6 +150,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
     )
+    validate(options)  # bad options are refused before torch, Ray and Optuna are imported
+    from merauto.orchestrator.search import run_search
+    from merauto.results.report import build_report, print_report, write_html
+
     summary = run_search(options, console)
     report = build_report(run_dir)
     print_report(report, Console(), top=5)
@@ -209,6 +212,9 @@ def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """`merauto report`: the leaderboard and estimates, and report.html."""
+    from merauto.results.run_dir import load_run
+
+    load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
     from merauto.results.report import build_report, print_report, write_html
 
     report = build_report(args.run_dir)
@@ -220,6 +226,9 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
+    from merauto.results.run_dir import load_run
+
+    load_run(args.run_dir)
     from merauto.results.export import export_pipeline
 
     out = export_pipeline(args.run_dir, trial=args.trial, out_dir=args.out, cache_dir=_cache_dir(args), console=console, fold=args.fold)
@@ -229,6 +238,11 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
     """`merauto repeat`: the selected (or named) trial rerun over new seeds (and, with --reproduce, its own)."""
+    from merauto.results.run_dir import load_run
+
+    if args.seeds < 0 or (args.seeds == 0 and not args.reproduce):
+        raise MerautoError(f"--seeds {args.seeds}: need at least one repetition", "pass e.g. --seeds 5 (or --seeds 0 with --reproduce)")
+    load_run(args.run_dir)
     from merauto.results.repeat import repeat_trial
 
     summary = repeat_trial(args.run_dir, args.trial, args.seeds, _cache_dir(args), args.device, console, reproduce=args.reproduce)
@@ -245,9 +259,17 @@ def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     """`merauto predict`: classify clip folders with an export; CSV on standard output."""
     from merauto.data.cache import FeatureCache
+    from merauto.data.clips import folder_clip
+    from merauto.results.export_files import require_export
+
+    require_export(args.export_dir)
+    for folder in args.clips:  # a missing folder or frame number is refused before the model's libraries are imported
+        folder_clip(folder, args.onset, args.apex, "")
     from merauto.results.export import ExportedPipeline
 
     pipeline = ExportedPipeline.load(args.export_dir)
+    for line in pipeline.size_warnings(args.clips):
+        console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
     rows = pipeline.predict_folders(args.clips, FeatureCache(_cache_dir(args)), onset=args.onset, apex=args.apex)
     print("clip,label," + ",".join(f"p_{c}" for c in pipeline.classes))
     for folder, label, probs in rows:
@@ -257,6 +279,9 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     """`merauto dashboard`: serve the run's study in optuna-dashboard."""
+    from merauto.results.run_dir import load_run
+
+    load_run(args.run_dir)
     from merauto.results.dashboard import serve
 
     serve(args.run_dir, host=args.host, port=args.port, console=console)

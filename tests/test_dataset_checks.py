@@ -27,7 +27,12 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _clips(dataset: str, n: int) -> list[Clip]:
-    return [c for c in composite_clips() if c.dataset == dataset][:n]
+    """The first ``n`` clips of ``dataset``, then the first clip of two more subjects (an evaluable
+    dataset needs three), so that the first ``n`` keep their rows in the coding sheet."""
+    clips = [c for c in composite_clips() if c.dataset == dataset]
+    first = clips[:n]
+    others = {c.subject: c for c in reversed(clips) if c.subject not in {f.subject for f in first}}
+    return first + [others[s] for s in sorted(others)[:2]]
 
 
 def _set_cell(sheet: Path, header: str, row: int, value: object) -> None:
@@ -61,7 +66,7 @@ def test_corrupt_frames_are_errors_naming_the_file(damage: str, tmp_path: Path, 
     (error,) = loaded.errors
     assert error.kind == kinds.UNREADABLE_FRAME and str(victim) in error.message and error.sample == "casme2/sub01/EP02_01f"
     assert {"garbage": "not a decodable", "empty": "is empty", "truncated": "not a decodable"}[damage] in error.message
-    assert len(loaded.index) == 2
+    assert len(loaded.index) == 4  # the damaged clip is left out
     err = _search_fails_at_once(["--dataset", "casme2", "--classes", "3", "--data-root", str(tmp_path / "data")], tmp_path, capsys)
     assert str(victim) in err and "replace the file" in err
 

@@ -18,8 +18,9 @@ from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial, study_folds
+from merauto.evaluator.nested import EvalData, evaluate_trial, study_folds
 from merauto.evaluator.protocol import outer_loso
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint, distillation_loss, ganin_lambda, reverse_gradient, widen
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice

@@ -20,9 +20,10 @@ from merauto.evaluator.augment import AUGMENTS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.metrics import uf1
-from merauto.evaluator.nested import EvalData, EvaluationSettings, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
+from merauto.evaluator.nested import EvalData, FoldOutcome, TrialOutcome, evaluate_folds, study_folds
 from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice, PipelineConfig

@@ -134,8 +134,11 @@ def test_casme_with_its_own_column_names(tmp_path: Path) -> None:
     casme = tmp_path / "CASME"
     write_frames(casme / "CASME_raw_selected" / "sub01" / "EP01_5", range(10, 14), "img", ".jpg", True, seed=0)
     write_frames(casme / "CASME_raw_selected" / "sub01" / "EP02_1", range(5, 9), "img", ".jpg", True, seed=1)
+    write_frames(casme / "CASME_raw_selected" / "sub02" / "EP03_2", range(1, 5), "img", ".jpg", True, seed=2)
+    write_frames(casme / "CASME_raw_selected" / "sub03" / "EP04_3", range(1, 5), "img", ".jpg", True, seed=3)
     (casme / "CASME-coding.csv").write_text(
         "Subject,Filename,OnsetF,ApexF1,ApexF2,OffsetF,Duration,AU,Emotion\n1,EP01_5,10,12,,13,4,4,tense\n1,EP02_1,5,7,,8,4,12,happiness\n"
+        "2,EP03_2,1,2,,4,4,4,tense\n3,EP04_3,1,3,,4,4,12,happiness\n"
     )
     loaded = load_dataset(DatasetRequest("casme", data_root=tmp_path), tmp_path / "cache")
     assert loaded.index.classes == ("happiness", "tense") and loaded.index.name == "casme" and not loaded.findings

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import merauto.evaluator.pretrain as pretrain
+import merauto.evaluator.settings as settings
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.model import build_model
-from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import SearchOptions, validate
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice
@@ -23,16 +24,16 @@ FINETUNE = replace(
 
 
 def test_the_macro_pretraining_data_are_a_population_of_their_own_at_macro_amplitude() -> None:
-    spec = pretrain.PRETRAIN_DATASETS["synthetic-macro"].synthetic
-    assert spec.amplitude == pretrain.MACRO_AMPLITUDE >= 10 and spec.seed == pretrain.PRETRAIN_SEED != DatasetRequest().synthetic.seed
+    spec = settings.PRETRAIN_DATASETS["synthetic-macro"].synthetic
+    assert spec.amplitude == settings.MACRO_AMPLITUDE >= 10 and spec.seed == settings.PRETRAIN_SEED != DatasetRequest().synthetic.seed
 
 
 def test_finetune_pretrains_the_trials_network_on_macro_expressions(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
-    tiny = DatasetRequest("synthetic", replace(pretrain.MACRO, size="tiny"))
-    monkeypatch.setitem(pretrain.PRETRAIN_DATASETS, "synthetic-macro", tiny)
-    settings = EvaluationSettings(pretrain_dataset="synthetic-macro")
-    assert pretrain.initial_weights(PRESETS["ststnet"], settings, cache_dir) is None  # scratch: nothing to start from
-    checkpoint = pretrain.initial_weights(FINETUNE, settings, cache_dir)
+    tiny = DatasetRequest("synthetic", replace(settings.MACRO, size="tiny"))
+    monkeypatch.setitem(settings.PRETRAIN_DATASETS, "synthetic-macro", tiny)
+    evaluation = EvaluationSettings(pretrain_dataset="synthetic-macro")
+    assert pretrain.initial_weights(PRESETS["ststnet"], evaluation, cache_dir) is None  # scratch: nothing to start from
+    checkpoint = pretrain.initial_weights(FINETUNE, evaluation, cache_dir)
     model = build_model(FINETUNE, {"flow": (3, 28, 28)}, 3)
     checkpoint.apply(model)
     assert all(torch.equal(v, checkpoint.state[k]) for k, v in model.state_dict().items())

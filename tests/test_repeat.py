@@ -11,10 +11,10 @@ import pytest
 from conftest import TINY
 from rich.console import Console
 
+from merauto.cli import main
 from merauto.data.cache import FeatureCache
 from merauto.data.features import inputs_for
 from merauto.data.sample_index import SampleIndex
-from merauto.errors import MerautoError
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.search import run_search
 from merauto.results.repeat import repeat_trial
@@ -61,6 +61,6 @@ def test_repeat_with_the_search_seed_recomputes_the_objective_of_a_preprocessed_
     assert not np.array_equal(inputs_for(plain, tiny_index, cache)["flow"], inputs_for(PREPROCESSED, tiny_index, cache)["flow"])
 
 
-def test_repeat_needs_something_to_run(tmp_path: Path) -> None:
-    with pytest.raises(MerautoError, match="--seeds 0 with --reproduce"):
-        repeat_trial(tmp_path, None, 0, tmp_path, "cpu", Console(quiet=True))
+def test_repeat_needs_something_to_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["repeat", str(tmp_path), "--seeds", "0"]) == 2
+    assert "--seeds 0 with --reproduce" in capsys.readouterr().err

@@ -21,7 +21,8 @@ from merauto.data.datasets import DatasetRequest, load_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.errors import MerautoError
-from merauto.evaluator.nested import EvalData, EvaluationSettings, evaluate_trial
+from merauto.evaluator.nested import EvalData, evaluate_trial
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import enqueue_presets
 from merauto.results.export import export_pipeline
 from merauto.results.run_dir import RunInfo

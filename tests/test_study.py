@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
-from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.results.report import _protocol_line
 from merauto.results.run_dir import RunInfo, default_storage_url, load_run

@@ -18,7 +18,7 @@ from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.limits import TrialLimits, check_limits, trial_share
-from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space

@@ -148,3 +148,37 @@ def build_sample(spec: ClipSpec) -> tuple[Sample | None, list[Finding]]:
         warnings=tuple(n.message for n in notes),
     )
     return sample, notes
+
+
+def folder_clip(folder: Path, onset: int | None, apex: int | None, label: str) -> Sample:
+    """A new clip (not in any dataset) from a folder of numbered frames: onset at frame ``onset``
+    (default: the first), apex at ``apex`` (default: estimated), offset the last frame."""
+    frames = ordered_frames(folder)
+    if len(frames) < 2:
+        raise MerautoError(
+            f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames"
+        )
+    numbers = [frame_number(f) for f in frames]
+
+    def position(number: int | None, default: int, what: str) -> int:
+        if number is None:
+            return default
+        if number not in numbers:
+            raise MerautoError(
+                f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder"
+            )
+        return numbers.index(number)
+
+    first = position(onset, 0, "onset")
+    return Sample(
+        id=str(folder),
+        dataset="new",
+        subject="",
+        label=label,
+        frames=tuple(frames),
+        onset=first,
+        apex=position(apex, first, "apex") if apex is not None else None,
+        offset=len(frames) - 1,
+        fps=0.0,
+        frame_numbers=tuple(numbers),
+    )

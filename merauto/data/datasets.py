@@ -17,6 +17,7 @@ from merauto.data.sources.composite import SOURCES as COMPOSITE_SOURCES
 from merauto.data.sources.composite import read_composite
 from merauto.data.sources.smic import read_smic
 from merauto.data.sources.ststnet import read_ststnet
+from merauto.data.sufficiency import sufficiency_findings
 from merauto.data.synthetic.generator import SyntheticSpec, ensure_generated
 from merauto.data.validation import check_files
 from merauto.errors import MerautoError
@@ -65,8 +66,11 @@ class DatasetRequest:
         self._check_licensed_options()
 
     def _check_licensed_options(self) -> None:
+        if self.name == "manifest" and self.classes is not None:
+            manifest_classes(self.classes)
         if self.name not in LICENSED:
-            for option, value in (("--data-root", self.data_root), ("--data-config", self.data_config), ("--classes", self.classes)):
+            classes = () if self.name == "manifest" else (("--classes", self.classes),)
+            for option, value in (("--data-root", self.data_root), ("--data-config", self.data_config), *classes):
                 if value is not None:
                     raise MerautoError(f"{option} applies to the licensed datasets, not --dataset {self.name}", f"drop {option}")
         if self.features is not None:
@@ -137,12 +141,17 @@ def load_dataset(request: DatasetRequest, cache_dir: Path, progress: Callable[[i
     Files are listed, not decoded (see :func:`validate_dataset`). A dataset that cannot be
     found raises a :class:`MerautoError`; problems with single samples become findings.
     """
+    loaded = _read(request, cache_dir, progress)
+    return loaded.with_findings(sufficiency_findings(loaded.index))
+
+
+def _read(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None) -> LoadedDataset:
     name = request.label()
     if request.name == "synthetic":
         return read_manifest(ensure_generated(request.synthetic, cache_dir, progress), name, COMPOSITE_CLASSES)
     if request.name == "manifest":
         assert request.manifest is not None
-        return read_manifest(Path(request.manifest), name)
+        return read_manifest(Path(request.manifest), name, manifest_classes(request.classes))
     if request.features is not None:
         return read_ststnet(Path(request.features), name)
     config = read_data_config(request.data_config) if request.data_config else None
@@ -156,6 +165,19 @@ def load_dataset(request: DatasetRequest, cache_dir: Path, progress: Callable[[i
         return read_smic(location, name)
     assert request.name in CODED
     return read_coded(request.name, location, request.classes, name)
+
+
+def manifest_classes(text: str | None) -> tuple[str, ...] | None:
+    """The classes ``--classes a,b,c`` declares for a manifest (``None``: its labels, checked for misspellings)."""
+    if text is None:
+        return None
+    classes = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    if len(classes) < 2:
+        raise MerautoError(
+            f"--classes {text!r}: a manifest needs at least two classes",
+            "pass them comma-separated, e.g. --classes negative,positive,surprise",
+        )
+    return classes
 
 
 def validate_dataset(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None = None) -> LoadedDataset:

@@ -8,12 +8,16 @@ are frame numbers as written in the frame file names.
 from __future__ import annotations
 
 import csv
+import math
+from collections import Counter
+from dataclasses import replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from merauto.data import findings as kinds
 from merauto.data.clips import ClipSpec, build_sample, frame_value
 from merauto.data.findings import Finding, LoadedDataset
-from merauto.data.sample_index import SampleIndex
+from merauto.data.sample_index import Sample, SampleIndex
 from merauto.errors import MerautoError
 
 REQUIRED_COLUMNS = ("subject", "sample", "label", "frames_dir")
@@ -49,7 +53,7 @@ def read_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
             onset=frame_value(row.get("onset")),
             apex=frame_value(row.get("apex")),
             offset=frame_value(row.get("offset")),
-            fps=float(row.get("fps") or default_fps),
+            fps=default_fps,
             where=f"{path}, line {line}",
             action_units=row.get("au", ""),
         )
@@ -66,6 +70,20 @@ def read_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
             )
             continue
         seen[spec.id] = line
+        fps = _fps(row.get("fps"), default_fps)
+        if fps is None:
+            found.append(
+                Finding(
+                    dataset,
+                    spec.id,
+                    kinds.BAD_FPS,
+                    f"{spec.where}: fps {row.get('fps')!r} is not a positive number of frames per second",
+                    "write the clip's frame rate as a number (e.g. 200), or leave the cell empty for the default",
+                    error=True,
+                )
+            )
+            continue
+        spec = replace(spec, fps=fps)
         if classes is not None and spec.label not in classes:
             found.append(
                 Finding(
@@ -83,7 +101,52 @@ def read_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
         if sample is not None:
             samples.append(sample)
     labels = classes or tuple(sorted({s.label for s in samples}))
+    if classes is None:
+        found += misspelt_labels(samples, path)
     return LoadedDataset(SampleIndex(name or path.stem, labels, tuple(samples)), tuple(found), {name or path.stem: str(path)})
+
+
+def _fps(text: str | None, default: float) -> float | None:
+    """The fps of a cell (the default when empty), ``None`` when it is not a positive number."""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def misspelt_labels(samples: list[Sample], path: Path) -> list[Finding]:
+    """An error for each rare label that looks like a misspelling of a common one (it would silently
+    become a class of its own): the same letters in another case or spacing, or nearly the same word."""
+    counts = Counter(s.label for s in samples)
+    found = []
+    for rare, n in sorted(counts.items()):
+        for common, m in counts.most_common():
+            if common == rare or m < max(2 * n, 3):
+                continue
+            if _normal(rare) == _normal(common) or SequenceMatcher(None, _normal(rare), _normal(common)).ratio() >= SIMILAR:
+                found.append(
+                    Finding(
+                        samples[0].dataset,
+                        "",
+                        kinds.SIMILAR_LABEL,
+                        f"{path}: label {rare!r} ({n} clip(s)) looks like a misspelling of {common!r} ({m} clips); "
+                        "as written it would be a class of its own",
+                        "correct the label in the manifest, or pass --classes with every class name if both are real classes",
+                        error=True,
+                    )
+                )
+                break
+    return found
+
+
+SIMILAR = 0.8  # difflib ratio from which two labels read as one word misspelt
+
+
+def _normal(label: str) -> str:
+    return "".join(ch for ch in label.casefold() if ch.isalnum())
 
 
 def load_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] | None = None, default_fps: float = 30.0) -> SampleIndex:

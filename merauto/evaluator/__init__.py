@@ -11,7 +11,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "EvalData": "nested",
-        "EvaluationSettings": "nested",
+        "EvaluationSettings": "settings",
         "TrialOutcome": "nested",
         "evaluate_trial": "nested",
         "study_folds": "nested",

@@ -38,10 +38,10 @@ from merauto.evaluator.limits import check_limits
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+from merauto.evaluator.settings import MODES
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.spec.config import PipelineConfig
 
-MODES = ("auto", "vmap", "loop")
 INFERENCE_ROWS = 256  # rows per forward pass at inference
 
 

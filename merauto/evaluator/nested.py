@@ -25,7 +25,8 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
-from merauto.evaluator.protocol import InnerSpec, OuterFold, OuterSpec, inner_splits, outer_folds
+from merauto.evaluator.protocol import OuterFold, inner_splits, outer_folds
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import Checkpoint
 from merauto.spec.config import PipelineConfig
 
@@ -54,21 +55,6 @@ class EvalData:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
-
-
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """Protocol settings shared by every trial of a study, plus how to execute them."""
-
-    inner: InnerSpec = InnerSpec("holdout", 0.25)
-    refit: bool = True
-    seed: int = 0
-    device: str = "cpu"
-    outer: OuterSpec = OuterSpec()
-    fold_batching: str = "auto"
-    amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
-    init_checkpoint: str | None = None  # model.pt that strategy=finetune starts from (part of the protocol)
-    pretrain_dataset: str | None = None  # or: the dataset finetune pre-trains on, once per trial (part of the protocol)
 
 
 @dataclass

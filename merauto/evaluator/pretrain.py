@@ -16,19 +16,13 @@ import numpy as np
 import torch
 
 from merauto.data.cache import FeatureCache
-from merauto.data.datasets import DatasetRequest, load_index
+from merauto.data.datasets import load_index
 from merauto.data.features import inputs_for
-from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
-from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.settings import PRETRAIN_DATASETS, EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig
-
-MACRO_AMPLITUDE = 10.0  # about 10x the micro-expression displacement: macro-expressions (SyntheticSpec)
-PRETRAIN_SEED = 7_919_000  # a generated population of its own, not one an evaluation is likely to use
-MACRO = SyntheticSpec(size="small", seed=PRETRAIN_SEED, amplitude=MACRO_AMPLITUDE)
-PRETRAIN_DATASETS = {"synthetic-macro": DatasetRequest("synthetic", MACRO)}
 
 
 def initial_weights(config: PipelineConfig, evaluation: EvaluationSettings, cache_dir: Path) -> Checkpoint | None:

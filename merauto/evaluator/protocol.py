@@ -1,6 +1,8 @@
 """Splitters of the evaluation protocol, with scikit-learn's split(X, y, groups) semantics.
 
-Subjects are the unit of splitting: a subject's samples are never split.
+Subjects are the unit of splitting: a subject's samples are never split. The protocol's
+specs and parsers are read before a command does any work, so scikit-learn is imported
+only where a split is made.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
 from merauto.errors import MerautoError
 
@@ -18,6 +19,16 @@ Split = tuple[np.ndarray, np.ndarray]
 
 def outer_loso(subjects: np.ndarray) -> list[Split]:
     """Leave-one-subject-out folds, one per subject, in sorted subject order."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    found = np.unique(subjects)
+    if len(found) < 2:
+        raise MerautoError(
+            f"leave-one-subject-out needs clips of at least two subjects; every clip is of subject {found[0]!r}"
+            if len(found)
+            else "leave-one-subject-out needs clips of at least two subjects; there are none",
+            "add the clips of more subjects (check the subject column of the manifest)",
+        )
     splits = list(LeaveOneGroupOut().split(np.zeros(len(subjects)), groups=subjects))
     return sorted(splits, key=lambda s: str(subjects[s[1][0]]))
 
@@ -64,6 +75,8 @@ def outer_folds(
     spec: OuterSpec, labels: np.ndarray, subjects: np.ndarray, sources: np.ndarray, ids: np.ndarray, seed: int
 ) -> list[OuterFold]:
     """The outer folds of ``spec``, in a fixed order (by name, or by split for k-fold)."""
+    from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
+
     x = np.zeros(len(labels))
     if spec.kind == "loso":
         return [OuterFold(str(subjects[test[0]]), train, test) for train, test in outer_loso(subjects)]
@@ -126,6 +139,8 @@ def inner_splits(spec: InnerSpec, labels: np.ndarray, subjects: np.ndarray, sour
 
     The groups are passed explicitly to every splitter (scikit-learn#7646, #28696).
     """
+    from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
+
     n_subjects = len(np.unique(subjects))
     if n_subjects < 2:
         raise MerautoError("inner validation needs at least two training subjects", "use a dataset with more subjects")
@@ -139,3 +154,20 @@ def inner_splits(spec: InnerSpec, labels: np.ndarray, subjects: np.ndarray, sour
         warnings.simplefilter("ignore", UserWarning)  # "least populated class" on tiny folds
         splits = list(splitter.split(x, _stratify_key(labels, sources), groups=subjects))
     return splits[:1] if spec.kind == "holdout" else splits
+
+
+def check_protocol(
+    outer: OuterSpec, inner: InnerSpec, labels: np.ndarray, subjects: np.ndarray, sources: np.ndarray, ids: np.ndarray, seed: int
+) -> None:
+    """Refuse, before any training, a dataset on which the protocol cannot make every outer fold
+    and each fold's inner validation split (too few subjects, sources or clips)."""
+    for fold in outer_folds(outer, labels, subjects, sources, ids, seed):
+        rows = fold.train
+        try:
+            inner_splits(inner, labels[rows], subjects[rows], sources[rows], seed)
+        except MerautoError as exc:
+            raise MerautoError(
+                f"--outer {outer} --inner {inner}: outer fold {fold.name} leaves {len(np.unique(subjects[rows]))} training "
+                f"subject(s); {exc.problem}",
+                "add clips of more subjects (LOSO with subject-disjoint inner validation needs at least three), or choose another --outer",
+            ) from None

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
-from merauto.evaluator.engine import MODES
 from merauto.evaluator.fidelity import parse_pruning
-from merauto.evaluator.pretrain import PRETRAIN_DATASETS
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
-from merauto.search_space.space import MAX_EPOCHS
+from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
+from merauto.search_space.defaults import MAX_EPOCHS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -85,3 +86,53 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--pretrain-dataset {options.pretrain_dataset!r} is unknown", f"choose one of: {', '.join(PRETRAIN_DATASETS)}")
     if options.amp and options.device == "cpu":
         raise MerautoError("--amp is mixed precision on CUDA: it does nothing with --device cpu", "drop --amp or use --device auto or cuda")
+    if options.ray_address is None:
+        _check_local_resources(options)
+    else:
+        check_reachable(options.ray_address)
+
+
+def local_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as Ray counts them in a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_local_resources(options: SearchOptions) -> None:
+    """Refuse trials that this machine cannot fit, before Ray or any data is touched."""
+    cpus = local_cpus()
+    if options.cpus_per_trial > cpus:
+        raise MerautoError(
+            f"--cpus-per-trial {options.cpus_per_trial:g}: this machine has {cpus} CPU(s), so no trial would ever start",
+            f"pass at most --cpus-per-trial {cpus}, or join a larger Ray cluster with --ray-address",
+        )
+    if options.gpus_per_trial > 0:
+        import torch  # only when GPUs are asked for
+
+        gpus = torch.cuda.device_count()
+        if options.gpus_per_trial > gpus:
+            raise MerautoError(
+                f"--gpus-per-trial {options.gpus_per_trial:g}: this machine has {gpus} CUDA GPU(s)",
+                "pass --gpus-per-trial 0 (the default) to train on the CPU, or join a Ray cluster with GPUs (--ray-address)",
+            )
+
+
+CONNECT_TIMEOUT_S = 5.0  # how long a --ray-address may take to accept a connection
+
+
+def check_reachable(address: str) -> None:
+    """Refuse a ``--ray-address`` (``host:port`` or ``ray://host:port``; ``auto`` is not checked) that
+    does not accept a TCP connection within :data:`CONNECT_TIMEOUT_S` (Ray itself retries for ever)."""
+    if address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise MerautoError(f"--ray-address {address!r} is not host:port", "pass e.g. --ray-address 10.0.0.5:6379, ray://host:10001 or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise MerautoError(
+            f"--ray-address {address}: nothing answers at {host}:{port} ({exc.strerror or type(exc).__name__})",
+            "start the cluster (ray start --head) and check the address with ray status, or omit --ray-address to run locally",
+        ) from None

@@ -17,15 +17,17 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.nested import EvaluationSettings
+from merauto.evaluator.protocol import check_protocol
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import SearchOptions, validate
 from merauto.orchestrator.plan import PlannedStudy, plan_studies
 from merauto.orchestrator.prepare import space_streams
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.results.run_dir import RUN_INFO, RunInfo, check_writable, default_storage_url, load_run
-from merauto.results.storage import INTERRUPTED_ATTR, RUNGS_ATTR, open_storage
+from merauto.results.run_dir import RUN_INFO, RunInfo, absolute_storage_url, check_writable, default_storage_url, load_run
+from merauto.results.storage import INTERRUPTED_ATTR, RUNGS_ATTR, check_sqlite_writable, open_storage, sqlite_path
+from merauto.results.store import RESULTS_FILE, ResultsStore
 from merauto.search_space.space import SpaceContext, runnable_inputs
 
 
@@ -41,6 +43,15 @@ class SearchSummary:
     best_number: int | None
     best_value: float | None
     stopped_early: bool = False  # interrupted (Ctrl-C) or --timeout reached before the budget
+
+
+def _check_run_files(options: SearchOptions) -> None:
+    """Refuse, before the dataset is read, an existing run whose study or results store cannot be written."""
+    study = sqlite_path(options.storage_url or default_storage_url(options.run_dir))
+    if study is not None:
+        check_sqlite_writable(study, "the study")
+    if (options.run_dir / RESULTS_FILE).exists():
+        ResultsStore(options.run_dir).check_writable()
 
 
 def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
@@ -117,8 +128,12 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
     validate(options)
     check_writable(options.run_dir)
     if options.storage_url is not None:
+        options = replace(options, storage_url=absolute_storage_url(options.storage_url, Path.cwd()))
+    _check_run_files(options)
+    if options.storage_url is not None:
         open_storage(options.storage_url)
     index = _load_dataset(options, console)
+    check_protocol(options.outer, options.inner, index.labels, index.subjects, index.sources, index.ids, options.seed)
 
     created = not options.run_dir.exists()
     options.run_dir.mkdir(parents=True, exist_ok=True)
@@ -144,13 +159,13 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
 
         builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
         _prepare_features(builder, context, console)
-        started_trials = True
         runner = TuneRunner(options, info, storage, index, builder, context, console)
         best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
         with (
-            runner,
+            runner,  # starts or joins Ray and checks that a trial fits
             SearchProgress(options.budget * len(planned), sum(min(d, options.budget) for d in done.values()), best, console) as bar,
         ):
+            started_trials = True
             for study in todo:
                 runner.run(study, options.budget - done[study.name], done[study.name], bar)
                 if runner.interrupted:

@@ -21,7 +21,8 @@ from merauto.evaluator.nested import TrialOutcome
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
-from merauto.search_space.space import MAX_EPOCHS, SpaceContext, define_by_run, resolve
+from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.search_space.space import SpaceContext, define_by_run, resolve
 from merauto.spec.config import PipelineConfig
 
 CRASH_MESSAGE = "the Ray worker running this trial died before reporting (see the Ray logs under the run directory)"

@@ -15,8 +15,9 @@ from optuna.trial import TrialState
 from merauto.errors import MerautoError
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR
+from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.presets import PRESETS
-from merauto.search_space.space import MAX_EPOCHS, SpaceContext, runnable_inputs
+from merauto.search_space.space import SpaceContext, runnable_inputs
 
 OBJECTIVE = "inner_uf1"  # the metric Ray Tune and Optuna see: pooled inner-validation UF1
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done

@@ -24,8 +24,9 @@ from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.evaluator.nested import EvalData, EvaluationSettings, TrialOutcome, evaluate_trial
+from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
+from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
 

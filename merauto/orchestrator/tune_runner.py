@@ -83,8 +83,10 @@ class TuneRunner:
                 f"of {options.cpus_per_trial:g} CPUs and {options.gpus_per_trial:g} GPUs",
                 "lower --cpus-per-trial / --gpus-per-trial",
             )
-        self.console.print(f"Ray: {cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs; up to {slots} trial(s) at a time")
-        return min(slots, options.max_concurrent or slots)
+        slots = min(slots, options.max_concurrent or slots)
+        limit = " (--max-concurrent)" if options.max_concurrent is not None and options.max_concurrent <= slots else ""
+        self.console.print(f"Ray: {cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs; up to {slots} trial(s) at a time{limit}")
+        return slots
 
     def run(self, study: PlannedStudy, remaining: int, done: int, progress: SearchProgress) -> None:
         """Run ``remaining`` trials of ``study``; sets ``interrupted`` if it stopped short."""

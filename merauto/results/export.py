@@ -15,26 +15,27 @@ from rich.console import Console
 
 from merauto import __version__
 from merauto.data.cache import FeatureCache
+from merauto.data.clips import folder_clip
 from merauto.data.datasets import load_index
 from merauto.data.features import inputs_for
-from merauto.data.frames import frame_number, ordered_frames
+from merauto.data.findings import LoadedDataset
+from merauto.data.frames import ordered_frames
 from merauto.data.inputs import pipeline_streams
-from merauto.data.sample_index import Sample, SampleIndex
+from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import StreamSpec
+from merauto.data.validation import check_files, frame_size
 from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model
 from merauto.evaluator.pretrain import initial_weights
+from merauto.results.export_files import PIPELINE_FILE, PREPROCESSING_FILE, WEIGHTS_FILE, require_export, without_paths
 from merauto.results.run_dir import fold_study_name, load_run
 from merauto.results.selection import trial_to_use
 from merauto.results.store import ResultsStore
 from merauto.spec.config import PipelineConfig
 
-PIPELINE_FILE = "pipeline.json"
-PREPROCESSING_FILE = "preprocessing.json"
-WEIGHTS_FILE = "model.pt"
 UNLABELLED = "unlabelled"  # the one class of an index of new clips
 
 
@@ -85,14 +86,19 @@ def export_pipeline(
         "config": config.to_dict(),
         "classes": list(index.classes),
         "epochs": epochs,
-        "trained_on": {"dataset": info.dataset.label(), "clips": len(index), "subjects": int(len(set(index.subjects)))},
+        "trained_on": {
+            "dataset": info.dataset.label(),
+            "clips": len(index),
+            "subjects": int(len(set(index.subjects))),
+            "frame_sizes": sorted({frame_size(s.frames[s.onset]) for s in index}),
+        },
         "provenance": {
             "study": info.study_name,
             "trial": chosen.number,
             "inner_uf1": chosen.objective,
             "outer_uf1": scores["uf1"],
             "outer_uar": scores["uar"],
-            "protocol": info.protocol(),
+            "protocol": without_paths(info.protocol()),
         },
     }
     preprocessing = {
@@ -131,10 +137,7 @@ class ExportedPipeline:
 
     @classmethod
     def load(cls, export_dir: Path) -> ExportedPipeline:
-        export_dir = Path(export_dir)
-        for name in (PIPELINE_FILE, PREPROCESSING_FILE, WEIGHTS_FILE):
-            if not (export_dir / name).is_file():
-                raise MerautoError(f"{export_dir} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
+        export_dir = require_export(export_dir)
         pipeline = json.loads((export_dir / PIPELINE_FILE).read_text())
         preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
         config = PipelineConfig.from_dict(pipeline["config"])
@@ -176,38 +179,23 @@ class ExportedPipeline:
     ) -> list[tuple[str, str, list[float]]]:
         """(folder, predicted class, probabilities) for clip folders of numbered frames, their inputs
         built as the search built them (:func:`~merauto.data.features.inputs_for`, cached by content)."""
-        clips = SampleIndex("new clips", (UNLABELLED,), tuple(_clip_sample(Path(f), onset, apex) for f in folders))
+        samples = tuple(folder_clip(Path(f), onset, apex, UNLABELLED) for f in folders)
+        clips = LoadedDataset(SampleIndex("new clips", (UNLABELLED,), samples))
+        clips = clips.with_findings(check_files(clips.index)).require()  # unreadable frames, frames of several sizes
         probs = self.predict_proba(inputs_for(self.config, clips, cache))
         return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs, strict=True)]
 
-
-def _clip_sample(folder: Path, onset: int | None, apex: int | None) -> Sample:
-    frames = ordered_frames(folder)
-    if len(frames) < 2:
-        raise MerautoError(
-            f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames"
-        )
-    numbers = [frame_number(f) for f in frames]
-
-    def position(number: int | None, default: int, what: str) -> int:
-        if number is None:
-            return default
-        if number not in numbers:
-            raise MerautoError(
-                f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder"
-            )
-        return numbers.index(number)
-
-    first = position(onset, 0, "onset")
-    return Sample(
-        id=str(folder),
-        dataset="new",
-        subject="",
-        label=UNLABELLED,
-        frames=tuple(frames),
-        onset=first,
-        apex=position(apex, first, "apex") if apex is not None else None,
-        offset=len(frames) - 1,
-        fps=0.0,
-        frame_numbers=tuple(numbers),
-    )
+    def size_warnings(self, folders: list[Path]) -> list[str]:
+        """A line for each clip whose frames are not of a size the pipeline was trained on."""
+        trained = self.metadata.get("trained_on", {}).get("frame_sizes")
+        if not trained:  # exported before sizes were recorded
+            return []
+        lines = []
+        for folder in folders:
+            size = frame_size(ordered_frames(Path(folder))[0])
+            if size not in trained:
+                lines.append(
+                    f"{folder}: frames are {size}, the pipeline was trained on clips of {', '.join(trained)}; its face "
+                    "registration, regions and resizing were chosen for those, so treat these predictions with care"
+                )
+        return lines

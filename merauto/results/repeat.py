@@ -62,8 +62,6 @@ def repeat_trial(
     """Rerun a trial's pipeline (default: the selected one) with ``seeds`` new seeds, and with
     ``reproduce`` first with the search's own seed, to check that it recomputes the objective the
     search recorded. Only the new seeds' repetitions are stored."""
-    if seeds < 0 or (seeds == 0 and not reproduce):
-        raise MerautoError(f"--seeds {seeds}: need at least one repetition", "pass e.g. --seeds 5 (or --seeds 0 with --reproduce)")
     info = load_run(run_dir)
     if info.strict:
         raise MerautoError("repeat works on one study; this run is strict (a study per fold)", "repeat a non-strict run")

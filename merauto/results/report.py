@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from plotly.subplots import make_subplots
 from rich.console import Console
 from rich.table import Table
 
+from merauto.atomic import write_text_atomic
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
     Estimate,
@@ -371,9 +370,4 @@ def write_html(report: Report, path: Path) -> Path:
 <h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
 {_table_html(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}
 </body></html>"""
-    path = Path(path)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", suffix=".html", delete=False, encoding="utf-8")
-    with handle:
-        handle.write(document)
-    os.replace(handle.name, path)
-    return path
+    return write_text_atomic(Path(path), document, "the report")

@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from merauto import __version__
+from merauto.atomic import write_text_atomic
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
-from merauto.evaluator.nested import EvaluationSettings
 from merauto.evaluator.protocol import parse_inner, parse_outer
-from merauto.search_space.space import MAX_EPOCHS
+from merauto.evaluator.settings import EvaluationSettings
+from merauto.search_space.defaults import MAX_EPOCHS
 
 RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
 
 
+STUDY_FILE = "study.db"
+SQLITE = "sqlite:///"
+
+
 def default_storage_url(run_dir: Path) -> str:
     """SQLite file inside the run directory (what optuna-dashboard opens too)."""
-    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    return f"{SQLITE}{(Path(run_dir) / STUDY_FILE).resolve()}"
+
+
+def absolute_storage_url(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite path made absolute against ``base``; other URLs as they are."""
+    if url.startswith(SQLITE) and not Path(url[len(SQLITE) :]).is_absolute() and url != SQLITE:
+        return f"{SQLITE}{(Path(base) / url[len(SQLITE) :]).resolve()}"
+    return url
+
+
+def portable_storage_url(url: str, run_dir: Path) -> str:
+    """``url`` as ``merauto.json`` records it: an SQLite file inside the run directory by its path
+    relative to that directory, so the folder can be moved or archived and still open."""
+    if url.startswith(SQLITE):
+        try:
+            return SQLITE + str(Path(url[len(SQLITE) :]).resolve().relative_to(Path(run_dir).resolve()))
+        except ValueError:
+            pass
+    return url
+
+
+def _located_storage_url(recorded: str, run_dir: Path) -> str:
+    """The URL to open for a recorded one: relative SQLite paths are inside ``run_dir``; an absolute
+    one an older merauto recorded that points where the run no longer is, but whose file name is in
+    ``run_dir`` (the run was moved), is found there."""
+    url = absolute_storage_url(recorded, run_dir)
+    if recorded.startswith(SQLITE) and recorded == url:
+        old = Path(url[len(SQLITE) :])
+        if not old.exists() and (Path(run_dir) / old.name).is_file():
+            return default_storage_url(run_dir) if old.name == STUDY_FILE else f"{SQLITE}{(Path(run_dir) / old.name).resolve()}"
+    return url
 
 
 @dataclass(frozen=True)
@@ -52,11 +86,14 @@ class RunInfo:
             **({"pretrain_dataset": self.evaluation.pretrain_dataset} if self.evaluation.pretrain_dataset else {}),
         }
 
-    def to_json(self) -> dict[str, Any]:
-        return {"merauto_version": __version__, "study_name": self.study_name, "storage_url": self.storage_url, **self.protocol()}
+    def to_json(self, run_dir: Path) -> dict[str, Any]:
+        """What ``merauto.json`` holds, the storage URL relative to ``run_dir`` where it lies inside it."""
+        storage = portable_storage_url(self.storage_url, run_dir)
+        return {"merauto_version": __version__, "study_name": self.study_name, "storage_url": storage, **self.protocol()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+    def from_json(cls, data: dict[str, Any], run_dir: Path) -> RunInfo:
+        """The run info ``merauto.json`` of ``run_dir`` holds, its storage URL resolved for where the folder is now."""
         evaluation = EvaluationSettings(
             inner=parse_inner(data["inner"]),
             refit=bool(data["refit"]),
@@ -68,7 +105,7 @@ class RunInfo:
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(
             data["study_name"],
-            data["storage_url"],
+            _located_storage_url(data["storage_url"], run_dir),
             dataset,
             evaluation,
             data.get("pruning", "none"),
@@ -78,10 +115,7 @@ class RunInfo:
 
     def save(self, run_dir: Path) -> None:
         """Write ``merauto.json`` atomically."""
-        handle = tempfile.NamedTemporaryFile("w", dir=run_dir, prefix=".tmp-", suffix=".json", delete=False)
-        with handle:
-            json.dump(self.to_json(), handle, indent=2)
-        os.replace(handle.name, run_dir / RUN_INFO)
+        write_text_atomic(Path(run_dir) / RUN_INFO, json.dumps(self.to_json(run_dir), indent=2), "the run info")
 
 
 def fold_study_name(study_name: str, fold: int) -> str:
@@ -97,7 +131,7 @@ def load_run(run_dir: Path) -> RunInfo:
             f"{run_dir} is not a merauto run directory (no {RUN_INFO})",
             "pass the folder a search wrote, e.g. merauto-runs/synthetic-small",
         )
-    return RunInfo.from_json(json.loads(path.read_text()))
+    return RunInfo.from_json(json.loads(path.read_text()), Path(run_dir))
 
 
 def check_writable(run_dir: Path) -> None:

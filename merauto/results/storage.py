@@ -6,6 +6,9 @@ writes it open the storage here and read or write the same attribute names.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import optuna
 
 from merauto.errors import MerautoError
@@ -27,3 +30,31 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             "check the URL (e.g. sqlite:///path/study.db, postgresql://user:pass@host/db) and that the database "
             "is reachable, or omit --storage to use an SQLite file in the run directory",
         ) from None
+
+
+WRITABLE_FIX = (
+    "make the file and its folder writable (or free disk space), then run the same command again: "
+    "trials whose results were not stored are re-run"
+)
+
+
+def check_sqlite_writable(path: Path, what: str) -> None:
+    """Refuse an SQLite file (``what``: the study, the results store) that cannot be written: a write
+    to its header is made and rolled back, so a read-only file or folder fails now, before any work."""
+    if not Path(path).exists():
+        return
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(f"PRAGMA user_version = {version}")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise MerautoError(f"cannot write {what} {path}: {exc}", WRITABLE_FIX) from None
+    finally:
+        connection.close()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an ``sqlite:///`` URL, ``None`` for any other database."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and url != "sqlite:///" else None

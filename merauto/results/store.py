@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
+from merauto.results.storage import WRITABLE_FIX, check_sqlite_writable
 from merauto.spec.config import PipelineConfig
 
 RESULTS_FILE = "results.db"
@@ -119,13 +122,25 @@ class ResultsStore:
     def __init__(self, run_dir: Path) -> None:
         self.path = (Path(run_dir) / RESULTS_FILE).resolve()
         self.engine = create_engine(f"sqlite:///{self.path}")
-        _Base.metadata.create_all(self.engine)
+        try:
+            _Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}  # Ray Tune pickles its searcher; engines do not pickle
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["path"].parent)
+
+    def error(self, exc: BaseException) -> MerautoError:
+        """A clear error for a failed read or write of this store (read-only file or folder, full disk, corrupt file)."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return MerautoError(f"cannot write the results store {self.path}: {reason}", WRITABLE_FIX)
+
+    def check_writable(self) -> None:
+        """Write to the store and roll it back: a read-only file or folder fails here, before any trial trains."""
+        check_sqlite_writable(self.path, "the results store")
 
     def record(
         self,

@@ -16,7 +16,8 @@ from rich.tree import Tree
 
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.optim import OPTIMISERS
-from merauto.search_space.space import MAX_EPOCHS, REGISTRIES, TRAINING_REGISTRIES, TRUNKS, SpaceContext, choose_trunks, define_by_run
+from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.search_space.space import REGISTRIES, TRAINING_REGISTRIES, TRUNKS, SpaceContext, choose_trunks, define_by_run
 from merauto.spec.config import Choice, PipelineConfig
 from merauto.spec.registry import Component
 

@@ -31,6 +31,7 @@ from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
+from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
 from merauto.spec.registry import embed, embedded, suggest_choice, suggest_embedded
 
@@ -49,8 +50,6 @@ REGISTRIES = {
 TRUNKS = (VECTOR_TRUNKS, TEMPORAL_TRUNKS)
 # Components named by the training settings (training.optimiser, training.schedule).
 TRAINING_REGISTRIES = {"optimiser": OPTIMISERS, "schedule": SCHEDULES}
-
-MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,5 @@
+"""Defaults of the search space that commands read before the registries are loaded."""
+
+from __future__ import annotations
+
+MAX_EPOCHS = 80  # default upper bound of the sampled maximum number of epochs (--max-epochs)
