@@ -117,7 +117,8 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     """`merauto search`: run or resume a search, then print its report and write report.html."""
     from merauto.evaluator.protocol import parse_inner, parse_outer
-    from merauto.orchestrator.options import SearchOptions, validate
+    from merauto.orchestrator.options import SearchOptions
+    from merauto.orchestrator.preflight import preflight
     from merauto.results.run_dir import DEFAULT_RUNS
 
     request = _dataset_request(args)
@@ -150,11 +151,11 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
     )
-    validate(options)  # bad options are refused before torch, Ray and Optuna are imported
+    checked = preflight(options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
     from merauto.orchestrator.search import run_search
     from merauto.results.report import build_report, print_report, write_html
 
-    summary = run_search(options, console)
+    summary = run_search(options, console, checked)
     report = build_report(run_dir)
     print_report(report, Console(), top=5)
     html = write_html(report, run_dir / "report.html")
@@ -497,7 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = commands.add_parser("dashboard", help="serve the run's study in optuna-dashboard", formatter_class=FORMATTER)
     dashboard.add_argument("run_dir", type=Path, help="run directory written by merauto search")
-    dashboard.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (127.0.0.1: this machine only; another address warns that others can reach it)",
+    )
     dashboard.add_argument("--port", type=int, default=8080, help="port to listen on")
     dashboard.set_defaults(handler=cmd_dashboard)
     return parser

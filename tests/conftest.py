@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from native_layouts import write_native_root, write_ststnet
+from postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures for every test module
 
 from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index

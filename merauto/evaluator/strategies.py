@@ -10,6 +10,7 @@ start every member from a checkpoint instead of a random initialisation.
 from __future__ import annotations
 
 import math
+import pickle
 from abc import abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,8 +66,9 @@ class Checkpoint:
     def load(cls, path: str | Path) -> Checkpoint:
         try:
             weights = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as error:
-            raise MerautoError(f"cannot read the checkpoint {path}: {error}", "pass a model.pt written by merauto export") from None
+        except (OSError, RuntimeError, pickle.UnpicklingError) as error:  # weights_only: a pickled object is refused, never run
+            reason = str(error).strip().splitlines()[0]
+            raise MerautoError(f"cannot read the checkpoint {path}: {reason}", "pass a model.pt written by merauto export") from None
         if not isinstance(weights, dict) or "state_dict" not in weights:
             raise MerautoError(
                 f"{path} holds no state_dict: it is not a model.pt of merauto export", "pass a model.pt written by merauto export"

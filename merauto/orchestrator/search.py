@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,22 +11,21 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 
 from merauto.data.cache import FeatureCache
-from merauto.data.datasets import validate_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
-from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
-from merauto.evaluator.protocol import check_protocol
 from merauto.evaluator.settings import EvaluationSettings
-from merauto.orchestrator.options import SearchOptions, validate
+from merauto.orchestrator.driver import DriverId, DriverPresence, StaleTrials
+from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy, plan_studies
+from merauto.orchestrator.preflight import CheckedSearch, preflight
 from merauto.orchestrator.prepare import space_streams
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.results.run_dir import RUN_INFO, RunInfo, absolute_storage_url, check_writable, default_storage_url, load_run
-from merauto.results.storage import INTERRUPTED_ATTR, RUNGS_ATTR, check_sqlite_writable, open_storage, sqlite_path
-from merauto.results.store import RESULTS_FILE, ResultsStore
+from merauto.results.run_dir import RUN_INFO, RunInfo, default_storage_url, load_run
+from merauto.results.storage import RUNGS_ATTR, counted_trials, open_storage
+from merauto.results.store import ResultsStore
 from merauto.search_space.space import SpaceContext, runnable_inputs
 
 
@@ -43,28 +41,6 @@ class SearchSummary:
     best_number: int | None
     best_value: float | None
     stopped_early: bool = False  # interrupted (Ctrl-C) or --timeout reached before the budget
-
-
-def _check_run_files(options: SearchOptions) -> None:
-    """Refuse, before the dataset is read, an existing run whose study or results store cannot be written."""
-    study = sqlite_path(options.storage_url or default_storage_url(options.run_dir))
-    if study is not None:
-        check_sqlite_writable(study, "the study")
-    if (options.run_dir / RESULTS_FILE).exists():
-        ResultsStore(options.run_dir).check_writable()
-
-
-def _load_dataset(options: SearchOptions, console: Console) -> SampleIndex:
-    """The dataset's index after reading every annotation and file; refuses one with errors."""
-    with console.status(f"loading dataset {options.dataset.label()} and reading every file once (generated on first use)"):
-        loaded = validate_dataset(options.dataset, options.cache_dir)
-    index = loaded.require()
-    summary = index.summary()
-    console.print(f"dataset {index.name}: {summary['samples']} clips, {summary['subjects']} subjects, classes {summary['classes']}")
-    if loaded.warnings:
-        kinds = Counter(f.kind for f in loaded.warnings)
-        console.print(f"dataset warnings: {', '.join(f'{k} {n}' for k, n in kinds.items())} (merauto datasets check lists them)")
-    return index
 
 
 def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
@@ -106,8 +82,11 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
     return info
 
 
-def run_search(options: SearchOptions, console: Console | None = None) -> SearchSummary:
+def run_search(options: SearchOptions, console: Console | None = None, checked: CheckedSearch | None = None) -> SearchSummary:
     """Run (or resume) a search until every study holds ``options.budget`` finished trials.
+
+    ``checked`` is what :func:`~merauto.orchestrator.preflight.preflight` returned for ``options``
+    (the CLI checks before it imports this module); without it the checks run first.
 
     Two trials (the first literature presets) of the tiny synthetic dataset, in a fresh folder;
     running it again resumes the study instead of starting over:
@@ -125,15 +104,8 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
     2
     """
     console = console or Console(stderr=True)
-    validate(options)
-    check_writable(options.run_dir)
-    if options.storage_url is not None:
-        options = replace(options, storage_url=absolute_storage_url(options.storage_url, Path.cwd()))
-    _check_run_files(options)
-    if options.storage_url is not None:
-        open_storage(options.storage_url)
-    index = _load_dataset(options, console)
-    check_protocol(options.outer, options.inner, index.labels, index.subjects, index.sources, index.ids, options.seed)
+    checked = checked or preflight(options, console)
+    options, index = checked.options, checked.index
 
     created = not options.run_dir.exists()
     options.run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,32 +118,35 @@ def run_search(options: SearchOptions, console: Console | None = None) -> Search
     try:
         storage_url = options.storage_url or default_storage_url(options.run_dir)
         info = _open_run(options, storage_url)
-        storage = open_storage(storage_url)
+        stale = StaleTrials()
+        storage = open_storage(storage_url, on_stale=stale)
+        store = ResultsStore(options.run_dir)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         pretrained = info.evaluation.init_checkpoint is not None or info.evaluation.pretrain_dataset is not None
         context = replace(SpaceContext.of(index), pretrained=pretrained)
         planned = plan_studies(index, info)
-        done = {p.name: _prepare_study(storage, info, p, options, context, console) for p in planned}
-        todo = [p for p in planned if done[p.name] < options.budget]
-        if not todo:
-            console.print(f"every study already holds {options.budget} finished trials; nothing to run")
-            return _summarise(storage, planned, options)
+        with DriverPresence(storage, DriverId.this_process(options.run_dir)) as presence:
+            done = {p.name: _prepare_study(storage, info, p, options, context, console, presence, stale, store) for p in planned}
+            todo = [p for p in planned if done[p.name] < options.budget]
+            if not todo:
+                console.print(f"every study already holds {options.budget} finished trials; nothing to run")
+                return _summarise(storage, planned, options)
 
-        builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
-        _prepare_features(builder, context, console)
-        runner = TuneRunner(options, info, storage, index, builder, context, console)
-        best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
-        with (
-            runner,  # starts or joins Ray and checks that a trial fits
-            SearchProgress(options.budget * len(planned), sum(min(d, options.budget) for d in done.values()), best, console) as bar,
-        ):
-            started_trials = True
-            for study in todo:
-                runner.run(study, options.budget - done[study.name], done[study.name], bar)
-                if runner.interrupted:
-                    break
-        for study in planned:  # trials Ray Tune stopped on Ctrl-C or --timeout run again next time
-            recover_interrupted(optuna.load_study(study_name=study.name, storage=storage), storage)
+            builder = FeatureBuilder(index, FeatureCache(options.cache_dir))
+            _prepare_features(builder, context, console)
+            runner = TuneRunner(options, info, storage, index, builder, context, console, presence)
+            best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
+            with (
+                runner,  # starts or joins Ray and checks that a trial fits
+                SearchProgress(options.budget * len(planned), sum(min(d, options.budget) for d in done.values()), best, console) as bar,
+            ):
+                started_trials = True
+                for study in todo:
+                    runner.run(study, options.budget - done[study.name], done[study.name], bar)
+                    if runner.interrupted:
+                        break
+            for study in planned:  # trials Ray Tune stopped on Ctrl-C or --timeout run again next time
+                store.forget(study.name, recover_interrupted(optuna.load_study(study_name=study.name, storage=storage), storage))
         return _summarise(storage, planned, options)
     except BaseException:
         if created and not started_trials:
@@ -188,10 +163,15 @@ def _prepare_study(
     options: SearchOptions,
     context: SpaceContext,
     console: Console,
+    presence: DriverPresence,
+    stale: StaleTrials,
+    store: ResultsStore,
 ) -> int:
-    """Create or resume one study: recover interrupted trials, enqueue presets; returns its finished trials."""
+    """Create or resume one study: claim it, recover interrupted trials, enqueue presets; returns its finished trials."""
     study = open_study(storage, replace(info, study_name=planned.name), options.seed)
-    recovered = recover_interrupted(study, storage)
+    gone, orphans = presence.claim(study, stale)
+    recovered = sorted(gone + recover_interrupted(study, storage, orphans))
+    store.forget(planned.name, recovered)
     if recovered:
         console.print(f"{planned.name}: trials {recovered} were interrupted; recorded as failed and queued to run again")
     if options.seed_presets:
@@ -217,9 +197,7 @@ def _summarise(storage: optuna.storages.BaseStorage, planned: list[PlannedStudy]
     for entry in planned:
         study = optuna.load_study(study_name=entry.name, storage=storage)
         finished += min(finished_trials(study), options.budget)
-        failed += sum(
-            1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if not t.user_attrs.get(INTERRUPTED_ATTR)
-        )
+        failed += sum(1 for t in counted_trials(study) if t.state == optuna.trial.TrialState.FAIL)
         complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
         if len(planned) == 1 and complete:
             top = max(complete, key=lambda t: t.value)

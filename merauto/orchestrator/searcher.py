@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from typing import Any
 
 import optuna
@@ -18,6 +19,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
+from merauto.faults import crash_point
+from merauto.orchestrator.driver import DriverPresence
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
@@ -25,7 +28,10 @@ from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
 from merauto.spec.config import PipelineConfig
 
-CRASH_MESSAGE = "the Ray worker running this trial died before reporting (see the Ray logs under the run directory)"
+CRASH_MESSAGE = (
+    "the Ray worker running this trial died before reporting (its node was lost or the process was killed; the logs of a "
+    "local search are under the run directory's ray/logs, those of a cluster on its nodes)"
+)
 
 
 def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params: int, seconds: float) -> dict[str, Any]:
@@ -60,12 +66,30 @@ def config_or_none(params: dict[str, Any]) -> PipelineConfig | None:
 
 
 class RecordingOptunaSearch(OptunaSearch):
-    """OptunaSearch that stores results and user attributes, and records failures with their error."""
+    """OptunaSearch that stores results and user attributes, records failures with their error,
+    and keeps each running trial's heartbeat (``presence``) from the moment it is asked.
 
-    def __init__(self, *args: Any, store: ResultsStore, pruned: set[str] | None = None, **kwargs: Any) -> None:
+    A trial's results are stored before Optuna is told, so a crash between the two leaves it
+    RUNNING: the next driver runs it again and drops the stored copy. A store that cannot be
+    written stops the search with a :class:`MerautoError` (the trial is run again next time).
+    """
+
+    def __init__(
+        self, *args: Any, store: ResultsStore, pruned: set[str] | None = None, presence: DriverPresence | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.store = store
         self.pruned = pruned if pruned is not None else set()
+        self.presence = presence
+
+    def suggest(self, trial_id: str) -> dict | None:
+        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for Study.optimize; merauto beats itself
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            config = super().suggest(trial_id)
+        if self.presence is not None:
+            self.presence.track(self._study_name, self._ot_trials[trial_id].number)
+        crash_point("sampled")
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value = result.get(OBJECTIVE)
@@ -74,6 +98,17 @@ class RecordingOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self._ot_trials[trial_id]
+        try:
+            self._record_and_tell(trial_id, trial, result, error)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another driver found this trial's heartbeat stale, failed it and queued it again:
+            # its run there counts, so this copy is dropped.
+            self.store.forget(self._study_name, [trial.number])
+        finally:
+            if self.presence is not None:
+                self.presence.untrack(self._study_name, trial.number)
+
+    def _record_and_tell(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any] | None, error: bool) -> None:
         preset = trial.user_attrs.get(PRESET_ATTR)
         status = (result or {}).get("status")
         if status == "ok" or (status == "running" and trial_id in self.pruned):
@@ -83,6 +118,7 @@ class RecordingOptunaSearch(OptunaSearch):
             for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
                 trial.set_user_attr(key, value)
             trial.set_user_attr("folds_done", len(outcome.folds))
+            trial.set_user_attr("ray_node", result.get("ray_node"))
             self.store.record(
                 self._study_name,
                 trial.number,
@@ -93,6 +129,7 @@ class RecordingOptunaSearch(OptunaSearch):
                 n_params=result["n_params"],
                 seconds=result["seconds"],
             )
+            crash_point("stored")
             # OptunaSearch tells COMPLETE when given a result and PRUNED when given none.
             super().on_trial_complete(trial_id, result if state == "complete" else None, error=False)
             return

@@ -2,19 +2,21 @@
 
 The study in its storage is the source of truth (Ray Tune's restore has lost searcher state
 before, ray-project/ray#30861): a rerun counts the study's finished trials, fails the trials
-a killed run left RUNNING, re-enqueues their parameters, and runs only the remaining budget.
+a killed run left RUNNING (see :mod:`merauto.orchestrator.driver` for how it knows), queues
+their parameters to run again, and runs only the remaining budget.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from merauto.errors import MerautoError
 from merauto.results.run_dir import RunInfo
-from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR
+from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR, RETRY_OF_ATTR, counted_trials
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, runnable_inputs
@@ -46,19 +48,29 @@ def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -
     return study
 
 
-def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """Fail trials left RUNNING by a killed run and re-enqueue their parameters; returns their numbers.
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial``'s parameters (as many as it had sampled) to run again as a new trial that
+    records which one it retries; the interrupted trial then no longer counts against the budget."""
+    attrs: dict[str, Any] = {RETRY_OF_ATTR: trial.number}
+    if PRESET_ATTR in trial.user_attrs:
+        attrs[PRESET_ATTR] = trial.user_attrs[PRESET_ATTR]
+    study.enqueue_trial(trial.params, user_attrs=attrs)
 
-    Safe because a run directory is locked by one driver at a time (:class:`RunLock`).
-    """
+
+def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, trials: list[FrozenTrial] | None = None) -> list[int]:
+    """Fail the running ``trials`` (default: every running trial) and queue them to run again;
+    returns their numbers. The caller knows their driver is gone: this process, stopped by Ctrl-C
+    or --timeout, or an earlier driver of the run directory whose lock this one holds."""
     study_id = storage.get_study_id_from_name(study.study_name)
     recovered = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)) if trials is None else trials:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items() if k == PRESET_ATTR})
+        try:
+            storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished meanwhile
+        requeue(study, trial)
         recovered.append(trial.number)
     return recovered
 
@@ -96,10 +108,5 @@ def enqueue_presets(
 
 
 def finished_trials(study: optuna.Study) -> int:
-    """Trials that count against the budget: complete, pruned and failed ones, except those
-    failed by an interruption (they are re-run)."""
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-        if not t.user_attrs.get(INTERRUPTED_ATTR)
-    )
+    """How many trials count against the budget (:func:`~merauto.results.storage.counted_trials`)."""
+    return len(counted_trials(study))

@@ -4,6 +4,7 @@ Intermediate reports, one per rung of folds, carry the inner-validation UF1 of t
 so far and nothing else. The final report adds the
 full outcome (with test predictions) for the results store, as JSON text (Ray Tune reserves
 and flattens nested result keys); the searcher forwards nothing but ``inner_uf1`` to Optuna.
+Every report names the Ray node that ran the trial (``ray_node``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -49,6 +51,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
     """Evaluate the pipeline of a trial's Tune config (``params[PIPELINE]``, the config the space
     sampled, besides Optuna's flat parameters); never raises (failures are reported)."""
     started = time.perf_counter()
+    node = ray_node()
     torch.set_num_threads(max(1, context.threads))
     try:
         config = PipelineConfig.from_json(params[PIPELINE])
@@ -69,6 +72,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "n_params": n_params,
                 "seconds": time.perf_counter() - started,
                 "outcome_json": json.dumps(outcome.to_json()),
+                "ray_node": node,
             }
 
         def on_rung(rung: int, so_far: TrialOutcome) -> None:
@@ -87,8 +91,14 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(),
                 "seconds": time.perf_counter() - started,
+                "ray_node": node,
             }
         )
+
+
+def ray_node() -> str | None:
+    """The id of the Ray node this worker runs on (``None`` outside Ray: asking would start a local Ray)."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def run_trial(params: dict[str, Any], context: WorkerContext) -> None:

@@ -17,9 +17,11 @@ from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import MIN_RUNG_FOLDS, parse_pruning
 from merauto.evaluator.limits import TrialLimits, trial_share
+from merauto.orchestrator.driver import DriverPresence
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.ray_session import open_ray
 from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none, tune_space
 from merauto.orchestrator.study import OBJECTIVE, RUNG, fail_running, finished_trials, make_sampler
 from merauto.orchestrator.trainable import WorkerContext, run_trial
@@ -44,32 +46,27 @@ class TuneRunner:
         builder: FeatureBuilder,
         space: SpaceContext,
         console: Console,
+        presence: DriverPresence | None = None,
     ) -> None:
         self.options, self.info, self.storage, self.console = options, info, storage, console
+        self.presence = presence
         self.index, self.builder, self.space = index, builder, space
-        self.started_ray = False
         self.started_at = time.monotonic()
         self.interrupted = False
 
     def __enter__(self) -> TuneRunner:
-        if not ray.is_initialized():
-            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-            address = self.options.ray_address
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            except Exception as exc:
-                raise MerautoError(
-                    f"cannot start or join Ray ({'--ray-address ' + address if address else 'local'}): {exc}",
-                    "check that the Ray cluster is up (ray status) and the address is right, or omit --ray-address to run locally",
-                ) from None
-            self.started_ray = True
-        self.slots = self._slots()
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        self.ray_session = open_ray(self.options.ray_address, log_dir=self.options.run_dir / "ray" / "logs")
+        try:
+            self.slots = self._slots()
+        except BaseException:
+            self.ray_session.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.started_ray:
-            ray.shutdown()
+        self.ray_session.close()
 
     def _slots(self) -> int:
         options = self.options
@@ -120,6 +117,7 @@ class TuneRunner:
             storage=self.storage,
             store=ResultsStore(options.run_dir),
             pruned=pruned,
+            presence=self.presence,
         )
         reduction = parse_pruning(self.info.pruning)
         scheduler = None
@@ -154,10 +152,15 @@ class TuneRunner:
                 log_to_file=True,
             ),
         )
+        controller_log = logging.getLogger("ray.tune.execution.tune_controller")
+        controller_log.addFilter(_SAID_BY_MERAUTO)
         try:
             tuner.fit()
-        except RuntimeError as exc:  # Ray Tune stops altogether when Ray's memory monitor kills a worker
-            if not killed_for_memory(exc):
+        except Exception as exc:
+            cause = merauto_cause(exc)
+            if cause is not None:  # e.g. the results store could not be written: the search stops, said plainly
+                raise cause from None
+            if not killed_for_memory(exc):  # Ray Tune stops altogether when Ray's memory monitor kills a worker
                 raise
             finished = self._fail_killed(study)
             if finished < done + remaining:
@@ -178,6 +181,26 @@ class TuneRunner:
             store.record(study.name, trial.number, state="failed", config=config, preset=preset, error=MEMORY_KILLED)
         self.console.print(f"trial(s) {', '.join(str(t.number) for t in failed)} failed: {MEMORY_KILLED}; the search goes on")
         return finished_trials(optuna_study)
+
+
+class _SaidByMerauto(logging.Filter):
+    """Drops Ray Tune's log of a :class:`MerautoError` raised in merauto's searcher (Tune logs
+    the traceback, then raises it; merauto prints the error and its fix itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return merauto_cause(record.exc_info[1] if record.exc_info else None) is None
+
+
+_SAID_BY_MERAUTO = _SaidByMerauto()
+
+
+def merauto_cause(exc: BaseException | None) -> MerautoError | None:
+    """The :class:`MerautoError` (raised by merauto's searcher inside Ray Tune) that caused ``exc``, if any."""
+    while exc is not None:
+        if isinstance(exc, MerautoError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def killed_for_memory(exc: BaseException | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -125,6 +126,18 @@ def export_pipeline(
     return out_dir
 
 
+def _load_weights(path: Path) -> dict[str, Any]:
+    """The tensors of an export's ``model.pt``; anything else in it is refused, never unpickled (``weights_only``)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise MerautoError(
+            f"cannot load {path}: {reason}",
+            "export the pipeline again with merauto export (an export holds tensors only; merauto never unpickles other objects)",
+        ) from None
+
+
 @dataclass
 class ExportedPipeline:
     """A pipeline written by :func:`export_pipeline`, ready to classify new clips."""
@@ -157,7 +170,7 @@ class ExportedPipeline:
                 f"{PIPELINE_FILE} computes {sorted(map(str, pipeline_streams(config).values()))}",
                 "re-export the pipeline with merauto export instead of editing its files",
             )
-        weights = torch.load(export_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        weights = _load_weights(export_dir / WEIGHTS_FILE)
         shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
         model = build_model(config, shapes, len(pipeline["classes"]))
         model.load_state_dict(weights["state_dict"])

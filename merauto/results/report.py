@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from merauto.atomic import write_text_atomic
+from merauto.results.integrity import check_integrity
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
     Estimate,
@@ -256,6 +257,9 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     console.print(table)
     for row in failed:
         console.print(f"trial {row['trial']} failed: {row['config']}", highlight=False)
+    integrity = check_integrity(report.study, report.trials) if report.study is not None else None
+    if integrity is not None and not integrity.ok:
+        console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)
     _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
     _print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
 

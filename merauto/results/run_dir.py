@@ -20,7 +20,8 @@ RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
 
 
-STUDY_FILE = "study.db"
+STUDY_FILE = "study.db"  # the Optuna study, unless --storage names another database
+RESULTS_FILE = "results.db"  # the results store (merauto.results.store)
 SQLITE = "sqlite:///"
 
 

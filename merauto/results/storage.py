@@ -6,10 +6,13 @@ writes it open the storage here and read or write the same attribute names.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+import time
+import warnings
+from collections.abc import Callable
 
 import optuna
+import sqlalchemy.exc
+from optuna.trial import FrozenTrial, TrialState
 
 from merauto.errors import MerautoError
 
@@ -17,44 +20,59 @@ PROTOCOL_ATTR = "merauto_protocol"  # study: the protocol every trial shares (Ru
 INTERRUPTED_ATTR = "merauto_interrupted"  # trial: failed by an interruption; re-run, not counted
 PRESET_ATTR = "preset"  # trial: the literature preset it runs
 RUNGS_ATTR = "merauto_rungs"  # study: the fold subsets of multi-fidelity, fixed per study
+RETRY_OF_ATTR = "merauto_retry_of"  # trial: the number of the interrupted trial it runs again (that one no longer counts)
+DRIVER_ATTR = "merauto_driver"  # trial: the search driver (run directory, host, pid) that asked it
+LEASE_ATTR = "merauto_lease"  # study: the driver searching it now and when it last beat
+
+HEARTBEAT_S = 5  # a driver records an Optuna heartbeat for each of its running trials this often
+GRACE_S = 30  # a running trial whose heartbeat is older belongs to a driver that is gone
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage for ``url``, connecting now so a bad URL fails before any work."""
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # sqlalchemy/driver errors vary by backend
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MerautoError(
-            f"cannot open --storage {url!r}: {reason}",
-            "check the URL (e.g. sqlite:///path/study.db, postgresql://user:pass@host/db) and that the database "
-            "is reachable, or omit --storage to use an SQLite file in the run directory",
-        ) from None
+SCHEMA_TRIES = 5  # drivers creating Optuna's tables in a new database at once: the losers find them made
 
 
-WRITABLE_FIX = (
-    "make the file and its folder writable (or free disk space), then run the same command again: "
-    "trials whose results were not stored are re-run"
-)
+def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage for ``url``, connecting now so a bad URL fails before any work.
+
+    Heartbeats are on (:data:`HEARTBEAT_S`, :data:`GRACE_S`): ``optuna.storages.fail_stale_trials``
+    fails the running trials of a driver that is gone and calls ``on_stale`` for each. Drivers
+    that open one new database at once race to create its tables; those that lose try again.
+    """
+    tries = 0
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # Optuna still marks heartbeats experimental
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=on_stale
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            tries += 1
+            if tries == SCHEMA_TRIES:
+                raise _unopenable(url, exc) from None
+            time.sleep(0.1 * tries)
+        except Exception as exc:  # sqlalchemy/driver errors vary by backend
+            raise _unopenable(url, exc) from None
 
 
-def check_sqlite_writable(path: Path, what: str) -> None:
-    """Refuse an SQLite file (``what``: the study, the results store) that cannot be written: a write
-    to its header is made and rolled back, so a read-only file or folder fails now, before any work."""
-    if not Path(path).exists():
-        return
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute(f"PRAGMA user_version = {version}")
-        connection.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise MerautoError(f"cannot write {what} {path}: {exc}", WRITABLE_FIX) from None
-    finally:
-        connection.close()
+def _unopenable(url: str, exc: BaseException) -> MerautoError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return MerautoError(
+        f"cannot open --storage {url!r}: {reason}",
+        "check the URL (e.g. sqlite:///path/study.db, postgresql://user:pass@host/db) and that the database "
+        "is reachable, or omit --storage to use an SQLite file in the run directory",
+    )
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of an ``sqlite:///`` URL, ``None`` for any other database."""
-    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and url != "sqlite:///" else None
+def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that count against the budget: complete, pruned and failed ones, except those
+    interrupted (their driver stopped or was killed) and run again."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials}
+    return [
+        t
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        and not t.user_attrs.get(INTERRUPTED_ATTR)
+        and t.number not in retried
+    ]

@@ -12,16 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, select
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
-from merauto.results.storage import WRITABLE_FIX, check_sqlite_writable
+from merauto.faults import crash_point
+from merauto.results.run_dir import RESULTS_FILE
+from merauto.results.sqlite_files import WRITABLE_FIX, check_sqlite_writable
 from merauto.spec.config import PipelineConfig
-
-RESULTS_FILE = "results.db"
 
 
 class _Base(DeclarativeBase):
@@ -175,23 +175,41 @@ class ResultsStore:
             outcome=outcome.to_json() if outcome else None,
             finished_at=datetime.now(timezone.utc),
         )
-        with Session(self.engine) as session, session.begin():
-            session.merge(row)
-            for fold in outcome.folds if outcome else []:
-                for i, sample_id in enumerate(fold.test.ids):
-                    session.merge(
-                        PredictionRow(
-                            study=study,
-                            number=number,
-                            sample_id=sample_id,
-                            fold=fold.test.fold,
-                            subject=fold.test.subjects[i],
-                            source=fold.test.sources[i],
-                            y_true=fold.test.y_true[i],
-                            y_pred=fold.test.y_pred[i],
-                            probs=json.dumps(fold.test.probs[i]),
-                        )
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.merge(row)
+                self._merge_predictions(session, study, number, outcome)
+                crash_point("store-write")
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from None
+
+    def _merge_predictions(self, session: Session, study: str, number: int, outcome: TrialOutcome | None) -> None:
+        for fold in outcome.folds if outcome else []:
+            for i, sample_id in enumerate(fold.test.ids):
+                session.merge(
+                    PredictionRow(
+                        study=study,
+                        number=number,
+                        sample_id=sample_id,
+                        fold=fold.test.fold,
+                        subject=fold.test.subjects[i],
+                        source=fold.test.sources[i],
+                        y_true=fold.test.y_true[i],
+                        y_pred=fold.test.y_pred[i],
+                        probs=json.dumps(fold.test.probs[i]),
                     )
+                )
+
+    def forget(self, study: str, numbers: list[int]) -> None:
+        """Drop the records of trials that run again (interrupted between storing and telling Optuna)."""
+        if not numbers:
+            return
+        try:
+            with Session(self.engine) as session, session.begin():
+                for table in (TrialRow, PredictionRow):
+                    session.execute(delete(table).where(table.study == study, table.number.in_(numbers)))
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from None
 
     def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, int], scores: dict[str, Any]) -> None:
         """Store (or replace) one labelled final estimate."""

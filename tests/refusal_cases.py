@@ -1,0 +1,175 @@
+"""Bad inputs a new user tries, each with the command line that tries it and what the refusal must say.
+
+Shared by ``tests/test_refusals.py`` (each case: exit code 2, the option or file and a fix named,
+no run directory left, no torch/Ray/Optuna imported unless the case needs them, seconds) and
+``benchmarks/refusals.py`` (the same cases as a table of exit code, message and seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+TINY = ["--synthetic-size", "tiny", "--max-epochs", "2"]
+HEAVY = ("torch", "ray", "optuna")
+
+# Runs the CLI in a fresh interpreter and says, last on stderr, which heavy libraries it imported.
+DRIVER = (
+    "import sys; from merauto.cli import main; code = main(sys.argv[1:]); "
+    f"print('imported: ' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr); sys.exit(code)"
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A bad input: ``build(folder)`` writes what it needs into ``folder`` and returns the command line."""
+
+    name: str
+    build: Callable[[Path], list[str]]
+    expect: tuple[str, ...]
+    imports: tuple[str, ...] = ()  # heavy libraries the check itself needs
+
+
+def command(args: list[str]) -> list[str]:
+    return [sys.executable, "-c", DRIVER, *args]
+
+
+def _frames(folder: Path, n: int = 4, size: int = 16, seed: int = 0, sizes: list[int] | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        side = sizes[k] if sizes else size
+        cv2.imwrite(str(folder / f"img{k + 1}.png"), rng.integers(40, 200, (side, side), dtype=np.uint8))
+
+
+def manifest(folder: Path, edit: Callable[[list[dict[str, str]]], None] | None = None) -> Path:
+    """A valid manifest of 18 clips (3 subjects x 3 classes x 2) and their frames, then ``edit`` applied to its rows."""
+    rows = []
+    for s in range(3):
+        for c, label in enumerate(("negative", "positive", "surprise")):
+            for k in range(2):
+                clip = f"s{s}/c{c}{k}"
+                _frames(folder / clip, seed=6 * s + 2 * c + k)
+                rows.append({"subject": f"s{s}", "sample": f"s{s}c{c}{k}", "label": label, "frames_dir": clip, "onset": "1", "offset": "4"})
+    if edit is not None:
+        edit(rows)
+    path = folder / "manifest.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=sorted({k for r in rows for k in r}, key=list(rows[0]).index))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _search(folder: Path, *args: str) -> list[str]:
+    return ["search", *args, "--run-dir", str(folder / "run"), "--cache-dir", str(folder / "cache")]
+
+
+def _on_manifest(edit: Callable[[list[dict[str, str]]], None], *args: str) -> Callable[[Path], list[str]]:
+    return lambda folder: _search(folder, "--dataset", "manifest", "--manifest", str(manifest(folder, edit)), *args)
+
+
+def _set(column: str, value: str, rows: slice = slice(0, 1)) -> Callable[[list[dict[str, str]]], None]:
+    def edit(table: list[dict[str, str]]) -> None:
+        for row in table[rows]:
+            row[column] = value
+
+    return edit
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # free once closed: nothing listens there
+
+
+def _mixed_sizes(folder: Path) -> list[str]:
+    path = manifest(folder)
+    _frames(folder / "s0/c00", sizes=[16, 16, 24, 16])
+    return _search(folder, "--dataset", "manifest", "--manifest", str(path))
+
+
+def _not_a_file(folder: Path) -> list[str]:
+    (folder / "file").write_text("")
+    return ["search", *TINY, "--run-dir", str(folder / "file" / "run"), "--cache-dir", str(folder / "cache")]
+
+
+def _predict_on_a_run(folder: Path) -> list[str]:
+    _frames(folder / "clip")
+    return ["predict", str(folder), str(folder / "clip")]
+
+
+OPTIONS = [
+    Refusal("--budget 0", lambda f: _search(f, *TINY, "--budget", "0"), ("--budget 0",)),
+    Refusal("unknown --dataset", lambda f: _search(f, "--dataset", "casme9"), ("--dataset 'casme9'",)),
+    Refusal("--trial-timeout 0", lambda f: _search(f, *TINY, "--trial-timeout", "0"), ("--trial-timeout",)),
+    Refusal("--timeout -5", lambda f: _search(f, *TINY, "--timeout", "-5"), ("--timeout",)),
+    Refusal("--inner holdout:2", lambda f: _search(f, *TINY, "--inner", "holdout:2"), ("--inner",)),
+    Refusal("--outer kfold:1", lambda f: _search(f, *TINY, "--outer", "kfold:1"), ("--outer",)),
+    Refusal("--device tpu", lambda f: _search(f, *TINY, "--device", "tpu"), ("--device 'tpu'",)),
+    Refusal("--amp with --device cpu", lambda f: _search(f, *TINY, "--amp", "--device", "cpu"), ("--amp",)),
+    Refusal("--pruning asha:1", lambda f: _search(f, *TINY, "--pruning", "asha:1"), ("asha:",)),
+    Refusal("--strict with --pruning", lambda f: _search(f, *TINY, "--strict", "--pruning", "asha"), ("--strict",)),
+    Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),
+    Refusal("--max-epochs 0", lambda f: _search(f, *TINY[:2], "--max-epochs", "0"), ("--max-epochs 0",)),
+    Refusal("--cpus-per-trial 100", lambda f: _search(f, *TINY, "--cpus-per-trial", "100"), ("--cpus-per-trial 100", "CPU(s)")),
+    Refusal("--gpus-per-trial 1 without a GPU", lambda f: _search(f, *TINY, "--gpus-per-trial", "1"), ("--gpus-per-trial 1",), ("torch",)),
+    Refusal(
+        "--ray-address nobody listens at",
+        lambda f: _search(f, *TINY, "--ray-address", f"127.0.0.1:{_closed_port()}"),
+        ("--ray-address 127.0.0.1:", "nothing answers", "ray start --head"),
+    ),
+    Refusal("--ray-address not host:port", lambda f: _search(f, *TINY, "--ray-address", "cluster"), ("is not host:port",)),
+    Refusal(
+        "--storage in a missing folder",
+        lambda f: _search(f, *TINY, "--storage", f"sqlite:///{f}/missing/study.db"),
+        ("--storage", "missing does not exist"),
+    ),
+    Refusal(
+        "--storage of an unknown database", lambda f: _search(f, *TINY, "--storage", "nosuchdb://host/db"), ("--storage",), ("optuna",)
+    ),
+    Refusal("--init-checkpoint missing", lambda f: _search(f, *TINY, "--init-checkpoint", str(f / "model.pt")), ("--init-checkpoint",)),
+    Refusal("--pretrain-dataset unknown", lambda f: _search(f, *TINY, "--pretrain-dataset", "imagenet"), ("--pretrain-dataset",)),
+    Refusal("--classes for synthetic", lambda f: _search(f, *TINY, "--classes", "3"), ("--classes",)),
+    Refusal("--data-root for synthetic", lambda f: _search(f, *TINY, "--data-root", str(f)), ("--data-root",)),
+    Refusal("--run-dir under a file", _not_a_file, ("--run-dir",)),
+]
+
+DATA = [
+    Refusal("manifest missing", lambda f: _search(f, "--dataset", "manifest", "--manifest", str(f / "none.csv")), ("does not exist",)),
+    Refusal(
+        "manifest without a label column",
+        lambda f: _search(f, "--dataset", "manifest", "--manifest", str(manifest(f, lambda rows: [r.pop("label") for r in rows]))),
+        ("lacks column(s) label",),
+    ),
+    Refusal("clips of one subject", _on_manifest(_set("subject", "s0", slice(None))), ("1 subject(s)", "at least 3")),
+    Refusal("clips of two subjects", _on_manifest(_set("subject", "s0", slice(6, 12))), ("2 subject(s)",)),
+    Refusal("one class", _on_manifest(_set("label", "negative", slice(None))), ("labelled 'negative'", "UF1 means nothing")),
+    Refusal(
+        "a misspelt label", _on_manifest(_set("label", "postive", slice(2, 3))), ("'postive'", "misspelling of 'positive'", "--classes")
+    ),
+    Refusal("a label outside --classes", _on_manifest(lambda rows: None, "--classes", "negative,positive"), ("surprise",)),
+    Refusal("non-numeric fps", _on_manifest(_set("fps", "fast")), ("fps 'fast'", "line 2")),
+    Refusal("a frames folder missing", _on_manifest(_set("frames_dir", "nowhere")), ("nowhere",)),
+    Refusal("onset after offset", _on_manifest(lambda rows: rows[0].update(onset="4", offset="1")), ("line 2",)),
+    Refusal("a sample listed twice", _on_manifest(lambda rows: rows.append(dict(rows[0]))), ("line 20",)),
+    Refusal("frames of several sizes in one clip", _mixed_sizes, ("differ in size", "16x16", "24x24")),
+]
+
+RUNS = [
+    Refusal("report of a folder that is no run", lambda f: ["report", str(f)], ("not a merauto run directory",)),
+    Refusal("export of a folder that is no run", lambda f: ["export", str(f)], ("not a merauto run directory",)),
+    Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
+    Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
+    Refusal("dashboard of a folder that is no run", lambda f: ["dashboard", str(f)], ("not a merauto run directory",)),
+    Refusal("predict with a run folder instead of an export", _predict_on_a_run, ("lacks pipeline.json",)),
+]
+
+CASES = OPTIONS + DATA + RUNS
