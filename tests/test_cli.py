@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -37,6 +39,12 @@ def _merauto(
     if check and result.returncode != 0:
         raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def start_merauto(*args: str, cache: Path) -> subprocess.Popen:
+    """``merauto ARGS`` in the background, as a second terminal would run it (output captured as text)."""
+    env = {**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "merauto", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _complete(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
@@ -161,18 +169,9 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert rows[0].startswith("clip,label") and len(rows) == 3
     assert all(row.split(",")[1] in pipeline.classes for row in rows[1:])
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        studies = _poll_json(f"http://127.0.0.1:{port}/api/studies")
+    with dashboard(run_dir) as url:
+        studies = _poll_json(f"{url}/api/studies")
         assert [s["study_name"] for s in studies["study_summaries"]] == ["synthetic-tiny"]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.mark.slow
@@ -216,6 +215,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard(run_dir: Path) -> Iterator[str]:
+    """``merauto dashboard RUN_DIR`` serving on a free port of 127.0.0.1 until the block ends; yields its URL."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def _poll_json(url: str, timeout: float = 60) -> dict:

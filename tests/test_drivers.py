@@ -7,30 +7,23 @@ directory's lock proves that an earlier driver of the same run directory is gone
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+from filelock import FileLock
 from optuna.trial import TrialState
-from test_cli import TINY, _merauto
+from test_cli import TINY, _merauto, start_merauto
 
 import merauto.orchestrator.driver as driver_module
 import merauto.results.storage as storage_module
+from merauto.cli import main
 from merauto.errors import MerautoError
 from merauto.orchestrator.driver import DriverId, DriverPresence, StaleTrials
 from merauto.orchestrator.study import finished_trials, recover_interrupted
 from merauto.results.storage import DRIVER_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR, open_storage
 from merauto.search_space.space import define_by_run
-
-
-def _start_merauto(*args: str, cache: Path) -> subprocess.Popen:
-    """``merauto ARGS`` in the background, as a second terminal would run it."""
-    env = {**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "merauto", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _study(url: str, stale: StaleTrials | None = None) -> tuple[optuna.storages.RDBStorage, optuna.Study]:
@@ -112,7 +105,7 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
     first then crashed with UpdateFinishedTrialError when that trial finished."""
     cache, url = tmp_path / "cache", f"sqlite:///{tmp_path}/shared.db"
     common = ["search", *TINY, "--budget", "2", "--storage", url, "--study", "shared", "--seed-presets"]
-    first = _start_merauto(*common, "--run-dir", str(tmp_path / "a"), cache=cache)
+    first = start_merauto(*common, "--run-dir", str(tmp_path / "a"), cache=cache)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and first.poll() is None:
@@ -134,3 +127,13 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
             first.kill()
     study = optuna.load_study(study_name="shared", storage=url)
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.COMPLETE]
+
+
+def test_a_second_search_in_the_same_run_directory_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with FileLock(str(run_dir / ".lock")):  # what a running search holds
+        code = main(["search", *TINY, "--budget", "1", "--run-dir", str(run_dir), "--cache-dir", str(tmp_path / "cache")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and f"another merauto search is running in {run_dir}" in err and "fix:" in err
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"], "nothing of a study was written"

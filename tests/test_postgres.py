@@ -3,10 +3,7 @@ read and write ``postgresql://`` storage, and drivers writing to one database at
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +12,7 @@ import optuna
 import psycopg
 import pytest
 from postgres_server import PostgresServer
-from test_cli import TINY, _free_port, _merauto, _poll_json
+from test_cli import TINY, _merauto, _poll_json, dashboard, start_merauto
 
 from merauto.errors import MerautoError
 from merauto.results.storage import INTERRUPTED_ATTR, open_storage
@@ -41,16 +38,6 @@ def _count_complete(url: str, study: str = STUDY) -> int:
 
 def _complete(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-
-
-def _start(*args: str, cache: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "merauto", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"},
-    )
 
 
 def test_drivers_opening_one_new_database_at_once_all_start(postgres_server: PostgresServer) -> None:
@@ -81,7 +68,7 @@ def _open_at_once(url: str, drivers: int) -> list[str]:
 def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), "--storage", postgres_url]
-    process = _start(*search, cache=cache)
+    process = start_merauto(*search, cache=cache)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and _count_complete(postgres_url) < 1:
         time.sleep(0.5)
@@ -103,21 +90,11 @@ def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_pat
     report = _merauto("report", str(run_dir), cache=cache)
     assert "leaderboard" in report.stdout and "preset ststnet" in report.stdout
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        studies = _poll_json(f"http://127.0.0.1:{port}/api/studies")
-        (summary,) = studies["study_summaries"]
+    with dashboard(run_dir) as url:
+        (summary,) = _poll_json(f"{url}/api/studies")["study_summaries"]
         assert summary["study_name"] == STUDY
-        study = _poll_json(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}")
+        study = _poll_json(f"{url}/api/studies/{summary['study_id']}")
         assert sum(t["state"] == "Complete" for t in study["trials"]) == 3
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.mark.slow
@@ -125,7 +102,7 @@ def test_two_searches_writing_to_one_database_at_once_lose_no_trial(postgres_url
     cache = tmp_path / "cache"
     studies = ("driver-a", "driver-b")
     processes = [
-        _start(
+        start_merauto(
             *["search", "--synthetic-size", "tiny", "--max-epochs", "5", "--budget", "2", "--max-concurrent", "1"],
             *["--study", study, "--run-dir", str(tmp_path / study), "--storage", postgres_url],
             cache=cache,
