@@ -7,7 +7,7 @@ Printed: each kill's moment and the trials then running, and at the end the coun
 those counted twice, those whose results were lost, and records stored for trials that do not
 count. A sound run prints M, 0, 0, 0.
 
-    python benchmarks/soak_kill.py --trials 8 --kills 12
+    python benchmarks/soak_kill.py --trials 10 --kills 15 --window 3 30
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="the search's budget")
     parser.add_argument("--kills", type=int, default=12, help="how many times the driver is killed")
     parser.add_argument("--window", type=float, nargs=2, default=(2.0, 40.0), help="seconds after start at which a kill falls")
+    parser.add_argument("--max-epochs", type=int, default=20, help="bound on each trial's epochs (longer trials: more kills mid-trial)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the run (default: a temporary one)")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="merauto-soak-"))
     run_dir, cache = root / "run", root / "cache"
-    search = ["search", "--synthetic-size", "tiny", "--max-epochs", "3", "--budget", str(args.trials), "--seed-presets"]
+    search = ["search", "--synthetic-size", "tiny", "--max-epochs", str(args.max_epochs), "--budget", str(args.trials), "--seed-presets"]
     command = [sys.executable, "-m", "merauto", *search, "--run-dir", str(run_dir), "--cache-dir", str(cache)]
     rng = random.Random(args.seed)
     started = time.perf_counter()
