@@ -22,7 +22,9 @@ from merauto.cli import main
 from merauto.errors import MerautoError
 from merauto.orchestrator.driver import DriverId, DriverPresence, StaleTrials
 from merauto.orchestrator.study import finished_trials, recover_interrupted
-from merauto.results.storage import DRIVER_ATTR, INTERRUPTED_ATTR, RETRY_OF_ATTR, open_storage
+from merauto.results.integrity import check_integrity
+from merauto.results.storage import DRIVER_ATTR, INTERRUPTED_ATTR, PRESET_ATTR, RETRY_OF_ATTR, open_storage
+from merauto.results.store import StoredTrial
 from merauto.search_space.space import define_by_run
 
 
@@ -104,19 +106,20 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
     """The defect of issue 14: the second search used to fail the first one's live trial, and the
     first then crashed with UpdateFinishedTrialError when that trial finished."""
     cache, url = tmp_path / "cache", f"sqlite:///{tmp_path}/shared.db"
-    common = ["search", *TINY, "--budget", "2", "--storage", url, "--study", "shared", "--seed-presets"]
+    common = ["search", *TINY, "--budget", "3", "--max-concurrent", "1", "--storage", url, "--study", "shared", "--seed-presets"]
     first = start_merauto(*common, "--run-dir", str(tmp_path / "a"), cache=cache)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and first.poll() is None:
             try:
                 study = optuna.load_study(study_name="shared", storage=url)
-            except KeyError:
+            except Exception:  # noqa: BLE001 - not created yet, or its tables being created
                 study = None
             if study is not None and study.get_trials(states=(TrialState.RUNNING,)):
                 break
             time.sleep(0.5)
         second = _merauto(*common, "--run-dir", str(tmp_path / "b"), cache=cache, check=False)
+        assert first.poll() is None, "the first search was still running when the second was refused"
         assert second.returncode == 2, second.stderr
         err = " ".join(second.stderr.split())
         assert "another merauto" in err and str(tmp_path / "a") in err and "fix:" in err
@@ -126,7 +129,7 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
         if first.poll() is None:
             first.kill()
     study = optuna.load_study(study_name="shared", storage=url)
-    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 3
 
 
 def test_a_second_search_in_the_same_run_directory_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,3 +140,28 @@ def test_a_second_search_in_the_same_run_directory_is_refused_at_once(tmp_path: 
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and f"another merauto search is running in {run_dir}" in err and "fix:" in err
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock"], "nothing of a study was written"
+
+
+def test_the_integrity_check_names_trials_counted_twice_lost_or_stray(tmp_path: Path) -> None:
+    storage, study = _study(f"sqlite:///{tmp_path}/study.db")
+    for value in (0.5, 0.6, 0.7):
+        trial = study.ask()
+        define_by_run(trial)
+        study.tell(trial, value)
+    study.enqueue_trial({}, user_attrs={RETRY_OF_ATTR: 0})  # a re-run of trial 0 that also completes: 0 no longer counts
+    retry = study.ask()
+    define_by_run(retry)
+    study.tell(retry, 0.4)
+    config = define_by_run(optuna.trial.FixedTrial(study.trials[1].params))
+    outcome_free = [StoredTrial(n, "complete", None, config, 0.5, None, None, None, None) for n in (0, 1, 3)]
+    integrity = check_integrity(study, outcome_free)
+    assert integrity.counted == 3 and integrity.lost == [2] and integrity.stray == [0] and not integrity.ok
+    assert "lost [2]" in integrity.describe() and "stray [0]" in integrity.describe()
+    for _ in range(2):  # one preset run to completion twice: counted twice
+        study.enqueue_trial({}, user_attrs={PRESET_ATTR: "ststnet"})
+        preset = study.ask()
+        define_by_run(preset)
+        study.tell(preset, 0.5)
+    stored = [StoredTrial(n, "complete", None, config, 0.5, None, None, None, None) for n in (1, 2, 3, 4, 5)]
+    twice = check_integrity(study, stored)
+    assert twice.counted_twice == [5] and twice.lost == [] and twice.stray == [] and not twice.ok

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from refusal_cases import CASES, DATA, Refusal, command
+from refusal_cases import CASES, DATA, Refusal, command, manifest
+
+from merauto.data import findings as kinds
+from merauto.data.datasets import DatasetRequest, load_dataset
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -40,3 +43,11 @@ def test_datasets_check_reports_the_same_bad_data(case: Refusal, tmp_path: Path)
     assert result.returncode in (1, 2) and "Traceback" not in said, said  # 1: problems listed; 2: the dataset cannot be read at all
     for expected in case.expect:
         assert expected in said, f"{expected!r} not in: {said}"
+
+
+def test_classes_declares_a_label_that_only_looks_misspelt(tmp_path: Path) -> None:
+    path = manifest(tmp_path, lambda rows: rows[2].update(label="postive"))
+    assert any(f.kind == kinds.SIMILAR_LABEL for f in load_dataset(DatasetRequest("manifest", manifest=path), tmp_path).errors)
+    declared = DatasetRequest("manifest", manifest=path, classes="negative,positive,postive,surprise")
+    loaded = load_dataset(declared, tmp_path)
+    assert not loaded.errors and loaded.index.classes == ("negative", "positive", "postive", "surprise")

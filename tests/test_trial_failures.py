@@ -25,6 +25,7 @@ from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
 from merauto.orchestrator.tune_runner import MEMORY_KILLED, killed_for_memory
+from merauto.results.storage import open_storage
 from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import resolve
@@ -152,3 +153,30 @@ def test_memory_kills_are_told_apart_from_other_errors() -> None:
     except RuntimeError as exc:
         assert killed_for_memory(exc)
     assert not killed_for_memory(RuntimeError("another failure"))
+
+
+def test_a_trial_another_driver_took_over_is_dropped_not_stored_twice(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver whose heartbeat went stale stores its trial's results, and then finds that another
+    driver has failed and re-queued the trial meanwhile: the stored copy is dropped (the re-run
+    counts), and the search does not crash."""
+    storage = open_storage(f"sqlite:///{tmp_path}/study.db")
+    store = ResultsStore(tmp_path)
+    searcher = RecordingOptunaSearch(
+        space=partial(tune_space, max_epochs=2), metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store
+    )
+    config = searcher.suggest("slow")
+    reports: list[dict] = []
+    evaluate_params(config, _context(tiny_index, cache_dir), report=reports.append)
+    record = store.record
+
+    def record_then_taken_over(*args: object, **kwargs: object) -> None:
+        record(*args, **kwargs)
+        (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # the other driver's fail_stale_trials
+
+    monkeypatch.setattr(store, "record", record_then_taken_over)
+    searcher.on_trial_complete("slow", reports[-1])
+    assert store.trials("s") == []
+    assert optuna.load_study(study_name="s", storage=storage).trials[0].state == optuna.trial.TrialState.FAIL

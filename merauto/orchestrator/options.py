@@ -129,8 +129,7 @@ def check_reachable(address: str) -> None:
     if not host or not port.isdigit():
         raise MerautoError(f"--ray-address {address!r} is not host:port", "pass e.g. --ray-address 10.0.0.5:6379, ray://host:10001 or auto")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
-            pass
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()  # it answers: that is all we ask
     except OSError as exc:
         raise MerautoError(
             f"--ray-address {address}: nothing answers at {host}:{port} ({exc.strerror or type(exc).__name__})",

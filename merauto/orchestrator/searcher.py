@@ -8,12 +8,14 @@ stored as such, and can never be selected.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import warnings
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
@@ -22,7 +24,7 @@ from merauto.evaluator.nested import TrialOutcome
 from merauto.faults import crash_point
 from merauto.orchestrator.driver import DriverPresence
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE
-from merauto.results.storage import PRESET_ATTR
+from merauto.results.storage import PRESET_ATTR, RETRY_OF_ATTR
 from merauto.results.store import ResultsStore
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
@@ -99,16 +101,25 @@ class RecordingOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self._ot_trials[trial_id]
         try:
-            self._record_and_tell(trial_id, trial, result, error)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            # Another driver found this trial's heartbeat stale, failed it and queued it again:
-            # its run there counts, so this copy is dropped.
-            self.store.forget(self._study_name, [trial.number])
+            # UpdateFinishedTrialError: another driver found this trial's heartbeat stale, failed it and
+            # queued it again before its results were stored here; its run there counts.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                told = self._record_and_tell(trial_id, trial, result, error)
+                if told is not None and self._taken_over(trial.number, told):
+                    self.store.forget(self._study_name, [trial.number])
         finally:
             if self.presence is not None:
                 self.presence.untrack(self._study_name, trial.number)
 
-    def _record_and_tell(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any] | None, error: bool) -> None:
+    def _taken_over(self, number: int, told: TrialState) -> bool:
+        """Whether another driver failed trial ``number`` (its heartbeat went stale) and queued it
+        again before this one told Optuna (Ray's OptunaSearch logs a failed tell and goes on)."""
+        trials = self._ot_study.get_trials(deepcopy=False)
+        state = next(t.state for t in trials if t.number == number)
+        return state != told or any(t.user_attrs.get(RETRY_OF_ATTR) == number for t in trials)
+
+    def _record_and_tell(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any] | None, error: bool) -> TrialState | None:
+        """Store the finished trial, then tell Optuna; returns the state told (``None``: left running)."""
         preset = trial.user_attrs.get(PRESET_ATTR)
         status = (result or {}).get("status")
         if status == "ok" or (status == "running" and trial_id in self.pruned):
@@ -132,9 +143,9 @@ class RecordingOptunaSearch(OptunaSearch):
             crash_point("stored")
             # OptunaSearch tells COMPLETE when given a result and PRUNED when given none.
             super().on_trial_complete(trial_id, result if state == "complete" else None, error=False)
-            return
+            return TrialState.COMPLETE if state == "complete" else TrialState.PRUNED
         if status == "running" and not error:
-            return  # stopped by an interruption or --timeout: left RUNNING, re-run by the next search
+            return None  # stopped by an interruption or --timeout: left RUNNING, re-run by the next search
         message = (result or {}).get("error") or CRASH_MESSAGE
         trial.set_user_attr("error", message[:2000])
         config = config_or_none(trial.params)
@@ -148,6 +159,7 @@ class RecordingOptunaSearch(OptunaSearch):
             seconds=(result or {}).get("seconds"),
         )
         super().on_trial_complete(trial_id, None, error=True)
+        return TrialState.FAIL
 
 
 class PruningScheduler(AsyncHyperBandScheduler):

@@ -41,10 +41,9 @@ def portable_storage_url(url: str, run_dir: Path) -> str:
     """``url`` as ``merauto.json`` records it: an SQLite file inside the run directory by its path
     relative to that directory, so the folder can be moved or archived and still open."""
     if url.startswith(SQLITE):
-        try:
-            return SQLITE + str(Path(url[len(SQLITE) :]).resolve().relative_to(Path(run_dir).resolve()))
-        except ValueError:
-            pass
+        path, folder = Path(url[len(SQLITE) :]).resolve(), Path(run_dir).resolve()
+        if path.is_relative_to(folder):
+            return SQLITE + str(path.relative_to(folder))
     return url
 
 
