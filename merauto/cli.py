@@ -150,10 +150,12 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         seed_presets=args.seed_presets,
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
+        audit=args.audit,
     )
     checked = preflight(options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
     from merauto.orchestrator.search import run_search
-    from merauto.results.report import build_report, print_report, write_html
+    from merauto.results.report import build_report, print_report
+    from merauto.results.report_html import write_html
 
     summary = run_search(options, console, checked)
     report = build_report(run_dir)
@@ -216,12 +218,27 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.run_dir import load_run
 
     load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
-    from merauto.results.report import build_report, print_report, write_html
+    from merauto.results.report import build_report, print_report
+    from merauto.results.report_html import write_html
 
     report = build_report(args.run_dir)
     print_report(report, Console(), top=args.top)
-    html = write_html(report, args.html or args.run_dir / "report.html")
+    from merauto.results.explain import explanation_section
+
+    explanations = explanation_section(args.run_dir, _cache_dir(args), console, export=args.explain)
+    html = write_html(report, args.html or args.run_dir / "report.html", [explanations])
     console.print(f"wrote {html}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    """`merauto audit`: what each common protocol would report, against the nested estimate."""
+    from merauto.results.run_dir import load_run
+
+    load_run(args.run_dir)
+    from merauto.results.audit import load_audit, print_audit
+
+    print_audit(load_audit(args.run_dir, args.resamples), Console())
     return 0
 
 
@@ -379,6 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject",
     )
     protocol.add_argument(
+        "--audit",
+        action="store_true",
+        help="also record each fold's test predictions after every epoch of a test model trained to the maximum epochs, so "
+        "merauto audit can show what leaky protocols (last epoch, best test epoch, best trial by test score) would report; "
+        "never read by the sampler, pruner or early stopping",
+    )
+    protocol.add_argument(
         "--init-checkpoint",
         type=Path,
         default=None,
@@ -446,7 +470,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="run directory written by merauto search")
     report.add_argument("--top", type=int, default=10, help="rows of the leaderboard to print")
     report.add_argument("--html", type=Path, default=None, help="where to write the HTML report (default: RUN_DIR/report.html)")
+    report.add_argument(
+        "--explain",
+        action="store_true",
+        help="add explanation maps of the selected pipeline (integrated gradients over its training clips; exports it first "
+        "when RUN_DIR/export has no export of it; needs pip install 'merauto[explain]')",
+    )
+    _add_cache_dir(report)
     report.set_defaults(handler=cmd_report)
+
+    audit = commands.add_parser(
+        "audit",
+        help="what each common protocol (last epoch, best test epoch, best trial by test score) would report, against the nested estimate",
+        formatter_class=FORMATTER,
+        description="Pooled test UF1/UAR (overall and per source) under each protocol, with subject-level paired bootstrap "
+        "intervals of the difference to the nested estimate. The epoch-level protocols need a search run with --audit.",
+    )
+    audit.add_argument("run_dir", type=Path, help="run directory written by merauto search")
+    audit.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    audit.set_defaults(handler=cmd_audit)
 
     export = commands.add_parser(
         "export", help="write the selected pipeline (config, preprocessing, weights refit on all subjects)", formatter_class=FORMATTER

@@ -256,3 +256,38 @@ def test_the_invariant_test_catches_a_teacher_that_sees_the_test_subject(monkeyp
     monkeypatch.setattr(engine.ModelSet, "__init__", leaky)
     clean, corrupted = _run_twice(random_eval_data(), 2, EvaluationSettings(seed=5), config=config)
     assert "inner_curve" in selection_differences(clean, corrupted)
+
+
+@pytest.mark.parametrize(("refit", "mode"), [(True, "loop"), (True, "vmap"), (False, "loop")])
+def test_audit_curves_change_with_the_test_subject_and_nothing_else(refit: bool, mode: str) -> None:
+    """--audit records fold k's test predictions after every epoch. Corrupting the test subject changes
+    those curves and nothing a selection reads; recording them changes nothing else at all."""
+    data = random_eval_data()
+    audited = EvaluationSettings(refit=refit, seed=7, fold_batching=mode, audit=True)
+    clean, corrupted = _run_twice(data, 3, audited, batch=(0, 5))
+    assert selection_differences(clean, corrupted) == []
+    assert len(clean.test.curve) == CONFIG.training.max_epochs
+    assert all(len(epoch) == len(clean.test.ids) for epoch in clean.test.curve)
+    assert clean.test.curve != corrupted.test.curve
+
+    plain = _run_twice(data, 3, replace(audited, audit=False), batch=(0, 5))[0]
+    assert plain.test.curve is None
+    assert selection_differences(clean, plain) == []
+    assert (clean.test.y_pred, clean.test.probs) == (plain.test.y_pred, plain.test.probs)
+    if refit:  # the nested prediction is the audit model's prediction at the selected epoch
+        assert clean.test.curve[clean.selection.best_epoch - 1] == clean.test.y_pred
+    a, b = TrialOutcome(data.classes, [clean]), TrialOutcome(data.classes, [corrupted])
+    assert a.objective() == b.objective() == TrialOutcome(data.classes, [plain]).objective()
+
+
+def test_stored_outcomes_keep_the_audit_curves(tmp_path) -> None:  # noqa: ANN001
+    """The curves reach the results store (for merauto audit) in the trial's outcome, next to the test predictions."""
+    from merauto.results.store import ResultsStore
+
+    data = random_eval_data()
+    outcome = nested.evaluate_trial(CONFIG, data, EvaluationSettings(seed=1, audit=True), rungs=[[0, 1]])
+    store = ResultsStore(tmp_path)
+    store.record("s", 0, state="complete", config=CONFIG, preset=None, outcome=outcome)
+    stored = store.trials("s")[0].outcome
+    assert [f.test.curve for f in stored.folds] == [f.test.curve for f in outcome.folds]
+    assert stored.objective() == outcome.objective()

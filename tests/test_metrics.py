@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-from merauto.evaluator.metrics import scores, scores_by_group, subject_bootstrap, uar, uf1
+from merauto.evaluator.metrics import paired_subject_bootstrap, scores, scores_by_group, subject_bootstrap, uar, uf1
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -52,3 +52,18 @@ def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_more_subjects
     assert low_f <= uf1(few[0], few[1], 3) <= high_f
     assert low_m <= uf1(many[0], many[1], 3) <= high_m
     assert high_m - low_m < high_f - low_f
+
+
+def test_paired_interval_is_of_the_difference_and_narrower_than_the_separate_ones() -> None:
+    """Two predictors that mostly agree: their UF1 difference is known far more precisely than either UF1."""
+    rng = np.random.default_rng(1)
+    subjects = np.repeat(np.arange(30), 6)
+    y_true = rng.integers(0, 3, len(subjects))
+    a = np.where(rng.uniform(size=len(subjects)) < 0.6, y_true, rng.integers(0, 3, len(subjects)))
+    b = np.where(rng.uniform(size=len(subjects)) < 0.1, y_true, a)  # b = a with a few more right
+    paired = paired_subject_bootstrap(y_true, b, a, subjects, 3, n_resamples=400)
+    low, high = paired["uf1"]
+    assert low <= uf1(y_true, b, 3) - uf1(y_true, a, 3) <= high and low >= 0.0  # b is never worse on any resample
+    separate = subject_bootstrap(y_true, a, subjects, uf1, 3, n_resamples=400)
+    assert high - low < (separate[1] - separate[0]) / 2
+    assert paired_subject_bootstrap(y_true, a, a, subjects, 3, n_resamples=50) == {"uf1": (0.0, 0.0), "uar": (0.0, 0.0)}

@@ -14,7 +14,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
-from merauto.results.report import _protocol_line
+from merauto.results.report import protocol_line
 from merauto.results.run_dir import RunInfo, default_storage_url, load_run
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, RUNGS_ATTR, open_storage
 from merauto.search_space.presets import PRESETS
@@ -91,10 +91,10 @@ def test_run_info_round_trips_every_protocol_setting(tmp_path: Path) -> None:
     assert loaded.evaluation.init_checkpoint == "/m.pt"
 
 
-def test_report_protocol_line_names_the_rungs_or_says_multi_fidelity_was_off(tmp_path: Path) -> None:
+def test_reportprotocol_line_names_the_rungs_or_says_multi_fidelity_was_off(tmp_path: Path) -> None:
     info = RunInfo("s", default_storage_url(tmp_path), DatasetRequest(), EvaluationSettings(), pruning="asha:4")
     study = optuna.create_study()
     report = SimpleNamespace(info=info, study=study)
-    assert "multi-fidelity off (too few folds)" in _protocol_line(report)  # a study of one rung: nothing was pruned
+    assert "multi-fidelity off (too few folds)" in protocol_line(report)  # a study of one rung: nothing was pruned
     study.set_user_attr(RUNGS_ATTR, [[0, 1, 2, 3, 4], list(range(17)), list(range(68))])
-    assert "multi-fidelity asha:4 over rungs of 5/17/68 folds" in _protocol_line(report)
+    assert "multi-fidelity asha:4 over rungs of 5/17/68 folds" in protocol_line(report)

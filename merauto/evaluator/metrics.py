@@ -57,6 +57,15 @@ def scores_by_group(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, 
     return {str(g): scores(y_true[groups == g], y_pred[groups == g], n_classes) for g in sorted(set(groups.tolist()))}
 
 
+def _subject_resamples(subjects: np.ndarray, n_resamples: int, seed: int) -> list[np.ndarray]:
+    """Row indices of ``n_resamples`` draws of whole subjects with replacement."""
+    subjects = np.asarray(subjects)
+    unique = np.unique(subjects)
+    members = [np.flatnonzero(subjects == s) for s in unique]
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([members[i] for i in rng.integers(0, len(unique), len(unique))]) for _ in range(n_resamples)]
+
+
 def subject_bootstrap(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -67,13 +76,33 @@ def subject_bootstrap(
     seed: int = 0,
 ) -> tuple[float, float]:
     """95% percentile interval of ``metric`` when whole subjects (not samples) are resampled."""
-    subjects = np.asarray(subjects)
-    unique = np.unique(subjects)
-    members = [np.flatnonzero(subjects == s) for s in unique]
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_resamples)
-    for b in range(n_resamples):
-        picked = np.concatenate([members[i] for i in rng.integers(0, len(unique), len(unique))])
-        values[b] = metric(y_true[picked], y_pred[picked], n_classes)
+    values = [metric(y_true[picked], y_pred[picked], n_classes) for picked in _subject_resamples(subjects, n_resamples, seed)]
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
+
+
+def paired_subject_bootstrap(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    subjects: np.ndarray,
+    n_classes: int,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of UF1(a) - UF1(b) and UAR(a) - UAR(b) over the same rows, each
+    draw of whole subjects applied to both (so the interval is of the difference, not of each)."""
+    differences = []
+    for picked in _subject_resamples(subjects, n_resamples, seed):
+        f1_a, recall_a = _per_class(confusion(y_true[picked], pred_a[picked], n_classes))
+        f1_b, recall_b = _per_class(confusion(y_true[picked], pred_b[picked], n_classes))
+        differences.append((f1_a.mean() - f1_b.mean(), recall_a.mean() - recall_b.mean()))
+    low, high = np.percentile(np.array(differences), [2.5, 97.5], axis=0)
+    return {"uf1": (float(low[0]), float(high[0])), "uar": (float(low[1]), float(high[1]))}
+
+
+def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, tuple[float, int]]:
+    """(accuracy, number of samples) for each value of ``groups`` (e.g. each test subject)."""
+    groups = np.asarray(groups)
+    correct = np.asarray(y_true) == np.asarray(y_pred)
+    return {str(g): (float(correct[groups == g].mean()), int((groups == g).sum())) for g in sorted(set(groups.tolist()))}

@@ -8,6 +8,10 @@ from inner-validation predictions only.
 
 All folds of a batch (a rung, or the whole trial) are trained together on a
 :class:`~merauto.evaluator.engine.ModelSet`; each model only ever sees its own rows.
+
+With ``EvaluationSettings.audit`` each fold's test model also trains on to the maximum epochs,
+predicting the test rows after every epoch. Those curves are stored with the test predictions
+for ``merauto audit`` and read by nothing that chooses.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class FoldTest:
     y_true: list[int]
     y_pred: list[int]
     probs: list[list[float]]
+    curve: list[list[int]] | None = None  # with --audit: y_pred after each epoch 1..max_epochs of the audit test model
 
 
 @dataclass
@@ -215,12 +220,13 @@ def evaluate_folds(
     inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
-    if settings.refit:
+    curves: list[list[list[int]] | None] = [None] * len(plans)
+    if settings.refit or settings.audit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
         final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, *batching)
-        for epoch in range(max(plan.best_epoch for plan in plans)):
-            final.train_epoch([epoch < plan.best_epoch for plan in plans])
-        probs = final.predict_proba(list(range(len(plans))), [plan.fold.test for plan in plans])
+        refit_probs, curves = _train_test_models(config, final, plans, settings.audit)
+    if settings.refit:
+        probs = refit_probs
         refit_stats = [final.fitted_statistics(i) for i in range(len(plans))]
     else:
         for plan in plans:
@@ -233,10 +239,49 @@ def evaluate_folds(
         refit_stats = [None] * len(plans)
 
     seconds = (time.perf_counter() - started) / len(plans)
-    return [_outcome(data, plan, inner, p, stats, seconds) for plan, p, stats in zip(plans, probs, refit_stats, strict=True)]
+    return [
+        _outcome(data, plan, inner, p, stats, curve, seconds)
+        for plan, p, stats, curve in zip(plans, probs, refit_stats, curves, strict=True)
+    ]
 
 
-def _outcome(data: EvalData, plan: _FoldPlan, inner: ModelSet, probs: np.ndarray, refit_stats: dict | None, seconds: float) -> FoldOutcome:
+def _train_test_models(
+    config: PipelineConfig, models: ModelSet, plans: list[_FoldPlan], audit: bool
+) -> tuple[list[np.ndarray], list[list[list[int]] | None]]:
+    """Train fold k's test model (member k, on all of fold k's training rows) for fold k's selected
+    epochs and predict its test rows: each fold's test probabilities, and no curves.
+
+    With ``audit`` every test model trains on to the trial's maximum epochs and predicts its test
+    rows after each epoch (what a leaky protocol would read). A member's training never depends
+    on how long the others train, so the probabilities at its selected epoch are the ones the
+    model would give had it stopped there; the curves go to the record only.
+    """
+    tests = [plan.fold.test for plan in plans]
+    everyone = list(range(len(plans)))
+    if not audit:
+        for epoch in range(max(plan.best_epoch for plan in plans)):
+            models.train_epoch([epoch < plan.best_epoch for plan in plans])
+        return models.predict_proba(everyone, tests), [None] * len(plans)
+    selected: list[np.ndarray] = [np.empty(0)] * len(plans)
+    curves: list[list[list[int]]] = [[] for _ in plans]
+    for epoch in range(1, config.training.max_epochs + 1):
+        models.train_epoch([True] * len(plans))
+        for k, probs in enumerate(models.predict_proba(everyone, tests)):
+            curves[k].append(probs.argmax(1).tolist())
+            if epoch == plans[k].best_epoch:
+                selected[k] = probs
+    return selected, curves
+
+
+def _outcome(
+    data: EvalData,
+    plan: _FoldPlan,
+    inner: ModelSet,
+    probs: np.ndarray,
+    refit_stats: dict | None,
+    curve: list[list[int]] | None,
+    seconds: float,
+) -> FoldOutcome:
     inner_rows = np.concatenate(plan.validation)
     inner_true = data.labels[inner_rows]
     inner_scores = scores(inner_true, plan.best_pred, data.n_classes)
@@ -263,6 +308,7 @@ def _outcome(data: EvalData, plan: _FoldPlan, inner: ModelSet, probs: np.ndarray
         y_true=data.labels[test].tolist(),
         y_pred=probs.argmax(1).tolist(),
         probs=probs.round(6).tolist(),
+        curve=curve,
     )
     return FoldOutcome(selection, result, seconds)
 

@@ -46,6 +46,7 @@ class SearchOptions:
     seed_presets: bool = False
     init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
+    audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
 
 
 def validate(options: SearchOptions) -> None:

@@ -67,6 +67,7 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         amp=options.amp,
         init_checkpoint=None if options.init_checkpoint is None else str(options.init_checkpoint.resolve()),
         pretrain_dataset=options.pretrain_dataset,
+        audit=options.audit,
     )
     info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
     if (options.run_dir / RUN_INFO).exists():

@@ -18,7 +18,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "selected_trial": "selection",
         "build_report": "report",
         "print_report": "report",
-        "write_html": "report",
+        "write_html": "report_html",
         "ExportedPipeline": "export",
         "export_pipeline": "export",
         "repeat_trial": "repeat",

@@ -1,21 +1,17 @@
-"""`merauto report`: a leaderboard on the terminal and a self-contained plotly HTML report."""
+"""`merauto report`: what a run found, computed once from its stores, and the leaderboard on the terminal
+(report.html is written by :mod:`merauto.results.report_html`)."""
 
 from __future__ import annotations
 
-import html
-import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import optuna
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from rich.console import Console
 from rich.table import Table
 
-from merauto.atomic import write_text_atomic
+from merauto.results.audit import Audit, audit_study, print_audit
 from merauto.results.integrity import check_integrity
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
@@ -29,9 +25,6 @@ from merauto.results.selection import (
 )
 from merauto.results.storage import RUNGS_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.spec.config import SLOTS
-
-STYLE = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +38,11 @@ class Report:
     estimates: list[Estimate]
     intervals: dict[str, dict[str, tuple[float, float]]]
     fold_trials: dict[int, list[StoredTrial]] | None = None  # strict mode: each fold study's trials
+    audit: Audit | None = None  # what each common protocol would report (None in strict mode)
+
+    def estimate(self, name: str) -> Estimate | None:
+        """The estimate called ``name``, if the run has one."""
+        return next((e for e in self.estimates if e.name == name), None)
 
 
 def build_report(run_dir: Path) -> Report:
@@ -66,7 +64,8 @@ def build_report(run_dir: Path) -> Report:
     for trial in eligible(trials):
         if trial.preset:
             estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
-    report = Report(Path(run_dir), info, study, trials, estimates, {e.name: e.intervals() for e in estimates})
+    intervals = {e.name: e.intervals() for e in estimates}
+    report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials))
     _store_estimates(store, report)
     return report
 
@@ -218,7 +217,8 @@ def estimate_rows(report: Report) -> list[dict[str, str]]:
     return rows
 
 
-def _protocol_line(report: Report) -> str:
+def protocol_line(report: Report) -> str:
+    """The protocol the run followed, in one paragraph."""
     ev = report.info.evaluation
     outer = str(ev.outer).upper() if ev.outer.subject_independent else "LOVO (NOT subject-independent)"
     pruning = ""
@@ -238,7 +238,7 @@ def _protocol_line(report: Report) -> str:
 
 def print_report(report: Report, console: Console, top: int = 10) -> None:
     """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
-    console.print(_protocol_line(report))
+    console.print(protocol_line(report))
     if report.fold_trials is not None:
         _print_rows(console, "strict mode: the best trial of each fold's own study", fold_rows(report))
         _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
@@ -262,6 +262,8 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
         console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)
     _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
     _print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
+    if report.audit is not None:
+        print_audit(report.audit, console)
 
 
 def _print_rows(console: Console, title: str, rows: list[dict[str, str]]) -> None:
@@ -273,105 +275,3 @@ def _print_rows(console: Console, title: str, rows: list[dict[str, str]]) -> Non
     for row in rows:
         table.add_row(*row.values())
     console.print(table)
-
-
-def _history_figure(report: Report) -> go.Figure:
-    complete = sorted((t for t in report.trials if t.state == "complete"), key=lambda t: t.number)
-    numbers = [t.number for t in complete]
-    inner = [t.objective for t in complete]
-    best, running = [], float("-inf")
-    for value in inner:
-        running = max(running, value)
-        best.append(running)
-    figure = go.Figure()
-    figure.add_scatter(x=numbers, y=inner, mode="markers", name="inner-validation UF1 (objective)")
-    figure.add_scatter(x=numbers, y=best, mode="lines", name="best objective so far")
-    figure.add_scatter(
-        x=numbers,
-        y=[t.outcome.test_scores()["uf1"] for t in complete],
-        mode="markers",
-        marker_symbol="x",
-        name="outer-test UF1 (never used to select)",
-    )
-    failed = [t.number for t in report.trials if t.outcome is None]
-    if failed:
-        figure.add_scatter(x=failed, y=[0] * len(failed), mode="markers", marker_color="red", name="failed trial")
-    figure.update_layout(title="optimisation history", xaxis_title="trial", yaxis_title="UF1")
-    return figure
-
-
-def _confusion_figure(report: Report) -> go.Figure:
-    shown = [e for e in report.estimates if not e.name.startswith("preset")]
-    figure = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[e.name for e in shown])
-    for i, e in enumerate(shown, start=1):
-        matrix = e.scores["confusion"]
-        figure.add_trace(
-            go.Heatmap(
-                z=matrix, x=list(e.classes), y=list(e.classes), text=matrix, texttemplate="%{text}", colorscale="Blues", showscale=False
-            ),
-            row=1,
-            col=i,
-        )
-        figure.update_xaxes(title_text="predicted", row=1, col=i)
-        figure.update_yaxes(title_text="true", autorange="reversed", row=1, col=i)
-    figure.update_layout(title="confusion matrices of the selected pipelines (outer test)")
-    return figure
-
-
-def _source_figure(report: Report) -> go.Figure:
-    figure = go.Figure()
-    for e in report.estimates:
-        by_source = e.by_source
-        figure.add_bar(name=e.name, x=list(by_source), y=[v["uf1"] for v in by_source.values()])
-    figure.update_layout(title="outer-test UF1 per source dataset", barmode="group", yaxis_title="UF1")
-    return figure
-
-
-def _options_figure(report: Report) -> go.Figure:
-    configs = [t.config for t in report.trials if t.config is not None]
-    figure = make_subplots(rows=1, cols=len(SLOTS), subplot_titles=list(SLOTS))
-    for i, slot in enumerate(SLOTS, start=1):
-        counts = Counter(getattr(c, slot).name for c in configs)
-        figure.add_bar(x=list(counts), y=list(counts.values()), showlegend=False, row=1, col=i)
-    figure.update_layout(title="how often each option was tried")
-    return figure
-
-
-def _importance_figure(report: Report) -> go.Figure | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.visualization.plot_param_importances(report.study)
-    except (ValueError, RuntimeError):  # too few complete trials, or no parameter varies
-        return None
-
-
-def _table_html(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "<p>none yet</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def write_html(report: Report, path: Path) -> Path:
-    """Write a self-contained HTML report (plotly.js inlined once) atomically; returns its path."""
-    figures = [_confusion_figure(report), _source_figure(report), _options_figure(report)]
-    if report.study is not None:
-        figures.insert(0, _history_figure(report))
-    importance = _importance_figure(report) if report.study is not None and len(eligible(report.trials)) >= 3 else None
-    if importance is not None:
-        figures.append(importance)
-    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
-    title = f"merauto report: {html.escape(report.info.study_name)}"
-    document = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
-<style>{STYLE}</style>
-</head><body><h1>{title}</h1>
-<p>{html.escape(_protocol_line(report))}</p>
-<h2>Outer-test estimates</h2>{_table_html(estimate_rows(report))}
-<h2>Repeated runs over seeds</h2>{_table_html(repeat_rows(report))}
-{"".join(parts)}
-<h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
-{_table_html(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}
-</body></html>"""
-    return write_text_atomic(Path(path), document, "the report")

@@ -84,6 +84,7 @@ class RunInfo:
             "max_epochs": self.max_epochs,
             **({"init_checkpoint": self.evaluation.init_checkpoint} if self.evaluation.init_checkpoint else {}),
             **({"pretrain_dataset": self.evaluation.pretrain_dataset} if self.evaluation.pretrain_dataset else {}),
+            **({"audit": True} if self.evaluation.audit else {}),
         }
 
     def to_json(self, run_dir: Path) -> dict[str, Any]:
@@ -101,6 +102,7 @@ class RunInfo:
             outer=parse_outer(data.get("outer", "loso")),
             init_checkpoint=data.get("init_checkpoint"),
             pretrain_dataset=data.get("pretrain_dataset"),
+            audit=bool(data.get("audit", False)),
         )
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(
