@@ -24,7 +24,7 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import inputs_for
 from merauto.data.synthetic.generator import SyntheticSpec
-from merauto.evaluator.nested import EvalData, evaluate_trial
+from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.results.audit import ALL_SOURCES, audit_study
 from merauto.results.store import StoredTrial
@@ -66,7 +66,22 @@ def main() -> None:
             f"{best.uf1[ALL_SOURCES]:.3f} {best.uf1_difference[ALL_SOURCES]}"
         )
         epochs = sorted(f.selection.best_epoch for f in outcome.folds)
-        print(f"{'':<16}selected epochs per fold: median {epochs[len(epochs) // 2]}, range {epochs[0]}-{epochs[-1]}")
+        plain_rows, extra_rows = training_rows(outcome, len(index), config.training.max_epochs)
+        print(
+            f"{'':<16}selected epochs per fold: median {epochs[len(epochs) // 2]}, range {epochs[0]}-{epochs[-1]}; "
+            f"training rows x epochs {plain_rows} plain, +{extra_rows / plain_rows:.1%} with --audit (load-independent)"
+        )
+
+
+def training_rows(outcome: TrialOutcome, n_clips: int, max_epochs: int) -> tuple[int, int]:
+    """Rows trained on, summed over epochs and models: the plain evaluation's (inner models for the epochs
+    they ran, refits for the selected epochs) and what --audit adds (refits from the selected to the maximum epochs)."""
+    plain = extra = 0
+    for fold in outcome.folds:
+        train = n_clips - len(fold.test.ids)
+        plain += len(fold.selection.inner_curve) * (train - len(fold.selection.inner_ids)) + fold.selection.best_epoch * train
+        extra += (max_epochs - fold.selection.best_epoch) * train
+    return plain, extra
 
 
 if __name__ == "__main__":
