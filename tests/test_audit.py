@@ -58,6 +58,7 @@ def test_each_protocol_reads_what_it_names() -> None:
     assert rows[NESTED].uf1_difference[ALL_SOURCES].value == 0.0
     assert set(rows[NESTED].uf1) == {ALL_SOURCES, "casme2", "samm"}
     (candidate,) = audit.candidates  # the selected trial; it is also the only preset
+    assert candidate.label == "selected pipeline (preset ststnet)"
     assert [p.uf1[ALL_SOURCES] for p in candidate.protocols][2] == 1.0
 
 

@@ -216,7 +216,7 @@ def audit_study(trials: list[StoredTrial], n_resamples: int = 1000) -> Audit | N
     else:
         unavailable.append(Unavailable("both leaks", "the trials hold no per-epoch test curves: search with --audit to record them"))
     protocols = [_compare(frame, name, description, predictions, reference, n_resamples) for name, description, predictions in rows]
-    candidates = [_candidate(frame, t, n_resamples) for t in _candidate_trials(pool, selected) if has_curves(t)]
+    candidates = [_candidate(frame, t, selected, n_resamples) for t in _candidate_trials(pool, selected) if has_curves(t)]
     return Audit(frame, protocols, unavailable, candidates, recorded=bool(curved))
 
 
@@ -225,7 +225,7 @@ def _candidate_trials(pool: list[StoredTrial], selected: StoredTrial) -> list[St
     return [selected] + [t for t in pool if t.preset and t.number != selected.number]
 
 
-def _candidate(frame: Frame, trial: StoredTrial, n_resamples: int) -> CandidateAudit:
+def _candidate(frame: Frame, trial: StoredTrial, selected: StoredTrial, n_resamples: int) -> CandidateAudit:
     """One trial's honest predictions against its own last-epoch and best-test-epoch predictions."""
     honest = nested_predictions(trial)
     rows = [
@@ -234,6 +234,7 @@ def _candidate(frame: Frame, trial: StoredTrial, n_resamples: int) -> CandidateA
         ("best test epoch per subject", "each fold at the epoch its test subject scored best", best_test_epoch_predictions(trial)),
     ]
     label = f"preset {trial.preset}" if trial.preset else "selected pipeline"
+    label = f"selected pipeline ({label})" if trial.preset and trial is selected else label
     return CandidateAudit(trial.number, label, [_compare(frame, *row, honest, n_resamples) for row in rows])
 
 
