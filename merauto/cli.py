@@ -120,6 +120,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from merauto.orchestrator.options import SearchOptions
     from merauto.orchestrator.preflight import preflight
     from merauto.results.run_dir import DEFAULT_RUNS
+    from merauto.spec.objectives import CostLimits, parse_objectives
 
     request = _dataset_request(args)
     study = args.study or request.label()
@@ -151,6 +152,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
         audit=args.audit,
+        objectives=parse_objectives(args.objectives),
+        limits=CostLimits(args.max_params, args.max_latency_ms),
     )
     checked = preflight(options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
     from merauto.orchestrator.search import run_search
@@ -394,6 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="refit on all of a fold's training subjects for the selected epochs before predicting its test subject",
+    )
+    protocol.add_argument(
+        "--objectives",
+        default="uf1",
+        help="what to optimise: uf1 (inner-validation UF1), or UF1 against cost: uf1,params, uf1,latency or uf1,params,latency "
+        "(trainable parameters; median per-clip latency of the trial's model in onnxruntime, batch 1, one CPU thread). Several "
+        "objectives make a multi-objective study with a Pareto front; multi-fidelity rungs prune on UF1 alone",
+    )
+    protocol.add_argument("--max-params", type=int, default=None, help="constraint: trials with more trainable parameters are infeasible")
+    protocol.add_argument(
+        "--max-latency-ms",
+        type=float,
+        default=None,
+        help="constraint: trials slower than this (ms per clip, as for latency) are infeasible",
     )
     protocol.add_argument(
         "--audit",

@@ -13,6 +13,7 @@ MODULES = (
     "merauto.evaluator.model",
     "merauto.evaluator.nested",
     "merauto.search_space.space",
+    "merauto.results.pareto",
 )
 
 

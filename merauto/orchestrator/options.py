@@ -13,6 +13,7 @@ from merauto.evaluator.fidelity import parse_pruning
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
 from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.spec.objectives import CostLimits, check_limits
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -47,6 +48,8 @@ class SearchOptions:
     init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
     audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
+    objectives: tuple[str, ...] = ("uf1",)  # parse_objectives(--objectives)
+    limits: CostLimits = CostLimits()  # --max-params, --max-latency-ms
 
 
 def validate(options: SearchOptions) -> None:
@@ -68,6 +71,7 @@ def validate(options: SearchOptions) -> None:
     if options.fold_batching not in MODES:
         raise MerautoError(f"--fold-batching {options.fold_batching!r} is not a mode", f"choose one of {', '.join(MODES)}")
     parse_pruning(options.pruning)
+    check_limits(options.limits)
     if options.max_epochs < 1:
         raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
     if options.strict and options.pruning != "none":

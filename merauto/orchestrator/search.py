@@ -69,7 +69,17 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         pretrain_dataset=options.pretrain_dataset,
         audit=options.audit,
     )
-    info = RunInfo(options.study_name, storage_url, options.dataset, evaluation, options.pruning, options.strict, options.max_epochs)
+    info = RunInfo(
+        options.study_name,
+        storage_url,
+        options.dataset,
+        evaluation,
+        options.pruning,
+        options.strict,
+        options.max_epochs,
+        options.objectives,
+        options.limits,
+    )
     if (options.run_dir / RUN_INFO).exists():
         existing = load_run(options.run_dir)
         if existing.protocol() != info.protocol() or existing.study_name != info.study_name or existing.storage_url != info.storage_url:
@@ -188,7 +198,7 @@ def _prepare_study(
 
 def _best_value(storage: optuna.storages.BaseStorage, name: str) -> float | None:
     study = optuna.load_study(study_name=name, storage=storage)
-    values = [t.value for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
+    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.values]
     return max(values) if values else None
 
 
@@ -199,9 +209,9 @@ def _summarise(storage: optuna.storages.BaseStorage, planned: list[PlannedStudy]
         study = optuna.load_study(study_name=entry.name, storage=storage)
         finished += min(finished_trials(study), options.budget)
         failed += sum(1 for t in counted_trials(study) if t.state == optuna.trial.TrialState.FAIL)
-        complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
+        complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.values]
         if len(planned) == 1 and complete:
-            top = max(complete, key=lambda t: t.value)
-            best_value, best_number = top.value, top.number
+            top = max(complete, key=lambda t: t.values[0])  # UF1, the first objective
+            best_value, best_number = top.values[0], top.number
     total = options.budget * len(planned)
     return SearchSummary(options.run_dir, planned[0].name, total, finished, failed, best_number, best_value, stopped_early=finished < total)

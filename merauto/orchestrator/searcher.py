@@ -29,6 +29,7 @@ from merauto.results.store import ResultsStore
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
 from merauto.spec.config import PipelineConfig
+from merauto.spec.objectives import LATENCY_METRIC, CostLimits
 
 CRASH_MESSAGE = (
     "the Ray worker running this trial died before reporting (its node was lost or the process was killed; the logs of a "
@@ -36,8 +37,11 @@ CRASH_MESSAGE = (
 )
 
 
-def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params: int, seconds: float) -> dict[str, Any]:
-    """What a person compares in optuna-dashboard: inner and outer scores, per source, the config."""
+def dashboard_attributes(
+    outcome: TrialOutcome, config: PipelineConfig, n_params: int, seconds: float, latency_ms: float | None = None
+) -> dict[str, Any]:
+    """What a person compares in optuna-dashboard: inner and outer scores, per source, the costs, the config
+    (``n_params`` and ``latency_ms`` are also what the constraints of ``--max-params``/``--max-latency-ms`` read)."""
     inner, test = outcome.inner_scores(), outcome.test_scores()
     attrs: dict[str, Any] = {
         "inner_uar": round(inner["uar"], 4),
@@ -48,6 +52,8 @@ def dashboard_attributes(outcome: TrialOutcome, config: PipelineConfig, n_params
         "seconds": round(seconds, 1),
         "config": config.summary(),
     }
+    if latency_ms is not None:
+        attrs[LATENCY_METRIC] = round(latency_ms, 4)
     for source, source_scores in outcome.test_scores_by_source().items():
         attrs[f"outer_uf1_{source}"] = round(source_scores["uf1"], 4)
     return attrs
@@ -77,10 +83,17 @@ class RecordingOptunaSearch(OptunaSearch):
     """
 
     def __init__(
-        self, *args: Any, store: ResultsStore, pruned: set[str] | None = None, presence: DriverPresence | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        store: ResultsStore,
+        pruned: set[str] | None = None,
+        presence: DriverPresence | None = None,
+        limits: CostLimits | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.store = store
+        self.limits = limits or CostLimits()
         self.pruned = pruned if pruned is not None else set()
         self.presence = presence
 
@@ -126,7 +139,8 @@ class RecordingOptunaSearch(OptunaSearch):
             state = "complete" if status == "ok" else "pruned"
             config = PipelineConfig.from_json(result[PIPELINE])
             outcome = TrialOutcome.from_json(json.loads(result["outcome_json"]))
-            for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"]).items():
+            latency = result.get(LATENCY_METRIC)
+            for key, value in dashboard_attributes(outcome, config, result["n_params"], result["seconds"], latency).items():
                 trial.set_user_attr(key, value)
             trial.set_user_attr("folds_done", len(outcome.folds))
             trial.set_user_attr("ray_node", result.get("ray_node"))
@@ -139,6 +153,8 @@ class RecordingOptunaSearch(OptunaSearch):
                 outcome=outcome,
                 n_params=result["n_params"],
                 seconds=result["seconds"],
+                latency_ms=latency,
+                feasible=self.limits.feasible(result["n_params"], latency),
             )
             crash_point("stored")
             # OptunaSearch tells COMPLETE when given a result and PRUNED when given none.

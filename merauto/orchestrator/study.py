@@ -20,25 +20,53 @@ from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, runnable_inputs
+from merauto.spec.objectives import LATENCY_METRIC, OBJECTIVES, CostLimits
 
 OBJECTIVE = "inner_uf1"  # the metric Ray Tune and Optuna see: pooled inner-validation UF1
 RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
 PIPELINE = "pipeline_json"  # the sampled PipelineConfig as JSON, in a trial's Tune config and its final result
 
 
-def make_sampler(seed: int) -> optuna.samplers.TPESampler:
-    """Multivariate TPE that groups conditional parameters; constant liar for parallel trials."""
+class TrialConstraints:
+    """Optuna's ``constraints_func`` for ``--max-params``/``--max-latency-ms``: a finished trial's
+    costs, read from the user attributes the searcher sets before telling Optuna (picklable, as
+    Ray Tune pickles its searcher)."""
+
+    def __init__(self, limits: CostLimits) -> None:
+        self.limits = limits
+
+    def __call__(self, trial: FrozenTrial) -> list[float]:
+        return self.limits.violations(trial.user_attrs.get("n_params"), trial.user_attrs.get(LATENCY_METRIC))
+
+
+def make_sampler(seed: int, limits: CostLimits | None = None) -> optuna.samplers.TPESampler:
+    """Multivariate TPE that groups conditional parameters, with constant liar for parallel trials;
+    with several objectives it is Optuna's multi-objective TPE, and limits become its constraints."""
+    constraints = TrialConstraints(limits) if limits else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, constraints_func=constraints)
+
+
+def directions(objectives: tuple[str, ...]) -> list[str]:
+    """Optuna's direction of each objective."""
+    return [OBJECTIVES[name].direction for name in objectives]
+
+
+def metrics(objectives: tuple[str, ...]) -> list[str]:
+    """The trial metric of each objective (Ray Tune's metric names and optuna-dashboard's labels)."""
+    return [OBJECTIVES[name].metric for name in objectives]
 
 
 def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -> optuna.Study:
     """Create the study or load it, refusing to mix trials of a different protocol."""
-    sampler = make_sampler(seed)
-    study = optuna.create_study(storage=storage, study_name=info.study_name, direction="maximize", sampler=sampler, load_if_exists=True)
+    sampler = make_sampler(seed, info.limits)
+    study = optuna.create_study(
+        storage=storage, study_name=info.study_name, directions=directions(info.objectives), sampler=sampler, load_if_exists=True
+    )
     recorded = study.user_attrs.get(PROTOCOL_ATTR)
     if recorded is None:
+        study.set_metric_names(metrics(info.objectives))
         study.set_user_attr(PROTOCOL_ATTR, info.protocol())
     elif recorded != info.protocol():
         raise MerautoError(

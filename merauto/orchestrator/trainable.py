@@ -31,6 +31,7 @@ from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
+from merauto.spec.objectives import LATENCY_METRIC
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class WorkerContext:
     device: str
     threads: int
     limits: TrialLimits = TrialLimits()  # its share of a local machine's memory, --trial-timeout
+    measure_latency: bool = False  # the latency objective or --max-latency-ms: time the trial's model in onnxruntime
 
 
 def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any = tune.report) -> None:
@@ -62,8 +64,11 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
 
         last_rung = len(context.rungs) - 1
 
+        latency: dict[str, float] = {}
+
         def result(status: str, rung: int, outcome: TrialOutcome) -> dict[str, Any]:
             return {
+                **latency,
                 OBJECTIVE: outcome.objective(),
                 RUNG: rung + 1,
                 "status": status,
@@ -82,6 +87,10 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
         with trial_limits(context.limits):
             init = initial_weights(config, evaluation, context.cache_dir)
             outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung, init=init)
+            if context.measure_latency:  # the model's cost does not depend on its weights: an untrained one is timed
+                from merauto.evaluator.onnx_model import onnx_latency_ms  # onnxruntime only where latency is measured
+
+                latency[LATENCY_METRIC] = onnx_latency_ms(build_model(config, shapes, data.n_classes), shapes)
         report(result("ok", last_rung, outcome))
     except Exception as exc:  # a failed trial is recorded as failed and the search goes on
         report(

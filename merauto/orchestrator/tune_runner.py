@@ -23,7 +23,7 @@ from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.ray_session import open_ray
 from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none, tune_space
-from merauto.orchestrator.study import OBJECTIVE, RUNG, fail_running, finished_trials, make_sampler
+from merauto.orchestrator.study import OBJECTIVE, RUNG, directions, fail_running, finished_trials, make_sampler, metrics
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import PRESET_ATTR
@@ -106,18 +106,22 @@ class TuneRunner:
                 trial_share(self.slots) if options.ray_address is None else None,  # a cluster's nodes differ: Ray's monitor
                 options.trial_timeout_s,
             ),
+            self.info.measures_latency,
         )
         pruned: set[str] = set()
         searcher = RecordingOptunaSearch(
             space=partial(tune_space, context=self.space, max_epochs=self.info.max_epochs),
-            metric=OBJECTIVE,
-            mode="max",
-            sampler=make_sampler(options.seed + done),
+            metric=OBJECTIVE if len(self.info.objectives) == 1 else metrics(self.info.objectives),
+            mode="max"
+            if len(self.info.objectives) == 1
+            else ["max" if d == "maximize" else "min" for d in directions(self.info.objectives)],
+            sampler=make_sampler(options.seed + done, self.info.limits),
             study_name=study.name,
             storage=self.storage,
             store=ResultsStore(options.run_dir),
             pruned=pruned,
             presence=self.presence,
+            limits=self.info.limits,
         )
         reduction = parse_pruning(self.info.pruning)
         scheduler = None

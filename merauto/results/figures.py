@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -15,9 +16,10 @@ from plotly.subplots import make_subplots
 
 from merauto.evaluator.metrics import accuracy_by_group, paired_subject_bootstrap, subject_bootstrap, uf1
 from merauto.results.audit import ALL_SOURCES, NESTED, Audit, source_names
-from merauto.results.selection import Estimate
+from merauto.results.selection import Estimate, trial_estimate
 from merauto.results.store import StoredTrial
 from merauto.spec.config import SLOTS
+from merauto.spec.objectives import OBJECTIVES
 
 PALETTE = plotly.colors.qualitative.Plotly  # one colour per estimate, the same in every figure
 TRUSTED_IMPORTANCE_TRIALS = 30  # fewer complete trials than this: importances are shown with a caveat
@@ -223,4 +225,63 @@ def importance_figure(study: optuna.Study) -> go.Figure | None:
         xaxis_title=f"importance (parameters present in all {len(complete)} complete trials; hover for each)",
         height=200 + 30 * len(slots),
     )
+    return figure
+
+
+COSTS: dict[str, Callable[[StoredTrial], float | None]] = {"params": lambda t: t.n_params, "latency": lambda t: t.latency_ms}
+
+
+def _cost_scatter(
+    figure: go.Figure, col: int, name: str, group: list[StoredTrial], label: str, y: Callable[[StoredTrial], float], **style: Any
+) -> None:
+    """``group`` as one scatter of ``y`` against cost ``name`` in subplot ``col`` (one legend entry per label)."""
+    group = [t for t in group if COSTS[name](t) is not None]
+    figure.add_scatter(
+        x=[COSTS[name](t) for t in group],
+        y=[y(t) for t in group],
+        text=[f"trial {t.number}" + (f" ({t.preset})" if t.preset else "") for t in group],
+        name=label,
+        legendgroup=label,
+        showlegend=col == 1,
+        row=1,
+        col=col,
+        **style,
+    )
+
+
+def pareto_figure(trials: list[StoredTrial], front: list[StoredTrial], objectives: tuple[str, ...]) -> go.Figure:
+    """Inner-validation UF1 against each cost objective: every complete trial, the infeasible ones,
+    the presets, the front (a step line), and the front's outer UF1 with 95% subject-bootstrap intervals."""
+    cost_names = [n for n in objectives if n != "uf1"]
+    figure = make_subplots(rows=1, cols=len(cost_names), subplot_titles=[OBJECTIVES[n].label for n in cost_names])
+    complete = [t for t in trials if t.state == "complete" and t.objective is not None]
+    outer = {t.number: t.outcome.test_scores()["uf1"] for t in front}
+    intervals = {t.number: trial_estimate(t, "", "").interval(uf1, 500) for t in front}
+
+    def inner(t: StoredTrial) -> float:
+        return t.objective
+
+    def tested(t: StoredTrial) -> float:
+        return outer[t.number]
+
+    for col, name in enumerate(cost_names, start=1):
+        ordered = sorted((t for t in front if COSTS[name](t) is not None), key=lambda t, n=name: (COSTS[n](t), -t.objective))
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [max(0.0, intervals[t.number][1] - outer[t.number]) for t in ordered],
+            "arrayminus": [max(0.0, outer[t.number] - intervals[t.number][0]) for t in ordered],
+        }
+        layers = [
+            ([t for t in complete if t.feasible], "trial (inner UF1)", inner, {"mode": "markers", "marker": {"color": "lightgrey"}}),
+            ([t for t in complete if not t.feasible], "infeasible", inner, {"mode": "markers", "marker": {"color": "red", "symbol": "x"}}),
+            ([t for t in complete if t.preset], "preset", inner, {"mode": "markers", "marker": {"symbol": "star", "size": 12}}),
+            (ordered, "Pareto front (inner UF1)", inner, {"mode": "lines+markers", "line": {"shape": "hv"}, "marker": {"size": 10}}),
+            (ordered, "front: outer UF1 [95% CI], never used to choose", tested, {"mode": "markers", "error_y": error}),
+        ]
+        for group, label, y, style in layers:
+            _cost_scatter(figure, col, name, group, label, y, **style)
+        figure.update_xaxes(type="log", title_text=OBJECTIVES[name].label, row=1, col=col)
+        figure.update_yaxes(title_text="UF1", row=1, col=col)
+    figure.update_layout(title="accuracy against cost: the Pareto front of the feasible trials that ran every fold")
     return figure

@@ -15,9 +15,11 @@ import plotly.graph_objects as go
 from merauto.atomic import write_text_atomic
 from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
+from merauto.results.pareto import pareto_front
 from merauto.results.report import Report, estimate_rows, fold_rows, leaderboard_rows, protocol_line, repeat_rows
 from merauto.results.selection import Estimate, eligible, selected_trial
 from merauto.spec.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
+from merauto.spec.objectives import OBJECTIVES
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1400px}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px}
@@ -99,6 +101,35 @@ the nested estimate with a paired subject-bootstrap 95% interval.</p>{_table(pro
     return text, [figures.audit_figure(report.audit)]
 
 
+def _pareto_section(report: Report) -> list[tuple[str, list[go.Figure]]]:
+    """The front of a multi-objective study, its trials, and which one export takes (none for UF1 alone)."""
+    objectives = report.info.objectives
+    if len(objectives) == 1 or report.fold_trials is not None:
+        return []
+    front = pareto_front(report.trials, objectives)
+    chosen = selected_trial(report.trials)
+    rows = [
+        {
+            "trial": str(t.number) + (" (export default)" if chosen is not None and t.number == chosen.number else ""),
+            "preset": t.preset or "",
+            "inner UF1": f"{t.objective:.3f}",
+            "outer UF1": f"{t.outcome.test_scores()['uf1']:.3f}",
+            "params": str(t.n_params),
+            "latency ms": "-" if t.latency_ms is None else f"{t.latency_ms:.3f}",
+            "config": t.config.summary() if t.config else "",
+        }
+        for t in front
+    ]
+    limits = report.info.limits.describe()
+    default = f"trial {chosen.number}" if chosen is not None else "none yet"
+    text = f"""<h2>Accuracy against cost</h2>
+<p>Objectives: {", ".join(OBJECTIVES[n].label for n in objectives)}{f"; limits: {html.escape(limits)}" if limits else ""}.
+The front holds the feasible trials that ran every fold and that no other such trial beats on every objective; multi-fidelity
+rungs prune on UF1 alone. <code>merauto export</code> takes the best inner UF1 among feasible trials ({default}); take
+another with <code>merauto export RUN_DIR --trial N</code>.</p>{_table(rows)}"""
+    return [(text, [figures.pareto_figure(report.trials, front, objectives)] if front else [])]
+
+
 def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
     """(HTML, figures) in reading order."""
     shown = [e for e in report.estimates if not e.name.startswith("preset")]
@@ -106,6 +137,7 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
     by_source = [figures.source_figure(report.estimates)] if report.estimates else []
     sections = [
         (f"<h2>Outer-test estimates</h2>{_table(estimate_rows(report))}", by_source),
+        *_pareto_section(report),
         _audit_section(report),
         ("<h2>Per class</h2>", [figures.per_class_figure(shown), figures.confusion_figure(shown)] if shown else []),
     ]

@@ -15,6 +15,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.protocol import parse_inner, parse_outer
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.spec.objectives import CostLimits
 
 RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
@@ -70,6 +71,8 @@ class RunInfo:
     pruning: str = "none"  # "none", or "asha:ETA" for multi-fidelity over fold rungs
     strict: bool = False  # one independent study per outer fold
     max_epochs: int = MAX_EPOCHS  # upper bound of the sampled epoch limit
+    objectives: tuple[str, ...] = ("uf1",)  # what the study optimises (merauto.spec.objectives)
+    limits: CostLimits = CostLimits()  # constraints on a trial's cost; trials beyond them are infeasible
 
     def protocol(self) -> dict[str, Any]:
         """The settings every trial of the study must share."""
@@ -85,7 +88,15 @@ class RunInfo:
             **({"init_checkpoint": self.evaluation.init_checkpoint} if self.evaluation.init_checkpoint else {}),
             **({"pretrain_dataset": self.evaluation.pretrain_dataset} if self.evaluation.pretrain_dataset else {}),
             **({"audit": True} if self.evaluation.audit else {}),
+            **({"objectives": list(self.objectives)} if self.objectives != ("uf1",) else {}),
+            **({"max_params": self.limits.max_params} if self.limits.max_params is not None else {}),
+            **({"max_latency_ms": self.limits.max_latency_ms} if self.limits.max_latency_ms is not None else {}),
         }
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether trials measure their model's latency (an objective or a limit needs it)."""
+        return "latency" in self.objectives or self.limits.max_latency_ms is not None
 
     def to_json(self, run_dir: Path) -> dict[str, Any]:
         """What ``merauto.json`` holds, the storage URL relative to ``run_dir`` where it lies inside it."""
@@ -113,6 +124,8 @@ class RunInfo:
             data.get("pruning", "none"),
             bool(data.get("strict", False)),
             int(data.get("max_epochs", MAX_EPOCHS)),
+            tuple(data.get("objectives", ("uf1",))),
+            CostLimits(data.get("max_params"), data.get("max_latency_ms")),
         )
 
     def save(self, run_dir: Path) -> None:

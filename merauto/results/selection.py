@@ -46,8 +46,8 @@ class Estimate:
 
 
 def eligible(trials: list[StoredTrial]) -> list[StoredTrial]:
-    """Completed trials evaluated on every outer fold: the only ones a selection may pick."""
-    complete = [t for t in trials if t.state == "complete" and t.outcome is not None and t.objective is not None]
+    """Completed trials evaluated on every outer fold, within the run's cost limits: the only ones a selection may pick."""
+    complete = [t for t in trials if t.state == "complete" and t.outcome is not None and t.objective is not None and t.feasible]
     if not complete:
         return []
     n_folds = max(len(t.outcome.folds) for t in complete)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, delete, select
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -44,6 +44,17 @@ class TrialRow(_Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TrialCostRow(_Base):
+    """A finished trial's measured cost beyond its parameter count, and whether it met the run's limits."""
+
+    __tablename__ = "trial_costs"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    feasible: Mapped[bool] = mapped_column(Boolean)
 
 
 class PredictionRow(_Base):
@@ -114,6 +125,8 @@ class StoredTrial:
     seconds: float | None
     error: str | None
     outcome: TrialOutcome | None
+    latency_ms: float | None = None  # measured where an objective or limit needs it
+    feasible: bool = True  # within --max-params / --max-latency-ms (infeasible trials are never selected)
 
 
 class ResultsStore:
@@ -154,6 +167,8 @@ class ResultsStore:
         n_params: int | None = None,
         seconds: float | None = None,
         error: str | None = None,
+        latency_ms: float | None = None,
+        feasible: bool = True,
     ) -> None:
         """Store one finished trial (replacing an earlier record of the same number).
 
@@ -178,6 +193,7 @@ class ResultsStore:
         try:
             with Session(self.engine) as session, session.begin():
                 session.merge(row)
+                session.merge(TrialCostRow(study=study, number=number, latency_ms=latency_ms, feasible=feasible))
                 self._merge_predictions(session, study, number, outcome)
                 crash_point("store-write")
         except SQLAlchemyError as exc:
@@ -206,7 +222,7 @@ class ResultsStore:
             return
         try:
             with Session(self.engine) as session, session.begin():
-                for table in (TrialRow, PredictionRow):
+                for table in (TrialRow, PredictionRow, TrialCostRow):
                     session.execute(delete(table).where(table.study == study, table.number.in_(numbers)))
         except SQLAlchemyError as exc:
             raise self.error(exc) from None
@@ -259,6 +275,7 @@ class ResultsStore:
         """Every stored trial of ``study``, by trial number."""
         with Session(self.engine) as session:
             rows = session.scalars(select(TrialRow).where(TrialRow.study == study).order_by(TrialRow.number)).all()
+            costs = {c.number: c for c in session.scalars(select(TrialCostRow).where(TrialCostRow.study == study)).all()}
             return [
                 StoredTrial(
                     number=r.number,
@@ -270,6 +287,8 @@ class ResultsStore:
                     seconds=r.seconds,
                     error=r.error,
                     outcome=TrialOutcome.from_json(r.outcome) if r.outcome else None,
+                    latency_ms=costs[r.number].latency_ms if r.number in costs else None,
+                    feasible=costs[r.number].feasible if r.number in costs else True,
                 )
                 for r in rows
             ]

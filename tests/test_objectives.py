@@ -1,0 +1,76 @@
+"""Several objectives: UF1 against parameters and latency, limits as Optuna constraints, the Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from test_cli import TINY, _merauto
+
+from merauto.errors import MerautoError
+from merauto.orchestrator.study import TrialConstraints
+from merauto.results.pareto import pareto_front
+from merauto.results.selection import selected_trial
+from merauto.results.store import ResultsStore, StoredTrial
+from merauto.spec.objectives import CostLimits, parse_objectives
+
+
+@pytest.mark.parametrize("text", ["params", "uf1,uf1", "uf1,size", ""])
+def test_bad_objectives_are_refused_with_the_choices(text: str) -> None:
+    with pytest.raises(MerautoError, match="uf1,params,latency"):
+        parse_objectives(text)
+
+
+def test_objectives_and_limits() -> None:
+    assert parse_objectives("uf1, params,latency") == ("uf1", "params", "latency")
+    limits = CostLimits(max_params=1000, max_latency_ms=2.0)
+    assert limits.violations(900, 1.0) == [-100.0, -1.0] and limits.feasible(900, 1.0)
+    assert not limits.feasible(1001, 1.0) and not limits.feasible(900, None)  # an unmeasured latency cannot meet its limit
+    assert CostLimits().feasible(10**9, None) and not CostLimits()
+    trial = optuna.trial.create_trial(value=0.5, user_attrs={"n_params": 1500, "latency_ms": 0.5})
+    assert TrialConstraints(CostLimits(max_params=1000))(trial) == [500.0]
+
+
+def _trial(number: int, uf1: float, params: int, feasible: bool = True) -> StoredTrial:
+    return StoredTrial(number, "complete", None, None, uf1, params, 1.0, None, None, None, feasible)
+
+
+def test_the_front_and_the_default_export_hold_feasible_trials_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import merauto.results.pareto as pareto
+    import merauto.results.selection as selection
+
+    def all_folds(trials: list[StoredTrial]) -> list[StoredTrial]:  # these trials have no outcomes; all count as complete
+        return [t for t in trials if t.feasible]
+
+    monkeypatch.setattr(selection, "eligible", all_folds)
+    monkeypatch.setattr(pareto, "eligible", all_folds)
+    trials = [_trial(0, 0.70, 5000), _trial(1, 0.80, 9000, feasible=False), _trial(2, 0.60, 800), _trial(3, 0.55, 900)]
+    assert [t.number for t in pareto_front(trials, ("uf1", "params"))] == [0, 2]
+    assert selection.selected_trial(trials).number == 0  # the best UF1 among feasible trials
+
+
+@pytest.mark.slow
+def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_path: Path) -> None:
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    search = ["search", *TINY, "--seed-presets", "--objectives", "uf1,params", "--max-params", "4000", "--run-dir", str(run_dir)]
+    _merauto(*search, "--budget", "2", cache=cache)
+    _merauto(*search, "--budget", "3", cache=cache)  # resumed: one more trial, none lost or counted twice
+
+    study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"] and study.metric_names == ["inner_uf1", "n_params"]
+    assert [t.number for t in study.trials] == [0, 1, 2] and all(t.state.name == "COMPLETE" for t in study.trials)
+    trials = ResultsStore(run_dir).trials("synthetic-tiny")
+    feasible = {t.preset: t.feasible for t in trials}
+    assert feasible == {"ststnet": True, "off_apexnet": False, "dual_inception": True}  # 1683, 4643 and 3499 parameters
+    front = pareto_front(trials, ("uf1", "params"))
+    assert front and all(t.feasible and t.n_params <= 4000 for t in front)
+    assert selected_trial(trials).preset != "off_apexnet"
+    assert json.loads((run_dir / "merauto.json").read_text())["max_params"] == 4000
+
+    html = (run_dir / "report.html").read_text()
+    assert "Accuracy against cost" in html and "export default" in html
+
+    refused = _merauto("search", *TINY, "--seed-presets", "--budget", "4", "--run-dir", str(run_dir), cache=cache, check=False)
+    assert refused.returncode == 2 and "objectives" in refused.stderr  # objectives and limits are part of the protocol
