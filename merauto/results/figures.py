@@ -273,9 +273,19 @@ def pareto_figure(trials: list[StoredTrial], front: list[StoredTrial], objective
             "arrayminus": [max(0.0, outer[t.number] - intervals[t.number][0]) for t in ordered],
         }
         layers = [
-            ([t for t in complete if t.feasible], "trial (inner UF1)", inner, {"mode": "markers", "marker": {"color": "lightgrey"}}),
+            (
+                [t for t in complete if t.feasible and not t.preset],
+                "trial (inner UF1)",
+                inner,
+                {"mode": "markers", "marker": {"color": "lightgrey"}},
+            ),
             ([t for t in complete if not t.feasible], "infeasible", inner, {"mode": "markers", "marker": {"color": "red", "symbol": "x"}}),
-            ([t for t in complete if t.preset], "preset", inner, {"mode": "markers", "marker": {"symbol": "star", "size": 12}}),
+            (
+                [t for t in complete if t.preset and t.feasible],
+                "preset",
+                inner,
+                {"mode": "markers", "marker": {"symbol": "star", "size": 12}},
+            ),
             (ordered, "Pareto front (inner UF1)", inner, {"mode": "lines+markers", "line": {"shape": "hv"}, "marker": {"size": 10}}),
             (ordered, "front: outer UF1 [95% CI], never used to choose", tested, {"mode": "markers", "error_y": error}),
         ]
