@@ -278,23 +278,44 @@ def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
-    """`merauto predict`: classify clip folders with an export; CSV on standard output."""
+    """`merauto predict`: classify clips with an export; CSV on standard output, then the scores of labelled clips."""
     from merauto.data.cache import FeatureCache
-    from merauto.data.clips import folder_clip
-    from merauto.results.export_files import require_export
+    from merauto.data.clip_list import NewClip, check_labels, read_clip_list
+    from merauto.results.export_files import exported_classes, onnx_file, require_export
 
     require_export(args.export_dir)
-    for folder in args.clips:  # a missing folder or frame number is refused before the model's libraries are imported
-        folder_clip(folder, args.onset, args.apex, "")
-    from merauto.results.export import ExportedPipeline
+    if args.runtime == "onnx":
+        onnx_file(args.export_dir)
+    if args.clips_csv is not None:
+        if args.clips or args.onset is not None or args.apex is not None:
+            raise MerautoError(
+                "--clips-csv lists the clips and their frame numbers; clip folders, --onset and --apex cannot be added to it",
+                "add the folders to the CSV (columns folder, onset, apex, offset, label), or drop --clips-csv",
+            )
+        clips = read_clip_list(args.clips_csv)  # every row checked, before the model's libraries are imported
+    else:
+        if not args.clips:
+            raise MerautoError("no clips to classify", "name clip folders after the export folder, or pass --clips-csv FILE")
+        clips = [NewClip(folder, args.onset, args.apex) for folder in args.clips]
+        for clip in clips:  # a missing folder or frame number is refused before the model's libraries are imported
+            clip.sample("")
+    check_labels(clips, exported_classes(args.export_dir), str(args.export_dir))
+    from merauto.results.export import ExportedPipeline, labelled_scores
 
-    pipeline = ExportedPipeline.load(args.export_dir)
-    for line in pipeline.size_warnings(args.clips):
+    pipeline = ExportedPipeline.load(args.export_dir, runtime=args.runtime)
+    for line in pipeline.size_warnings([clip.folder for clip in clips]):
         console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
-    rows = pipeline.predict_folders(args.clips, FeatureCache(_cache_dir(args)), onset=args.onset, apex=args.apex)
+    rows = pipeline.predict_clips(clips, FeatureCache(_cache_dir(args)))
     print("clip,label," + ",".join(f"p_{c}" for c in pipeline.classes))
     for folder, label, probs in rows:
         print(f"{folder},{label}," + ",".join(f"{p:.4f}" for p in probs))
+    scores = labelled_scores(clips, [label for _, label, _ in rows], pipeline.classes)
+    if scores is not None:
+        sys.stdout.flush()
+        console.print(
+            f"{scores['n']} labelled clip(s): UF1 {scores['uf1']:.4f}, UAR {scores['uar']:.4f}, accuracy {scores['accuracy']:.4f}",
+            highlight=False,
+        )
     return 0
 
 
@@ -423,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--init-checkpoint",
         type=Path,
         default=None,
-        help="model.pt of a merauto export (same network) that strategy=finetune starts from; trained on other subjects than these",
+        help="model.safetensors (or model.pt) of a merauto export (same network) that strategy=finetune starts from; "
+        "trained on other subjects than these",
     )
     protocol.add_argument(
         "--pretrain-dataset",
@@ -538,9 +560,22 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="classify new clips (folders of numbered frames) with an exported pipeline", formatter_class=FORMATTER
     )
     predict.add_argument("export_dir", type=Path, help="folder written by merauto export")
-    predict.add_argument("clips", type=Path, nargs="+", help="clip folders holding numbered frames")
-    predict.add_argument("--onset", type=int, default=None, help="onset frame number (default: the first frame)")
-    predict.add_argument("--apex", type=int, default=None, help="apex frame number (default: spotted from optical flow)")
+    predict.add_argument("clips", type=Path, nargs="*", help="clip folders holding numbered frames (or --clips-csv)")
+    predict.add_argument("--onset", type=int, default=None, help="onset frame number of the folders named (default: the first frame)")
+    predict.add_argument("--apex", type=int, default=None, help="apex frame number of the folders named (default: spotted)")
+    predict.add_argument(
+        "--clips-csv",
+        type=Path,
+        default=None,
+        help="CSV of the clips instead: column folder (relative to the CSV's folder) and optionally onset, apex, offset "
+        "(frame numbers) and label (then UF1, UAR and accuracy are printed after the predictions)",
+    )
+    predict.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="what runs the network: torch on model.safetensors, or onnxruntime on model.onnx (same predictions)",
+    )
     _add_cache_dir(predict)
     predict.set_defaults(handler=cmd_predict)
 

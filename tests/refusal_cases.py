@@ -106,6 +106,22 @@ def _predict_on_a_run(folder: Path) -> list[str]:
     return ["predict", str(folder), str(folder / "clip")]
 
 
+def _predict_csv(row: str) -> Callable[[Path], list[str]]:
+    """predict --clips-csv of one clip folder ``clip`` (frames 1-4) listed as ``row``, with an export of classes a and b."""
+
+    def build(folder: Path) -> list[str]:
+        _frames(folder / "clip")
+        export = folder / "export"
+        export.mkdir()
+        (export / "pipeline.json").write_text('{"classes": ["a", "b"]}')
+        (export / "preprocessing.json").write_text("{}")
+        (export / "model.safetensors").write_bytes(b"")
+        (folder / "clips.csv").write_text(f"folder,onset,apex,offset,label\n{row}\n")
+        return ["predict", str(export), "--clips-csv", str(folder / "clips.csv")]
+
+    return build
+
+
 OPTIONS = [
     Refusal("--budget 0", lambda f: _search(f, *TINY, "--budget", "0"), ("--budget 0",)),
     Refusal("unknown --dataset", lambda f: _search(f, "--dataset", "casme9"), ("--dataset 'casme9'",)),
@@ -173,6 +189,8 @@ RUNS = [
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
     Refusal("dashboard of a folder that is no run", lambda f: ["dashboard", str(f)], ("not a merauto run directory",)),
     Refusal("predict with a run folder instead of an export", _predict_on_a_run, ("lacks pipeline.json",)),
+    Refusal("predict --clips-csv with a frame the folder lacks", _predict_csv("clip,1,9,4,a"), ("clips.csv, line 2, column apex (9)",)),
+    Refusal("predict --clips-csv with a label the export lacks", _predict_csv("clip,1,,4,c"), ("line 2, column label ('c')", "a, b")),
 ]
 
 CASES = OPTIONS + DATA + RUNS

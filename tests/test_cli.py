@@ -168,6 +168,11 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     rows = predicted.stdout.strip().splitlines()
     assert rows[0].startswith("clip,label") and len(rows) == 3
     assert all(row.split(",")[1] in pipeline.classes for row in rows[1:])
+    assert sorted(p.name for p in export_dir.iterdir()) == ["model.onnx", "model.safetensors", "pipeline.json", "preprocessing.json"]
+    check = pipeline.metadata["onnx"]["verification"]
+    assert check["clips"] == pipeline.metadata["trained_on"]["clips"] and check["max_abs_difference"] <= check["atol"]
+    by_onnx = _merauto("predict", str(export_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
+    assert [r.split(",")[1] for r in by_onnx.stdout.strip().splitlines()] == [r.split(",")[1] for r in rows]
 
     with dashboard(run_dir) as url:
         studies = _poll_json(f"{url}/api/studies")

@@ -22,6 +22,7 @@ from test_cli import _free_port, _merauto
 
 from merauto.data.frames import ordered_frames
 from merauto.errors import MerautoError
+from merauto.evaluator.weights_file import load_weights
 from merauto.results.export import ExportedPipeline
 from merauto.results.run_dir import RUN_INFO
 
@@ -74,12 +75,13 @@ def test_an_export_names_no_local_path_and_loads_no_pickled_object(finished: tup
     for local in (str(run_dir), str(cache), str(Path.home()), "/tmp/"):
         assert local not in written, f"{local} in the export"
 
-    tampered = tmp_path / "tampered"
+    tampered = tmp_path / "tampered"  # an export in the format before model.safetensors, its model.pt holding code
     shutil.copytree(export_dir, tampered)
     marker = tmp_path / "code-ran"
-    weights = torch.load(tampered / "model.pt", weights_only=True)
+    weights = load_weights(tampered / "model.safetensors")
     weights["payload"] = _RunsCode(str(marker))
     torch.save(weights, tampered / "model.pt")
+    (tampered / "model.safetensors").unlink()
     with pytest.raises(MerautoError, match="never unpickles"):
         ExportedPipeline.load(tampered)
     assert not marker.exists(), "loading an export never runs code from it"

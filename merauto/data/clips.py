@@ -150,13 +150,27 @@ def build_sample(spec: ClipSpec) -> tuple[Sample | None, list[Finding]]:
     return sample, notes
 
 
-def folder_clip(folder: Path, onset: int | None, apex: int | None, label: str) -> Sample:
+def folder_clip(
+    folder: Path, onset: int | None, apex: int | None, label: str, offset: int | None = None, where: str = "", sample_id: str | None = None
+) -> Sample:
     """A new clip (not in any dataset) from a folder of numbered frames: onset at frame ``onset``
-    (default: the first), apex at ``apex`` (default: estimated), offset the last frame."""
+    (default: the first), apex at ``apex`` (default: estimated), offset at ``offset`` (default: the last).
+
+    ``where`` names the annotation in messages (a CSV file and line, whose columns are then named);
+    empty, the frame numbers came from the command line (``--onset``, ``--apex``). ``sample_id``
+    defaults to the folder.
+    """
+
+    def cell(what: str, value: object) -> str:
+        return f"{where}, column {what} ({value})" if where else f"--{what} {value}"
+
+    if not Path(folder).is_dir():
+        raise MerautoError(f"{cell('folder', folder)}: no such folder", "pass a folder of the clip's numbered frames")
     frames = ordered_frames(folder)
     if len(frames) < 2:
         raise MerautoError(
-            f"{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames", "pass a folder of the clip's frames"
+            f"{f'{where}: ' if where else ''}{folder} holds {len(frames)} frame(s); a clip needs at least two numbered frames",
+            "pass a folder of the clip's frames",
         )
     numbers = [frame_number(f) for f in frames]
 
@@ -165,20 +179,32 @@ def folder_clip(folder: Path, onset: int | None, apex: int | None, label: str) -
             return default
         if number not in numbers:
             raise MerautoError(
-                f"--{what} {number}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder"
+                f"{cell(what, number)}: {folder} has frames {numbers[0]}..{numbers[-1]}", "pass a frame number present in the folder"
             )
         return numbers.index(number)
 
     first = position(onset, 0, "onset")
+    last = position(offset, len(frames) - 1, "offset")
+    if last <= first:
+        raise MerautoError(
+            f"{cell('offset', numbers[last])}: the offset is not after the onset (frame {numbers[first]})",
+            "pass an offset frame after the onset frame",
+        )
+    peak = position(apex, first, "apex") if apex is not None else None
+    if peak is not None and not first <= peak <= last:
+        raise MerautoError(
+            f"{cell('apex', apex)}: the apex lies outside the clip (onset..offset {numbers[first]}..{numbers[last]})",
+            "pass an apex frame between the onset and the offset",
+        )
     return Sample(
-        id=str(folder),
+        id=str(folder) if sample_id is None else sample_id,
         dataset="new",
         subject="",
         label=label,
         frames=tuple(frames),
         onset=first,
-        apex=position(apex, first, "apex") if apex is not None else None,
-        offset=len(frames) - 1,
+        apex=peak,
+        offset=last,
         fps=0.0,
         frame_numbers=tuple(numbers),
     )

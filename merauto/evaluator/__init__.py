@@ -1,7 +1,8 @@
 """A pure function of config, data and protocol: the registered network parts (blocks,
 topologies, trunks, fusion, heads, losses, optimisers, schedules, augmentation, training
 strategies), the model factory, the fold-parallel training engine, pre-training, the
-protocols (nested LOSO and friends) and the metrics. Runs without Ray or Optuna."""
+protocols (nested LOSO and friends), the metrics, and a trained network as ONNX (export,
+latency, the check against torch). Runs without Ray or Optuna."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "STRATEGIES": "strategies",
         "initial_weights": "pretrain",
         "resolve_device": "device",
+        "export_onnx": "onnx_model",
+        "onnx_latency_ms": "onnx_model",
+        "verify_onnx": "onnx_model",
         "scores": "metrics",
         "uar": "metrics",
         "uf1": "metrics",

@@ -31,6 +31,14 @@ class Standardiser:
             std[name] = np.maximum(part.std(axis=axes), 1e-6).astype(np.float32)
         return cls(mean, std)
 
+    def apply(self, inputs: Inputs) -> Inputs:
+        """``inputs`` (N, C, ...) by stream, each channel less its mean and over its deviation, as float32."""
+        out = {}
+        for name, array in inputs.items():
+            shape = (1, -1) + (1,) * (array.ndim - 2)
+            out[name] = ((array - self.mean[name].reshape(shape)) / self.std[name].reshape(shape)).astype(np.float32)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {k: {"mean": self.mean[k].tolist(), "std": self.std[k].tolist()} for k in self.mean}
 

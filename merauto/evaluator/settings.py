@@ -28,6 +28,6 @@ class EvaluationSettings:
     outer: OuterSpec = OuterSpec()
     fold_batching: str = "auto"
     amp: bool = False  # bfloat16 autocast of forward passes on CUDA (ignored on the CPU)
-    init_checkpoint: str | None = None  # model.pt that strategy=finetune starts from (part of the protocol)
+    init_checkpoint: str | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from (part of the protocol)
     pretrain_dataset: str | None = None  # or: the dataset finetune pre-trains on, once per trial (part of the protocol)
     audit: bool = False  # also train each fold's test model to the maximum epochs, recording its test predictions per epoch

@@ -10,7 +10,6 @@ start every member from a checkpoint instead of a random initialisation.
 from __future__ import annotations
 
 import math
-import pickle
 from abc import abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 
 from merauto.errors import MerautoError
 from merauto.evaluator.heads import AuxBatch, AuxHead, AuxTerm, RowTargets
+from merauto.evaluator.weights_file import load_weights
 from merauto.spec.config import Choice, PipelineConfig
 from merauto.spec.registry import Component, Registry
 
@@ -57,21 +57,20 @@ class Scratch(Strategy):
 # ----------------------------------------------------------------------------- fine-tuning
 @dataclass(frozen=True)
 class Checkpoint:
-    """Weights to start from: the ``state_dict`` of a ``model.pt`` written by ``merauto export``."""
+    """Weights to start from: the ``state_dict`` of the ``model.safetensors`` (or, from older
+    exports, ``model.pt``) written by ``merauto export``."""
 
     path: str
     state: dict[str, Tensor]
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
-        try:
-            weights = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError) as error:  # weights_only: a pickled object is refused, never run
-            reason = str(error).strip().splitlines()[0]
-            raise MerautoError(f"cannot read the checkpoint {path}: {reason}", "pass a model.pt written by merauto export") from None
-        if not isinstance(weights, dict) or "state_dict" not in weights:
+        """The state dict of an export's weights file (:func:`~merauto.evaluator.weights_file.load_weights`)."""
+        weights = load_weights(Path(path))
+        if "state_dict" not in weights:
             raise MerautoError(
-                f"{path} holds no state_dict: it is not a model.pt of merauto export", "pass a model.pt written by merauto export"
+                f"{path} holds no state_dict: it is not the weights of a merauto export",
+                "pass the model.safetensors (or model.pt) written by merauto export",
             )
         return cls(str(path), weights["state_dict"])
 
@@ -89,7 +88,7 @@ class Checkpoint:
             problems = [f"missing {', '.join(missing)}"] * bool(missing) + [f"unexpected {', '.join(unexpected)}"] * bool(unexpected)
             raise MerautoError(
                 f"the checkpoint {self.path} does not fit this pipeline's network: {'; '.join(problems + mismatched)}",
-                "fine-tune from a model.pt exported from a pipeline with the same input, topology, block, fusion, loss and classes",
+                "fine-tune from the weights exported from a pipeline with the same input, topology, block, fusion, loss and classes",
             )
         model.load_state_dict(self.state, strict=False)
 
@@ -101,7 +100,7 @@ class Finetune(Strategy):
     names a checkpoint; a checkpoint trained on the evaluation data's subjects would leak them."""
 
     name = "finetune"
-    description = "start from the run's --init-checkpoint (a model.pt of merauto export with the same network), then train"
+    description = "start from the run's --init-checkpoint (the weights of a merauto export of the same network), then train"
     initialises = True
 
     def available(self, context: Any = None) -> bool:

@@ -45,7 +45,7 @@ class SearchOptions:
     strict: bool = False
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
-    init_checkpoint: Path | None = None  # model.pt that strategy=finetune starts from
+    init_checkpoint: Path | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
     audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
     objectives: tuple[str, ...] = ("uf1",)  # parse_objectives(--objectives)
@@ -84,7 +84,9 @@ def validate(options: SearchOptions) -> None:
         if not torch.cuda.is_available():
             raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
     if options.init_checkpoint is not None and not options.init_checkpoint.is_file():
-        raise MerautoError(f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.pt of a merauto export")
+        raise MerautoError(
+            f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.safetensors (or model.pt) of a merauto export"
+        )
     if options.init_checkpoint is not None and options.pretrain_dataset is not None:
         raise MerautoError("--init-checkpoint and --pretrain-dataset both say where finetune starts from", "pass one of them")
     if options.pretrain_dataset is not None and options.pretrain_dataset not in PRETRAIN_DATASETS:

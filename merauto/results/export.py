@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import pickle
-import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from rich.console import Console
 
 from merauto import __version__
 from merauto.data.cache import FeatureCache
-from merauto.data.clips import folder_clip
+from merauto.data.clip_list import NewClip
 from merauto.data.datasets import load_index
 from merauto.data.features import inputs_for
 from merauto.data.findings import LoadedDataset
@@ -29,15 +27,20 @@ from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.heads import RowTargets
+from merauto.evaluator.metrics import scores
 from merauto.evaluator.model import build_model
+from merauto.evaluator.onnx_model import onnx_session, run_onnx, torch_logits
 from merauto.evaluator.pretrain import initial_weights
-from merauto.results.export_files import PIPELINE_FILE, PREPROCESSING_FILE, WEIGHTS_FILE, require_export, without_paths
+from merauto.evaluator.weights_file import load_weights
+from merauto.results.export_files import PIPELINE_FILE, PREPROCESSING_FILE, onnx_file, require_export, weights_file, without_paths
+from merauto.results.export_folder import write_export
 from merauto.results.run_dir import fold_study_name, load_run
 from merauto.results.selection import trial_to_use
 from merauto.results.store import ResultsStore
 from merauto.spec.config import PipelineConfig
 
 UNLABELLED = "unlabelled"  # the one class of an index of new clips
+RUNTIMES = ("torch", "onnx")  # what runs an export's network: torch on model.safetensors, onnxruntime on model.onnx
 
 
 def export_pipeline(
@@ -80,8 +83,7 @@ def export_pipeline(
         for _ in range(epochs):
             model.train_epoch([True])
 
-    streams = pipeline_streams(config)
-    scores = chosen.outcome.test_scores()
+    outer = chosen.outcome.test_scores()
     pipeline = {
         "merauto_version": __version__,
         "config": config.to_dict(),
@@ -97,59 +99,35 @@ def export_pipeline(
             "study": info.study_name,
             "trial": chosen.number,
             "inner_uf1": chosen.objective,
-            "outer_uf1": scores["uf1"],
-            "outer_uar": scores["uar"],
+            "outer_uf1": outer["uf1"],
+            "outer_uar": outer["uar"],
             "protocol": without_paths(info.protocol()),
         },
     }
-    preprocessing = {
-        "streams": {name: {**s.to_json(), "versions": s.versions()} for name, s in streams.items()},
-        "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
-    }
-    weights = {
-        "state_dict": model.state_dict(0),
-        "standardiser": model.standardisers[0].to_json(),
-        "stream_shapes": {name: list(a.shape[1:]) for name, a in inputs.items()},
-    }
-    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
-        (scratch / PIPELINE_FILE).write_text(json.dumps(pipeline, indent=2))
-        (scratch / PREPROCESSING_FILE).write_text(json.dumps(preprocessing, indent=2))
-        torch.save(weights, scratch / WEIGHTS_FILE)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(scratch, out_dir)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return out_dir
-
-
-def _load_weights(path: Path) -> dict[str, Any]:
-    """The tensors of an export's ``model.pt``; anything else in it is refused, never unpickled (``weights_only``)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise MerautoError(
-            f"cannot load {path}: {reason}",
-            "export the pipeline again with merauto export (an export holds tensors only; merauto never unpickles other objects)",
-        ) from None
+    network = build_model(config, {name: a.shape[1:] for name, a in inputs.items()}, len(index.classes))
+    network.load_state_dict(model.state_dict(0))
+    with console.status(f"writing {out_dir}: weights, the ONNX model, and onnxruntime checked against torch on all {len(index)} clips"):
+        return write_export(out_dir, pipeline, network, model.standardisers[0], inputs)
 
 
 @dataclass
 class ExportedPipeline:
-    """A pipeline written by :func:`export_pipeline`, ready to classify new clips."""
+    """A pipeline written by :func:`export_pipeline`, ready to classify new clips; ``session`` (an
+    onnxruntime session of its ``model.onnx``) runs the network instead of ``model`` when set."""
 
     config: PipelineConfig
     classes: tuple[str, ...]
     model: torch.nn.Module
     standardiser: Standardiser
     metadata: dict[str, Any]
+    session: Any = None
 
     @classmethod
-    def load(cls, export_dir: Path) -> ExportedPipeline:
+    def load(cls, export_dir: Path, runtime: str = "torch") -> ExportedPipeline:
+        """The export in ``export_dir`` (``model.safetensors``, or an older export's ``model.pt``); with
+        ``runtime="onnx"`` its network runs in onnxruntime from ``model.onnx``."""
+        if runtime not in RUNTIMES:
+            raise MerautoError(f"--runtime {runtime}: not one of {', '.join(RUNTIMES)}", "pass --runtime torch or --runtime onnx")
         export_dir = require_export(export_dir)
         pipeline = json.loads((export_dir / PIPELINE_FILE).read_text())
         preprocessing = json.loads((export_dir / PREPROCESSING_FILE).read_text())
@@ -170,33 +148,35 @@ class ExportedPipeline:
                 f"{PIPELINE_FILE} computes {sorted(map(str, pipeline_streams(config).values()))}",
                 "re-export the pipeline with merauto export instead of editing its files",
             )
-        weights = _load_weights(export_dir / WEIGHTS_FILE)
+        path = weights_file(export_dir)
+        weights = load_weights(path)
+        if not {"state_dict", "stream_shapes", "standardiser"} <= set(weights):
+            raise MerautoError(f"{path} lacks the stream shapes or standardiser statistics of an export", "export the pipeline again")
         shapes = {k: tuple(v) for k, v in weights["stream_shapes"].items()}
         model = build_model(config, shapes, len(pipeline["classes"]))
         model.load_state_dict(weights["state_dict"])
         model.eval()
-        return cls(config, tuple(pipeline["classes"]), model, Standardiser.from_json(weights["standardiser"]), pipeline)
+        session = onnx_session(onnx_file(export_dir)) if runtime == "onnx" else None
+        return cls(config, tuple(pipeline["classes"]), model, Standardiser.from_json(weights["standardiser"]), pipeline, session)
 
     def predict_proba(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities (N, n_classes) of the clips whose streams are ``inputs`` (N, ...) by name."""
-        tensors = {}
-        for name, array in inputs.items():
-            shape = (1, -1) + (1,) * (array.ndim - 2)
-            standardised = (array - self.standardiser.mean[name].reshape(shape)) / self.standardiser.std[name].reshape(shape)
-            tensors[name] = torch.from_numpy(standardised.astype(np.float32))
-        with torch.inference_mode():
-            return torch.softmax(self.model(tensors), dim=1).numpy()
+        standardised = self.standardiser.apply(inputs)
+        logits = run_onnx(self.session, standardised) if self.session is not None else torch_logits(self.model, standardised)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
-    def predict_folders(
-        self, folders: list[Path], cache: FeatureCache, onset: int | None = None, apex: int | None = None
-    ) -> list[tuple[str, str, list[float]]]:
-        """(folder, predicted class, probabilities) for clip folders of numbered frames, their inputs
-        built as the search built them (:func:`~merauto.data.features.inputs_for`, cached by content)."""
-        samples = tuple(folder_clip(Path(f), onset, apex, UNLABELLED) for f in folders)
-        clips = LoadedDataset(SampleIndex("new clips", (UNLABELLED,), samples))
-        clips = clips.with_findings(check_files(clips.index)).require()  # unreadable frames, frames of several sizes
-        probs = self.predict_proba(inputs_for(self.config, clips, cache))
-        return [(str(f), self.classes[int(p.argmax())], p.tolist()) for f, p in zip(folders, probs, strict=True)]
+    def predict_clips(self, clips: Sequence[NewClip], cache: FeatureCache) -> list[tuple[str, str, list[float]]]:
+        """(folder, predicted class, probabilities) for each clip, its inputs built as the search
+        built them (:func:`~merauto.data.features.inputs_for`, cached by content)."""
+        samples, seen = [], set()
+        for k, clip in enumerate(clips):
+            sample = clip.sample(UNLABELLED, sample_id=str(clip.folder) if str(clip.folder) not in seen else f"{clip.folder}#{k + 1}")
+            seen.add(sample.id)
+            samples.append(sample)
+        loaded = LoadedDataset(SampleIndex("new clips", (UNLABELLED,), tuple(samples)))
+        loaded = loaded.with_findings(check_files(loaded.index)).require()  # unreadable frames, frames of several sizes
+        probs = self.predict_proba(inputs_for(self.config, loaded, cache))
+        return [(str(c.folder), self.classes[int(p.argmax())], p.tolist()) for c, p in zip(clips, probs, strict=True)]
 
     def size_warnings(self, folders: list[Path]) -> list[str]:
         """A line for each clip whose frames are not of a size the pipeline was trained on."""
@@ -212,3 +192,14 @@ class ExportedPipeline:
                     "registration, regions and resizing were chosen for those, so treat these predictions with care"
                 )
         return lines
+
+
+def labelled_scores(clips: Sequence[NewClip], predicted: Sequence[str], classes: tuple[str, ...]) -> dict[str, Any] | None:
+    """UF1, UAR, accuracy and the rest of :func:`~merauto.evaluator.metrics.scores` of the
+    ``predicted`` classes of the clips that carry a label; ``None`` when none does."""
+    position = {name: k for k, name in enumerate(classes)}
+    pairs = [(position[clip.label], position[label]) for clip, label in zip(clips, predicted, strict=True) if clip.label is not None]
+    if not pairs:
+        return None
+    truth, guess = np.array(pairs).T
+    return scores(truth, guess, len(classes))

@@ -1,26 +1,57 @@
-"""The files of an exported pipeline, and the check that a folder holds them (made before anything heavy is imported)."""
+"""The files of an exported pipeline, and the checks made on a folder before anything heavy is imported."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from merauto.errors import MerautoError
 
-PIPELINE_FILE = "pipeline.json"  # config, classes, provenance, scores
+PIPELINE_FILE = "pipeline.json"  # config, classes, provenance, scores, the ONNX model's opset and verification
 PREPROCESSING_FILE = "preprocessing.json"  # the input streams and their code versions
-WEIGHTS_FILE = "model.pt"  # weights and normalisation statistics (tensors only: loaded with weights_only)
-EXPORT_FILES = (PIPELINE_FILE, PREPROCESSING_FILE, WEIGHTS_FILE)
+WEIGHTS_FILE = "model.safetensors"  # state dict; stream shapes and standardiser statistics as metadata (merauto.evaluator.weights_file)
+LEGACY_WEIGHTS_FILE = "model.pt"  # exports before model.safetensors: the same, read with torch.load(weights_only=True)
+ONNX_FILE = "model.onnx"  # the network on standardised streams -> logits, dynamic batch (merauto.evaluator.onnx_model)
 PATH_KEYS = frozenset({"manifest", "data_root", "data_config", "features", "init_checkpoint"})  # hold local paths
 
 
 def require_export(export_dir: Path) -> Path:
     """``export_dir``, or a clear error when it is not a folder written by ``merauto export``."""
     export_dir = Path(export_dir)
-    for name in EXPORT_FILES:
+    for name in (PIPELINE_FILE, PREPROCESSING_FILE):
         if not (export_dir / name).is_file():
             raise MerautoError(f"{export_dir} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
+    weights_file(export_dir)
     return export_dir
+
+
+def weights_file(export_dir: Path) -> Path:
+    """The export's ``model.safetensors``, or the ``model.pt`` of an export written before it."""
+    for name in (WEIGHTS_FILE, LEGACY_WEIGHTS_FILE):
+        if (Path(export_dir) / name).is_file():
+            return Path(export_dir) / name
+    raise MerautoError(f"{export_dir} lacks {WEIGHTS_FILE}; it is not a merauto export", "pass a folder written by merauto export")
+
+
+def onnx_file(export_dir: Path) -> Path:
+    """The export's ``model.onnx``; exports written before it have none and are refused with the fix."""
+    path = Path(export_dir) / ONNX_FILE
+    if not path.is_file():
+        raise MerautoError(
+            f"{export_dir} has no {ONNX_FILE} (exported before merauto wrote ONNX models)",
+            "predict with --runtime torch, or export the pipeline again with merauto export",
+        )
+    return path
+
+
+def exported_classes(export_dir: Path) -> tuple[str, ...]:
+    """The classes an export predicts, read from its ``pipeline.json`` alone."""
+    path = Path(export_dir) / PIPELINE_FILE
+    try:
+        return tuple(json.loads(path.read_text())["classes"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise MerautoError(f"cannot read the classes of {path}: {error}", "export the pipeline again with merauto export") from None
 
 
 def without_paths(record: dict[str, Any]) -> dict[str, Any]:
