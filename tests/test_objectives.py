@@ -74,3 +74,19 @@ def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_pa
 
     refused = _merauto("search", *TINY, "--seed-presets", "--budget", "4", "--run-dir", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "objectives" in refused.stderr  # objectives and limits are part of the protocol
+
+
+@pytest.mark.slow
+def test_three_objectives_measure_latency_in_the_trial_and_the_best_pipeline_exports(tmp_path: Path) -> None:
+    """The issue's end-to-end case at tiny size: UF1, parameters and latency, then the default export (verified by onnxruntime)."""
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    _merauto("search", *TINY, "--budget", "2", "--objectives", "uf1,params,latency", "--run-dir", str(run_dir), cache=cache)
+    study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert complete and all(len(t.values) == 3 and t.values[2] > 0 for t in complete)
+    stored = {t.number: t for t in ResultsStore(run_dir).trials("synthetic-tiny")}
+    assert all(stored[t.number].latency_ms == pytest.approx(t.values[2]) for t in complete)
+    assert "Accuracy against cost" in (run_dir / "report.html").read_text()
+    _merauto("export", str(run_dir), cache=cache)
+    (export_dir,) = (run_dir / "export").iterdir()
+    assert (export_dir / "model.onnx").is_file()
