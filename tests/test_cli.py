@@ -267,4 +267,4 @@ def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
     refused = _merauto("export", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "--fold" in refused.stderr
     _merauto("export", str(run_dir), "--fold", "2", cache=cache)
-    assert (run_dir / "export" / "fold002-trial-0" / "model.pt").is_file()
+    assert (run_dir / "export" / "fold002-trial-0" / "model.safetensors").is_file()

@@ -66,7 +66,9 @@ def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -
     )
     recorded = study.user_attrs.get(PROTOCOL_ATTR)
     if recorded is None:
-        study.set_metric_names(metrics(info.objectives))
+        with warnings.catch_warnings():  # experimental since Optuna 3.2; optuna-dashboard labels the objectives with it
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metrics(info.objectives))
         study.set_user_attr(PROTOCOL_ATTR, info.protocol())
     elif recorded != info.protocol():
         raise MerautoError(

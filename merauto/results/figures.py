@@ -284,10 +284,20 @@ def pareto_figure(trials: list[StoredTrial], front: list[StoredTrial], objective
                 [t for t in complete if t.preset and t.feasible],
                 "preset",
                 inner,
-                {"mode": "markers", "marker": {"symbol": "star", "size": 12}},
+                {"mode": "markers", "marker": {"symbol": "star", "size": 12, "color": PALETTE[2]}},
             ),
-            (ordered, "Pareto front (inner UF1)", inner, {"mode": "lines+markers", "line": {"shape": "hv"}, "marker": {"size": 10}}),
-            (ordered, "front: outer UF1 [95% CI], never used to choose", tested, {"mode": "markers", "error_y": error}),
+            (
+                ordered,
+                "Pareto front (inner UF1)",
+                inner,
+                {"mode": "lines+markers", "line": {"shape": "hv", "color": PALETTE[0]}, "marker": {"size": 10, "color": PALETTE[0]}},
+            ),
+            (
+                ordered,
+                "front: outer UF1 [95% CI], never used to choose",
+                tested,
+                {"mode": "markers", "marker": {"color": PALETTE[4]}, "error_y": error},
+            ),
         ]
         for group, label, y, style in layers:
             _cost_scatter(figure, col, name, group, label, y, **style)
