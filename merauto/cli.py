@@ -238,6 +238,8 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     """`merauto audit`: what each common protocol would report, against the nested estimate."""
     from merauto.results.run_dir import load_run
 
+    if args.resamples < 100:
+        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
     load_run(args.run_dir)
     from merauto.results.audit import load_audit, print_audit
 

@@ -10,9 +10,13 @@ import optuna
 import pytest
 from test_cli import TINY, _merauto
 
+from merauto.data.datasets import DatasetRequest
+from merauto.errors import MerautoError
 from merauto.evaluator.metrics import uf1
 from merauto.evaluator.nested import FoldOutcome, FoldSelection, FoldTest, TrialOutcome
-from merauto.results.audit import ALL_SOURCES, NESTED, audit_study, best_test_epoch_predictions, protocol_rows
+from merauto.evaluator.settings import EvaluationSettings
+from merauto.results.audit import ALL_SOURCES, NESTED, audit_study, best_test_epoch_predictions, load_audit, protocol_rows
+from merauto.results.run_dir import RunInfo
 from merauto.results.store import StoredTrial
 
 CLASSES = ("negative", "positive", "surprise")
@@ -98,6 +102,7 @@ def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path) -> 
     _merauto("report", str(run_dir), "--explain", cache=cache)
     html = (run_dir / "report.html").read_text()
     assert "Protocol audit" in html and "inflation of each protocol" in html and "where each class" in html
+    assert 'class="headline"' in html and "nested estimate (per-fold selection)" in html and "Selected pipeline (trial" in html
     assert (run_dir / "export").is_dir()  # --explain exported the selected pipeline first
 
     refused = _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache, check=False)
@@ -107,3 +112,14 @@ def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path) -> 
 def test_audit_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     missing = _merauto("audit", str(tmp_path), cache=tmp_path / "cache", check=False)
     assert missing.returncode == 2 and "not a merauto run directory" in missing.stderr
+    few = _merauto("audit", str(tmp_path), "--resamples", "10", cache=tmp_path / "cache", check=False)
+    assert few.returncode == 2 and "--resamples 10" in few.stderr and "at least 100" in few.stderr
+
+    run = tmp_path / "run"
+    run.mkdir()
+    RunInfo("empty", f"sqlite:///{run}/study.db", DatasetRequest("synthetic"), EvaluationSettings()).save(run)
+    with pytest.raises(MerautoError, match="no trial evaluated on every outer fold"):
+        load_audit(run)
+    RunInfo("empty", f"sqlite:///{run}/study.db", DatasetRequest("synthetic"), EvaluationSettings(), strict=True).save(run)
+    with pytest.raises(MerautoError, match="strict run"):
+        load_audit(run)

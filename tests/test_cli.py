@@ -261,7 +261,8 @@ def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
         assert trial.user_attrs["folds_done"] == 1, "a fold's study only ever scores its own fold"
     report = _merauto("report", str(run_dir), cache=cache)
     assert "strict selection" in report.stdout and "best trial of each fold" in report.stdout
-    assert "not available for strict runs" in (run_dir / "report.html").read_text()
+    strict_report = (run_dir / "report.html").read_text()
+    assert "not available for strict runs" in strict_report and "No explanation maps: strict runs" in strict_report
     audit = _merauto("audit", str(run_dir), cache=cache, check=False)
     assert audit.returncode == 2 and "strict run" in audit.stderr
     refused = _merauto("export", str(run_dir), cache=cache, check=False)

@@ -291,8 +291,6 @@ def load_audit(run_dir: Path, n_resamples: int = 1000) -> Audit:
             f"{run_dir} is a strict run: each outer fold has its own study, so no candidate was evaluated on every fold",
             "audit a run searched without --strict (merauto search --audit ...)",
         )
-    if n_resamples < 100:
-        raise MerautoError(f"--resamples {n_resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
     audit = audit_study(ResultsStore(run_dir).trials(info.study_name), n_resamples)
     if audit is None:
         raise MerautoError(f"{run_dir} has no trial evaluated on every outer fold yet", "run merauto search until a trial completes")
