@@ -4,6 +4,9 @@ Runs two searches of ``--trials`` trials each on the synthetic dataset (default:
 composite-sized one: 68 subjects, so ``asha:4`` rungs of 5, 17 and 68 folds) and prints, for
 each: fold-trainings (outer folds evaluated, each an inner selection plus a refit), wall time
 and the best inner-validation UF1 among trials that completed every fold, plus the ratios.
+``--max-trial-seconds`` is passed to both: a sampled pipeline predicted to train longer is not
+trained (counted apart, as "not trained"). The cost model's error is printed for each search:
+median and 90th percentile of |predicted/actual - 1| over the trials that trained every fold.
 
 It also prints how well the first rung predicts the all-fold score: over the unpruned
 search's trials, the rank correlation between the pooled inner UF1 on the first rung's folds
@@ -15,6 +18,7 @@ and on every fold. ``--keep DIR`` keeps both run directories (``merauto report -
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -49,18 +53,26 @@ def search(pruning: str, args: argparse.Namespace, root: Path) -> tuple[dict[str
         refit=args.refit,
         max_epochs=args.max_epochs,
         seed_presets=True,
+        max_trial_seconds=args.max_trial_seconds,
     )
     started = time.perf_counter()
     run_search(options, Console(stderr=True, quiet=True))
     seconds = time.perf_counter() - started
-    trials = ResultsStore(run_dir).trials(STUDY)
+    store = ResultsStore(run_dir)
+    trials = store.trials(STUDY)
     complete = [t for t in trials if t.state == "complete"]
+    numbers = {t.number for t in complete}
+    errors = [abs(t.predicted_s / t.train_s - 1) for t in store.timings(STUDY) if t.number in numbers and t.train_s]
     figures = {
         "fold_trainings": sum(len(t.outcome.folds) for t in trials if t.outcome is not None),
         "seconds": seconds,
         "best_inner_uf1": max((t.objective for t in complete), default=float("nan")),
         "complete": len(complete),
-        "pruned": sum(t.state == "pruned" for t in trials),
+        "pruned": sum(t.state == "pruned" and t.outcome is not None for t in trials),
+        "not_trained": sum(t.state == "pruned" and t.outcome is None for t in trials),
+        "failed": sum(t.state == "failed" for t in trials),
+        "error_median": float(np.median(errors)) if errors else float("nan"),
+        "error_p90": float(np.percentile(errors, 90)) if errors else float("nan"),
     }
     return figures, trials
 
@@ -94,6 +106,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=80, help="upper bound of the sampled epoch limit")
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True, help="refit per fold (inner UF1 unaffected)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by both searches")
+    parser.add_argument(
+        "--max-trial-seconds", type=float, default=None, help="both searches' --max-trial-seconds (predicted training time)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "merauto-bench-data", help="data and input cache")
     parser.add_argument("--keep", type=Path, help="keep both run directories under this folder")
     args = parser.parse_args()
@@ -103,10 +118,15 @@ def main() -> None:
         pruned, _ = search(args.pruning, args, root)
         rung = first_rung(root / args.pruning.replace(":", "-"))
     refit = "refit" if args.refit else "no refit"
-    print(f"synthetic-{args.size}, {args.trials} trials per search, seed {args.seed}, max epochs <= {args.max_epochs}, {refit}")
-    print(f"{'':<22}{'fold-trainings':>15}{'wall s':>10}{'best inner UF1':>16}{'complete':>10}{'pruned':>8}")
+    limit = "" if args.max_trial_seconds is None else f", --max-trial-seconds {args.max_trial_seconds:g}"
+    print(f"synthetic-{args.size}, {args.trials} trials per search, seed {args.seed}, max epochs <= {args.max_epochs}, {refit}{limit}")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    header = ("fold-trainings", "wall s", "best inner UF1", "complete", "pruned", "not trained", "failed", "cost err median", "p90")
+    print(f"{'':<18}" + "".join(f"{h:>16}" for h in header))
     for name, r in (("no pruning", plain), (f"ASHA ({args.pruning})", pruned)):
-        print(f"{name:<22}{r['fold_trainings']:>15}{r['seconds']:>10.0f}{r['best_inner_uf1']:>16.3f}{r['complete']:>10}{r['pruned']:>8}")
+        cells = (r["fold_trainings"], f"{r['seconds']:.0f}", f"{r['best_inner_uf1']:.3f}", r["complete"], r["pruned"], r["not_trained"])
+        cells += (r["failed"], f"{r['error_median']:.2f}", f"{r['error_p90']:.2f}")
+        print(f"{name:<18}" + "".join(f"{c!s:>16}" for c in cells))
     print(
         f"fold-trainings ratio {plain['fold_trainings'] / pruned['fold_trainings']:.2f}x, wall-time ratio "
         f"{plain['seconds'] / pruned['seconds']:.2f}x, best inner UF1 difference {pruned['best_inner_uf1'] - plain['best_inner_uf1']:+.3f}"

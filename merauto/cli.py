@@ -120,6 +120,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from merauto.orchestrator.options import SearchOptions
     from merauto.orchestrator.preflight import preflight
     from merauto.results.run_dir import DEFAULT_RUNS
+    from merauto.spec.durations import parse_duration
     from merauto.spec.objectives import CostLimits, parse_objectives
 
     request = _dataset_request(args)
@@ -132,8 +133,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         cache_dir=_cache_dir(args),
         budget=args.budget,
         storage_url=args.storage,
-        timeout_s=args.timeout,
+        time_budget_s=None if args.time_budget is None else parse_duration(args.time_budget, "--time-budget"),
         trial_timeout_s=args.trial_timeout,
+        max_trial_seconds=None if args.max_trial_seconds is None else parse_duration(args.max_trial_seconds, "--max-trial-seconds"),
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
@@ -166,7 +168,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     html = write_html(report, run_dir / "report.html")
     console.print(f"{summary.finished}/{summary.budget} trials finished ({summary.failed} failed). Report: {html}")
     if summary.stopped_early:
-        console.print("the search stopped before its budget (interrupted or --timeout); run the same command again to resume")
+        console.print(
+            "the search stopped before its budget (interrupted, or the next trial did not fit --time-budget); "
+            "run the same command again to resume"
+        )
         return 130
     console.print(f"next: merauto report {run_dir} | merauto export {run_dir} | merauto dashboard {run_dir}")
     return 0
@@ -378,7 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-epochs", type=int, default=80, help="upper bound of each trial's sampled epoch limit (lower: a faster, coarser search)"
     )
     run.add_argument(
-        "--timeout", type=float, default=None, help="stop the search after this many seconds (trials still running are re-run on resume)"
+        "--time-budget",
+        default=None,
+        metavar="DURATION",
+        help="end the search after this wall time (3h, 90m, 1h30m or seconds): no trial starts that the cost model predicts "
+        "would overrun it; trials still running at the end are re-run on resume",
+    )
+    run.add_argument(
+        "--max-trial-seconds",
+        default=None,
+        metavar="DURATION",
+        help="a sampled pipeline whose training the cost model predicts to take longer is not trained: it is recorded as "
+        "pruned with its predicted cost, and the sampler treats it as infeasible",
     )
     run.add_argument(
         "--trial-timeout",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -133,7 +134,10 @@ def test_unwritable_run_dir_fails_at_once(tmp_path: Path, capsys: pytest.Capture
 def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *TINY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
-    _merauto(*search, cache=cache)
+    first = _merauto(*search, cache=cache)
+    # Output to a pipe, as in a batch job's log: one plain line per finished trial, with counts, the best and an ETA.
+    line = r"\d\d:\d\d:\d\d trial [01] complete, inner UF1 0\.\d{3} \| 1/2 done, . running; best inner UF1 0\.\d{3}; eta "
+    assert re.search(line, first.stderr), first.stderr
 
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
     assert len(study.trials) == 2 and study.trials[0].user_attrs["preset"] == "ststnet"
@@ -143,6 +147,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 
     report = _merauto("report", str(run_dir), cache=cache)
     assert "leaderboard" in report.stdout and "per-fold selection" in report.stdout
+    assert "cost model: predicted training time" in report.stdout
     labelled = {row.name: row for row in ResultsStore(run_dir).selections("synthetic-tiny")}
     assert {"global selection", "per-fold selection", "preset ststnet"} <= set(labelled)
     assert 0 <= labelled["per-fold selection"].scores["uf1"] <= 1 and len(labelled["per-fold selection"].fold_trials) == 6

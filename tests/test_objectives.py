@@ -10,7 +10,7 @@ import pytest
 from test_cli import TINY, _merauto
 
 from merauto.errors import MerautoError
-from merauto.orchestrator.study import TrialConstraints
+from merauto.orchestrator.study import set_constraints
 from merauto.results.pareto import pareto_front
 from merauto.results.selection import selected_trial
 from merauto.results.store import ResultsStore, StoredTrial
@@ -26,11 +26,14 @@ def test_bad_objectives_are_refused_with_the_choices(text: str) -> None:
 def test_objectives_and_limits() -> None:
     assert parse_objectives("uf1, params,latency") == ("uf1", "params", "latency")
     limits = CostLimits(max_params=1000, max_latency_ms=2.0)
-    assert limits.violations(900, 1.0) == [-100.0, -1.0] and limits.feasible(900, 1.0)
+    assert limits.violations(900, 1.0) == {"max_params": -100.0, "max_latency_ms": -1.0} and limits.feasible(900, 1.0)
     assert not limits.feasible(1001, 1.0) and not limits.feasible(900, None)  # an unmeasured latency cannot meet its limit
     assert CostLimits().feasible(10**9, None) and not CostLimits()
-    trial = optuna.trial.create_trial(value=0.5, user_attrs={"n_params": 1500, "latency_ms": 0.5})
-    assert TrialConstraints(CostLimits(max_params=1000))(trial) == [500.0]
+    study = optuna.create_study()
+    trial = study.ask()
+    set_constraints(trial, CostLimits(max_params=1000, max_latency_ms=1.0), 60.0, 1500, None, 90.0)
+    study.tell(trial, 0.5)
+    assert study.trials[0].constraints == {"max_params": 500.0, "max_latency_ms": 1e12, "max_trial_seconds": 0.5}
 
 
 def _trial(number: int, uf1: float, params: int, feasible: bool = True) -> StoredTrial:

@@ -28,8 +28,9 @@ class SearchOptions:
     cache_dir: Path
     budget: int = 20
     storage_url: str | None = None
-    timeout_s: float | None = None
+    time_budget_s: float | None = None  # --time-budget: wall time of this search
     trial_timeout_s: float | None = None  # a trial running longer fails
+    max_trial_seconds: float | None = None  # --max-trial-seconds: a trial predicted to train longer is not trained
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -56,8 +57,9 @@ def validate(options: SearchOptions) -> None:
     """Refuse bad options before any data is touched."""
     if options.budget < 1:
         raise MerautoError(f"--budget {options.budget}: the budget is a number of trials and must be at least 1", "pass e.g. --budget 20")
-    if options.timeout_s is not None and options.timeout_s <= 0:
-        raise MerautoError(f"--timeout {options.timeout_s:g}: must be a positive number of seconds", "omit --timeout for no limit")
+    for option, seconds in (("--time-budget", options.time_budget_s), ("--max-trial-seconds", options.max_trial_seconds)):
+        if seconds is not None and not 0 < seconds < float("inf"):
+            raise MerautoError(f"{option} {seconds:g}: must be a positive duration", f"pass e.g. {option} 1h, or omit it for no limit")
     if options.trial_timeout_s is not None and options.trial_timeout_s <= 0:
         raise MerautoError(
             f"--trial-timeout {options.trial_timeout_s:g}: must be a positive number of seconds", "omit --trial-timeout for no limit"

@@ -40,7 +40,7 @@ class SearchSummary:
     failed: int
     best_number: int | None
     best_value: float | None
-    stopped_early: bool = False  # interrupted (Ctrl-C) or --timeout reached before the budget
+    stopped_early: bool = False  # interrupted (Ctrl-C) or --time-budget reached before the budget
 
 
 def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
@@ -149,14 +149,21 @@ def run_search(options: SearchOptions, console: Console | None = None, checked: 
             best = max((v for v in (_best_value(storage, p.name) for p in planned) if v is not None), default=None)
             with (
                 runner,  # starts or joins Ray and checks that a trial fits
-                SearchProgress(options.budget * len(planned), sum(min(d, options.budget) for d in done.values()), best, console) as bar,
+                SearchProgress(
+                    options.budget * len(planned),
+                    sum(min(d, options.budget) for d in done.values()),
+                    best,
+                    console,
+                    runner.slots,
+                    options.time_budget_s,
+                ) as bar,
             ):
                 started_trials = True
                 for study in todo:
                     runner.run(study, options.budget - done[study.name], done[study.name], bar)
                     if runner.interrupted:
                         break
-            for study in planned:  # trials Ray Tune stopped on Ctrl-C or --timeout run again next time
+            for study in planned:  # trials Ray Tune stopped on Ctrl-C or --time-budget run again next time
                 store.forget(study.name, recover_interrupted(optuna.load_study(study_name=study.name, storage=storage), storage))
         return _summarise(storage, planned, options)
     except BaseException:

@@ -23,13 +23,14 @@ from ray import tune
 from merauto.data.cache import FeatureCache
 from merauto.data.features import inputs_for
 from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.cost import CostModel, device_kind, trial_work
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
+from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial, training_rows
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
-from merauto.orchestrator.study import OBJECTIVE, PIPELINE, RUNG
+from merauto.orchestrator.study import COST_CEILINGS, COST_MODELS, OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
 from merauto.spec.objectives import LATENCY_METRIC
 
@@ -61,18 +62,25 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
         evaluation = replace(context.evaluation, device=resolve_device(context.device))
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
-
+        kind = device_kind(torch.device(evaluation.device), context.threads)
+        work = trial_work(config, shapes, data.n_classes, *training_rows(data, evaluation))
+        models = params.get(COST_MODELS, {})
+        predicted = (CostModel.from_json(models[kind]) if kind in models else CostModel(kind)).predict(work)
+        n_folds = len(context.rungs[-1])  # rungs are nested: the last one holds every fold
         last_rung = len(context.rungs) - 1
-
         latency: dict[str, float] = {}
+        costs = {"predicted_s": predicted, "work_gflop": work.gflop, "work_mops": work.mops, "device_kind": kind}
 
-        def result(status: str, rung: int, outcome: TrialOutcome) -> dict[str, Any]:
+        def result(status: str, rung: int, outcome: TrialOutcome, train_s: float) -> dict[str, Any]:
             return {
                 **latency,
+                **costs,
                 OBJECTIVE: outcome.objective(),
                 RUNG: rung + 1,
                 "status": status,
                 "folds_done": len(outcome.folds),
+                "work_fraction": len(outcome.folds) / n_folds,
+                "train_s": train_s,
                 PIPELINE: config.to_json(),
                 "n_params": n_params,
                 "seconds": time.perf_counter() - started,
@@ -80,18 +88,36 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "ray_node": node,
             }
 
+        ceiling = over_ceiling(predicted, params.get(COST_CEILINGS, {}))
+        if ceiling is not None:  # not trained: the searcher records why (and a time budget re-runs it on resume)
+            report(
+                {
+                    **costs,
+                    OBJECTIVE: float("nan"),
+                    "status": ceiling[0],
+                    "reason": ceiling[1],
+                    PIPELINE: config.to_json(),
+                    "n_params": n_params,
+                    "seconds": time.perf_counter() - started,
+                    "ray_node": node,
+                }
+            )
+            return
+        training_started = time.perf_counter()
+
         def on_rung(rung: int, so_far: TrialOutcome) -> None:
             if rung < last_rung:  # a scheduler may stop the trial here; it is then stored as pruned
-                report(result("running", rung, so_far))
+                report(result("running", rung, so_far, time.perf_counter() - training_started))
 
         with trial_limits(context.limits):
             init = initial_weights(config, evaluation, context.cache_dir)
             outcome = evaluate_trial(config, data, evaluation, rungs=context.rungs, on_rung=on_rung, init=init)
+            train_s = time.perf_counter() - training_started
             if context.measure_latency:  # the model's cost does not depend on its weights: an untrained one is timed
                 from merauto.evaluator.onnx_model import onnx_latency_ms  # onnxruntime only where latency is measured
 
                 latency[LATENCY_METRIC] = onnx_latency_ms(build_model(config, shapes, data.n_classes), shapes)
-        report(result("ok", last_rung, outcome))
+        report(result("ok", last_rung, outcome, train_s))
     except Exception as exc:  # a failed trial is recorded as failed and the search goes on
         report(
             {
@@ -103,6 +129,19 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "ray_node": node,
             }
         )
+
+
+def over_ceiling(predicted: float, ceilings: dict[str, float]) -> tuple[str, str] | None:
+    """``(status, reason)`` if a trial predicted to train for ``predicted`` seconds must not start:
+    over ``--max-trial-seconds`` (``too_costly``) or past the end of ``--time-budget`` (``past_budget``)."""
+    limit = ceilings.get("max_trial_seconds")
+    if limit is not None and predicted > limit:
+        return "too_costly", f"predicted training time {predicted:.0f} s is over --max-trial-seconds {limit:.0f}"
+    deadline = ceilings.get("deadline")
+    if deadline is not None and time.time() + predicted > deadline:
+        left = max(0.0, deadline - time.time())
+        return "past_budget", f"predicted training time {predicted:.0f} s is more than the {left:.0f} s left of --time-budget"
+    return None
 
 
 def ray_node() -> str | None:

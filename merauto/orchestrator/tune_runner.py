@@ -89,8 +89,8 @@ class TuneRunner:
         """Run ``remaining`` trials of ``study``; sets ``interrupted`` if it stopped short."""
         options = self.options
         time_left = None
-        if options.timeout_s is not None:
-            time_left = options.timeout_s - (time.monotonic() - self.started_at)
+        if options.time_budget_s is not None:
+            time_left = options.time_budget_s - (time.monotonic() - self.started_at)
             if time_left <= 0:
                 self.interrupted = True
                 return
@@ -115,14 +115,17 @@ class TuneRunner:
             mode="max"
             if len(self.info.objectives) == 1
             else ["max" if d == "maximize" else "min" for d in directions(self.info.objectives)],
-            sampler=make_sampler(options.seed + done, self.info.limits),
+            sampler=make_sampler(options.seed + done),
             study_name=study.name,
             storage=self.storage,
             store=ResultsStore(options.run_dir),
             pruned=pruned,
             presence=self.presence,
             limits=self.info.limits,
+            max_trial_seconds=options.max_trial_seconds,
+            deadline=None if time_left is None else time.time() + time_left,
         )
+        progress.number_of = searcher.number_of
         reduction = parse_pruning(self.info.pruning)
         scheduler = None
         if reduction is not None and len(study.rungs) > 1:

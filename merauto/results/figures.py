@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from merauto.evaluator.metrics import accuracy_by_group, paired_subject_bootstrap, subject_bootstrap, uf1
 from merauto.results.audit import ALL_SOURCES, NESTED, Audit, source_names
 from merauto.results.selection import Estimate, trial_estimate
-from merauto.results.store import StoredTrial
+from merauto.results.store import StoredTrial, TrialTiming
 from merauto.spec.config import SLOTS
 from merauto.spec.objectives import OBJECTIVES
 
@@ -41,7 +41,7 @@ def history_figure(trials: list[StoredTrial]) -> go.Figure:
         marker_symbol="x",
         name="outer-test UF1 (never used to select)",
     )
-    failed = [t.number for t in trials if t.outcome is None]
+    failed = [t.number for t in trials if t.state == "failed"]
     if failed:
         figure.add_scatter(x=failed, y=[0] * len(failed), mode="markers", marker_color="red", name="failed trial")
     figure.update_layout(title="optimisation history: inner vs outer UF1", xaxis_title="trial", yaxis_title="UF1")
@@ -229,6 +229,31 @@ def importance_figure(study: optuna.Study) -> go.Figure | None:
 
 
 COSTS: dict[str, Callable[[StoredTrial], float | None]] = {"params": lambda t: t.n_params, "latency": lambda t: t.latency_ms}
+
+
+def cost_prediction_figure(timings: Sequence[TrialTiming]) -> go.Figure:
+    """Each trial's training time as the cost model predicted it before it trained, against the time it took
+    (log-log; a trial pruned after a rung is compared with the prediction for the folds it trained)."""
+    figure = go.Figure()
+    trained = [t for t in timings if t.train_s is not None and t.work_fraction > 0]
+    for device in sorted({t.device for t in trained}):
+        mine = [t for t in trained if t.device == device]
+        figure.add_scatter(
+            x=[t.predicted_s * t.work_fraction for t in mine],
+            y=[t.train_s for t in mine],
+            mode="markers",
+            name=f"trained on {device}",
+            text=[f"trial {t.number}" + ("" if t.work_fraction == 1 else f" ({t.work_fraction:.0%} of the folds)") for t in mine],
+        )
+    values = [v for t in trained for v in (t.predicted_s * t.work_fraction, t.train_s)] or [1.0, 10.0]
+    low, high = min(values) / 1.5, max(values) * 1.5
+    figure.add_scatter(x=[low, high], y=[low, high], mode="lines", line_dash="dot", line_color="grey", name="predicted = measured")
+    figure.update_layout(
+        title="cost model: predicted against measured training time per trial",
+        xaxis={"title": "predicted seconds (before training)", "type": "log"},
+        yaxis={"title": "measured seconds", "type": "log"},
+    )
+    return figure
 
 
 def _cost_scatter(

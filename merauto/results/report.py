@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from merauto.results.selection import (
     trial_estimate,
 )
 from merauto.results.storage import RUNGS_ATTR, open_storage
-from merauto.results.store import ResultsStore, StoredTrial
+from merauto.results.store import ResultsStore, StoredTrial, TrialTiming
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Report:
     intervals: dict[str, dict[str, tuple[float, float]]]
     fold_trials: dict[int, list[StoredTrial]] | None = None  # strict mode: each fold study's trials
     audit: Audit | None = None  # what each common protocol would report (None in strict mode)
+    timings: list[TrialTiming] = field(default_factory=list)  # each trial's predicted and measured training time
 
     def estimate(self, name: str) -> Estimate | None:
         """The estimate called ``name``, if the run has one."""
@@ -65,7 +66,8 @@ def build_report(run_dir: Path) -> Report:
         if trial.preset:
             estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
     intervals = {e.name: e.intervals() for e in estimates}
-    report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials))
+    timings = store.timings(info.study_name)
+    report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials), timings=timings)
     _store_estimates(store, report)
     return report
 
@@ -114,6 +116,24 @@ def fold_rows(report: Report) -> list[dict[str, str]]:
     return rows
 
 
+def prediction_errors(timings: list[TrialTiming]) -> list[float]:
+    """|predicted/measured - 1| of each trial's training time (a trial pruned after a rung: for the folds it trained)."""
+    return [abs(t.predicted_s * t.work_fraction / t.train_s - 1) for t in timings if t.train_s and t.work_fraction > 0]
+
+
+def cost_line(timings: list[TrialTiming]) -> str:
+    """The cost model's accuracy on this run, in words (empty before a trial trained)."""
+    errors = prediction_errors(timings)
+    if not errors:
+        return ""
+    skipped = sum(t.train_s is None for t in timings)
+    return (
+        f"cost model: predicted training time within {np.median(errors):.0%} of the measured one for the median trial, "
+        f"{np.percentile(errors, 90):.0%} at the 90th percentile ({len(errors)} trials, each predicted before it trained)"
+        + (f"; {skipped} not trained, predicted over --max-trial-seconds" if skipped else "")
+    )
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -140,7 +160,8 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
         )
     for t in report.trials:
         if t.state == "pruned":
-            inner = t.outcome.inner_scores()
+            inner = t.outcome.inner_scores() if t.outcome else {"uf1": None, "uar": None}
+            why = f"stopped after {len(t.outcome.folds)} folds" if t.outcome else f"not trained: {t.error}"
             rows.append(
                 {
                     "rank": "pruned",
@@ -152,10 +173,10 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
                     "outer UAR": "-",
                     "params": str(t.n_params or ""),
                     "seconds": f"{t.seconds:.0f}" if t.seconds else "",
-                    "config": f"stopped after {len(t.outcome.folds)} folds | " + (t.config.summary() if t.config else ""),
+                    "config": f"{why} | " + (t.config.summary() if t.config else ""),
                 }
             )
-        if t.outcome is None:
+        if t.state == "failed":
             rows.append(
                 {
                     "rank": "failed",
@@ -257,6 +278,8 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     console.print(table)
     for row in failed:
         console.print(f"trial {row['trial']} failed: {row['config']}", highlight=False)
+    if cost_line(report.timings):
+        console.print(cost_line(report.timings), highlight=False)
     integrity = check_integrity(report.study, report.trials) if report.study is not None else None
     if integrity is not None and not integrity.ok:
         console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)

@@ -16,7 +16,7 @@ from merauto.atomic import write_text_atomic
 from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
 from merauto.results.pareto import pareto_front
-from merauto.results.report import Report, estimate_rows, fold_rows, leaderboard_rows, protocol_line, repeat_rows
+from merauto.results.report import Report, cost_line, estimate_rows, fold_rows, leaderboard_rows, protocol_line, repeat_rows
 from merauto.results.selection import Estimate, eligible, selected_trial
 from merauto.spec.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
 from merauto.spec.objectives import OBJECTIVES
@@ -152,7 +152,11 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
         search.insert(0, figures.history_figure(report.trials))
         importance = figures.importance_figure(report.study)
         search += [importance] if importance is not None else []
-    sections.append(("<h2>The search</h2>", search))
+    costs = ""
+    if any(t.train_s for t in report.timings):
+        search.append(figures.cost_prediction_figure(report.timings))
+        costs = f"<p>{html.escape(cost_line(report.timings))}.</p>"
+    sections.append((f"<h2>The search</h2>{costs}", search))
     tables = f"""<h2>Repeated runs over seeds</h2>{_table(repeat_rows(report))}
 <h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
 {_table(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}"""

@@ -7,7 +7,7 @@ Test predictions live here and nowhere the sampler or pruner can read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,34 @@ class TrialCostRow(_Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     feasible: Mapped[bool] = mapped_column(Boolean)
+
+
+class TrialTimingRow(_Base):
+    """A trial's predicted and measured training time and the work the cost model counted."""
+
+    __tablename__ = "trial_timings"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(200))  # cost_model.device_kind: "cpu x1" or a CUDA device's name
+    predicted_s: Mapped[float] = mapped_column(Float)
+    train_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: not trained (predicted over a limit)
+    gflop: Mapped[float] = mapped_column(Float)
+    mops: Mapped[float] = mapped_column(Float)
+    work_fraction: Mapped[float] = mapped_column(Float)  # folds trained / folds (below 1 for a trial pruned after a rung)
+
+
+@dataclass(frozen=True)
+class TrialTiming:
+    """A trial's row of ``trial_timings``."""
+
+    number: int
+    device: str
+    predicted_s: float
+    train_s: float | None
+    gflop: float
+    mops: float
+    work_fraction: float
 
 
 class PredictionRow(_Base):
@@ -172,10 +200,11 @@ class ResultsStore:
     ) -> None:
         """Store one finished trial (replacing an earlier record of the same number).
 
-        ``state`` is ``complete`` (every fold), ``pruned`` (stopped after a rung; its partial
-        outcome is kept for analysis but can never be selected) or ``failed``.
+        ``state`` is ``complete`` (every fold), ``pruned`` (stopped after a rung: its partial
+        outcome is kept for analysis but can never be selected; or never trained, with no outcome
+        and the reason in ``error``) or ``failed``.
         """
-        if state not in ("complete", "pruned", "failed") or (outcome is None) != (state == "failed"):
+        if state not in ("complete", "pruned", "failed") or (outcome is None and state == "complete") or (outcome and state == "failed"):
             raise ValueError(f"inconsistent trial record: state {state!r} with outcome {outcome is not None}")
         row = TrialRow(
             study=study,
@@ -222,10 +251,24 @@ class ResultsStore:
             return
         try:
             with Session(self.engine) as session, session.begin():
-                for table in (TrialRow, PredictionRow, TrialCostRow):
+                for table in (TrialRow, PredictionRow, TrialCostRow, TrialTimingRow):
                     session.execute(delete(table).where(table.study == study, table.number.in_(numbers)))
         except SQLAlchemyError as exc:
             raise self.error(exc) from None
+
+    def record_timing(self, study: str, timing: TrialTiming) -> None:
+        """Store (or replace) a trial's predicted and measured training time."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.merge(TrialTimingRow(study=study, **asdict(timing)))
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from None
+
+    def timings(self, study: str) -> list[TrialTiming]:
+        """Every stored timing of ``study``, by trial number."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(TrialTimingRow).where(TrialTimingRow.study == study).order_by(TrialTimingRow.number)).all()
+            return [TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.work_fraction) for r in rows]
 
     def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, int], scores: dict[str, Any]) -> None:
         """Store (or replace) one labelled final estimate."""

@@ -52,17 +52,17 @@ class CostLimits:
     def __bool__(self) -> bool:
         return self.max_params is not None or self.max_latency_ms is not None
 
-    def violations(self, n_params: int | None, latency_ms: float | None) -> list[float]:
-        """Optuna constraint values (feasible when every one is <= 0); an unmeasured cost violates its limit."""
-        values = []
-        for limit, cost in ((self.max_params, n_params), (self.max_latency_ms, latency_ms)):
+    def violations(self, n_params: int | None, latency_ms: float | None) -> dict[str, float]:
+        """Optuna constraint values by limit (feasible when every one is <= 0); an unmeasured cost violates its limit."""
+        values = {}
+        for name, limit, cost in (("max_params", self.max_params, n_params), ("max_latency_ms", self.max_latency_ms, latency_ms)):
             if limit is not None:
-                values.append(math.inf if cost is None else float(cost) - float(limit))
+                values[name] = math.inf if cost is None else float(cost) - float(limit)
         return values
 
     def feasible(self, n_params: int | None, latency_ms: float | None) -> bool:
         """Whether a trial of this cost satisfies every limit."""
-        return all(v <= 0 for v in self.violations(n_params, latency_ms))
+        return all(v <= 0 for v in self.violations(n_params, latency_ms).values())
 
     def describe(self) -> str:
         """The limits in words (empty when there are none)."""

@@ -1,0 +1,201 @@
+"""The cost model: work counted before training, calibration, --max-trial-seconds, --time-budget and the progress lines."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import optuna
+import pytest
+from conftest import TINY
+from rich.console import Console
+
+from merauto.data.cache import FeatureCache
+from merauto.data.features import FeatureBuilder
+from merauto.data.sample_index import SampleIndex
+from merauto.errors import MerautoError
+from merauto.evaluator.cost import PRIOR, CostModel, CostObservation, TrialWork, trial_work
+from merauto.evaluator.nested import EvalData, training_rows
+from merauto.evaluator.settings import EvaluationSettings
+from merauto.evaluator.strategies import widen
+from merauto.orchestrator import trainable
+from merauto.orchestrator.options import SearchOptions
+from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.search import run_search
+from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
+from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
+from merauto.orchestrator.trainable import WorkerContext, evaluate_params
+from merauto.results.report import build_report, leaderboard_rows
+from merauto.results.storage import RETRY_OF_ATTR
+from merauto.results.store import ResultsStore, TrialTiming
+from merauto.search_space.presets import PRESETS
+from merauto.spec.durations import parse_duration
+
+SHAPES = {"flow": (3, 28, 28)}
+
+
+def _data(subjects: int) -> EvalData:
+    labels = np.arange(subjects * 6) % 3
+    return EvalData(
+        {"flow": np.zeros((len(labels), *SHAPES["flow"]), np.float32)},
+        labels,
+        subjects=np.repeat([f"s{i}" for i in range(subjects)], 6),
+        sources=np.full(len(labels), "casme2"),
+        ids=np.array([f"clip{i}" for i in range(len(labels))]),
+        classes=("negative", "positive", "surprise"),
+    )
+
+
+def _work(config, subjects: int = 6, settings: EvaluationSettings = EvaluationSettings()) -> TrialWork:  # noqa: B008 - frozen
+    data = _data(subjects)
+    return trial_work(config, SHAPES, data.n_classes, *training_rows(data, settings))
+
+
+def test_predicted_cost_grows_with_epochs_folds_width_and_the_protocol() -> None:
+    ststnet = PRESETS["ststnet"]
+    model = CostModel("cpu x1")
+    base = _work(ststnet)
+    longer = _work(replace(ststnet, training=replace(ststnet.training, max_epochs=2 * ststnet.training.max_epochs)))
+    assert longer.gflop == pytest.approx(2 * base.gflop) and longer.mops == pytest.approx(2 * base.mops)
+    more_folds = _work(ststnet, subjects=9)
+    wider = _work(widen(ststnet, 2))
+    no_refit = _work(ststnet, settings=EvaluationSettings(refit=False))
+    assert model.predict(no_refit) < model.predict(base) < model.predict(longer)
+    assert model.predict(base) < model.predict(more_folds) and base.gflop < wider.gflop and model.predict(base) < model.predict(wider)
+
+
+def test_calibration_recovers_the_machine_and_scales_the_prior_until_three_trials() -> None:
+    truth = (2.0, 0.01, 50.0)
+    works = [TrialWork(g, m) for g, m in ((10, 0.1), (400, 0.05), (50, 0.9), (900, 0.4), (5, 0.02))]
+    observations = [CostObservation(w.gflop, w.mops, float(w.features() @ np.array(truth))) for w in works]
+    fitted = CostModel.fit("cpu x1", observations)
+    assert fitted.trials == 5 and fitted.coefficients == pytest.approx(truth, rel=1e-6)
+    assert CostModel.from_json(fitted.to_json()) == fitted
+    prior = [float(w.features() @ np.array(PRIOR)) for w in works]
+    twice_as_slow = [CostObservation(w.gflop, w.mops, 2 * seconds) for w, seconds in zip(works, prior, strict=True)]
+    assert CostModel.fit("cpu x1", twice_as_slow[:2]).coefficients == pytest.approx(tuple(2 * c for c in PRIOR))
+    assert CostModel.fit("cpu x1", []) == CostModel("cpu x1")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("3h", 10800.0), ("90m", 5400.0), ("1h30m", 5400.0), ("45s", 45.0), ("2.5", 2.5)])
+def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--time-budget") == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "abc", "-5", "3x", "h", "inf"])
+def test_bad_durations_name_the_option(text: str) -> None:
+    with pytest.raises(MerautoError, match="--time-budget"):
+        parse_duration(text, "--time-budget")
+
+
+def _searcher(tmp_path: Path, **ceilings: float) -> tuple[RecordingOptunaSearch, optuna.storages.RDBStorage, ResultsStore]:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
+    store = ResultsStore(tmp_path)
+    searcher = RecordingOptunaSearch(
+        space=partial(tune_space, max_epochs=20), metric=OBJECTIVE, mode="max", study_name="s", storage=storage, store=store, **ceilings
+    )
+    return searcher, storage, store
+
+
+def _context(index: SampleIndex, cache_dir: Path) -> WorkerContext:
+    builder = FeatureBuilder(index, FeatureCache(cache_dir))
+    return WorkerContext(index, builder.fingerprints, cache_dir, EvaluationSettings(), [[0, 1, 2, 3, 4, 5]], "cpu", 1)
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a trial over its ceiling was trained")
+
+    monkeypatch.setattr(trainable, "evaluate_trial", refuse)
+
+
+@pytest.mark.usefixtures("no_training")
+def test_a_trial_predicted_over_max_trial_seconds_is_not_trained_and_is_recorded_with_its_reason(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
+) -> None:
+    searcher, storage, store = _searcher(tmp_path, max_trial_seconds=1e-3)
+    config = searcher.suggest("t")
+    reports: list[dict] = []
+    evaluate_params(config, _context(tiny_index, cache_dir), report=reports.append)
+    (report,) = reports
+    assert report["status"] == "too_costly" and "--max-trial-seconds" in report["reason"]
+    searcher.on_trial_complete("t", report)
+
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.constraints["max_trial_seconds"] > 0, "the sampler sees it as infeasible"
+    assert trial.user_attrs["predicted_seconds"] == round(report["predicted_s"], 1)
+    (stored,) = store.trials("s")
+    assert stored.state == "pruned" and stored.outcome is None and "--max-trial-seconds" in stored.error and not stored.feasible
+    (timing,) = store.timings("s")
+    assert timing.train_s is None and timing.predicted_s == report["predicted_s"]
+
+
+@pytest.mark.usefixtures("no_training")
+def test_a_trial_predicted_to_overrun_the_time_budget_does_not_start_and_runs_again_later(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
+) -> None:
+    ResultsStore(tmp_path).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 1.0))  # measured: this machine is very slow
+    searcher, storage, store = _searcher(tmp_path, deadline=time.time() + 3600)
+    config = searcher.suggest("t")
+    reports: list[dict] = []
+    evaluate_params(config, _context(tiny_index, cache_dir), report=reports.append)
+    assert reports[-1]["status"] == "past_budget" and "--time-budget" in reports[-1]["reason"]
+    searcher.on_trial_complete("t", reports[-1])
+    assert searcher.suggest("next") == "FINISHED", "no further trial starts"
+
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING] and store.trials("s") == []
+    recover_interrupted(study, storage)
+    queued = study.trials[-1]
+    assert queued.state == optuna.trial.TrialState.WAITING and queued.system_attrs["fixed_params"] == study.trials[0].params
+
+
+def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=2, max_epochs=2, seed_presets=True, max_concurrent=1)
+    run_dir.mkdir()
+    ResultsStore(run_dir).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 1.0))  # measured: very slow
+    stopped = run_search(replace(options, time_budget_s=3600), Console(quiet=True))
+    assert stopped.stopped_early and stopped.finished == 0
+    assert [t.number for t in ResultsStore(run_dir).trials("s")] == [], "nothing was trained"
+
+    resumed = run_search(options, Console(quiet=True))
+    assert not resumed.stopped_early and resumed.finished == 2
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{run_dir}/study.db")
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    (retried,) = [t for t in complete if RETRY_OF_ATTR in t.user_attrs]
+    assert retried.user_attrs["preset"] == "ststnet", "the trial that did not fit the budget ran on resume"
+    assert all(t.user_attrs["train_seconds"] > 0 and t.user_attrs["predicted_seconds"] > 0 for t in complete)
+    assert "cpu x1" in study.user_attrs["cost_model"]
+
+
+def test_every_trial_over_max_trial_seconds_shows_as_not_trained(cache_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=2, max_epochs=2, seed_presets=True, max_trial_seconds=1e-3)
+    summary = run_search(options, Console(quiet=True))
+    assert summary.finished == 2 and summary.best_value is None
+    rows = leaderboard_rows(build_report(run_dir))
+    assert [r["rank"] for r in rows] == ["pruned", "pruned"] and all("not trained: predicted" in r["config"] for r in rows)
+
+
+def test_progress_prints_one_plain_line_per_trial_when_not_on_a_terminal() -> None:
+    out = io.StringIO()
+    progress = SearchProgress(4, 1, None, Console(file=out, width=80), slots=2)
+    numbers = {"a": 3, "b": 4}
+    progress.number_of = numbers.get
+    trial = SimpleNamespace(trial_id="a", last_result={"status": "ok", OBJECTIVE: 0.5, "seconds": 60.0})
+    with progress:
+        progress.on_trial_start(0, [], trial)
+        progress.on_trial_complete(0, [], trial)
+        cheap = SimpleNamespace(trial_id="b", last_result={"status": "too_costly", "reason": "predicted 900 s", "seconds": 2.0})
+        progress.on_trial_complete(0, [], cheap)
+    first, second = out.getvalue().splitlines()
+    assert first.split(" ", 1)[1].startswith("trial 3 complete, inner UF1 0.500 | 2/4 done, 0 running; best inner UF1 0.500; eta 0:01:00")
+    assert "trial 4 not trained: predicted 900 s | 3/4 done" in second and "1 not trained" in second and "eta 0:00:31" in second
