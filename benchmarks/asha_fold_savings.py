@@ -10,11 +10,24 @@ fold-trainings without and with pruning, and the share of simulated searches who
 surviving trial is within 0.01 of the best trial overall.
 
     python benchmarks/asha_fold_savings.py --folds 68 --trials 60
+
+``--from-run DIR`` replays a real unpruned search instead of the model: its trials that ran
+every fold, in the order they were sampled, each rung scored by the pooled inner-validation UF1
+of the folds merauto's rungs hold for that reduction factor (the same folds a pruned study
+would use). It prints, per reduction factor, the fold-trainings ratio, whether the best trial
+survives, the best surviving trial's inner UF1, and how many trials each rung stopped. The
+sampler would have proposed other trials after the first stop, so this isolates the rule
+(rung noise, early promotions) from the search.
+
+    python benchmarks/asha_fold_savings.py --from-run RUN_DIR --cache-dir /tmp/merauto-bench-data
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +53,44 @@ def simulate(rungs: list[int], eta: int, args: argparse.Namespace, rng: np.rando
     return args.trials * rungs[-1] / trainings, best - best_kept
 
 
+def replay(run_dir: Path, cache_dir: Path) -> None:
+    """Apply ASHA's rule to a finished unpruned search's trials, per reduction factor (see the module docstring)."""
+    from merauto.data.datasets import load_index
+    from merauto.evaluator.metrics import uf1
+    from merauto.orchestrator.plan import study_rungs
+    from merauto.results.run_dir import load_run
+    from merauto.results.store import ResultsStore
+
+    info = load_run(run_dir)
+    index = load_index(info.dataset, cache_dir)
+    trials = [t for t in ResultsStore(run_dir).trials(info.study_name) if t.state == "complete"]
+    n_folds = max(len(t.outcome.folds) for t in trials)
+    trials = [t for t in trials if len(t.outcome.folds) == n_folds]
+    best = max(t.objective for t in trials)
+    print(f"{run_dir}: {len(trials)} trials that ran all {n_folds} folds, in sampling order; best inner UF1 {best:.3f}")
+    print(f"{'eta':>4}  {'rungs':<18}{'fold-trainings ratio':>22}{'best kept':>11}{'best kept UF1':>15}  stopped per rung")
+    for eta in (2, 3, 4, 5):
+        rungs = study_rungs(index, replace(info, pruning=f"asha:{eta}"))
+        recorded: list[list[float]] = [[] for _ in rungs[:-1]]
+        trainings, kept, stopped = 0, [], [0] * (len(rungs) - 1)
+        for trial in trials:
+            folds = {f.selection.fold: f.selection for f in trial.outcome.folds}
+            for r, rung in enumerate(rungs):
+                trainings += len(rung) - (len(rungs[r - 1]) if r else 0)
+                if r == len(rungs) - 1:
+                    kept.append(trial.objective)
+                    break
+                true = np.concatenate([folds[k].inner_true for k in rung])
+                pred = np.concatenate([folds[k].inner_pred for k in rung])
+                recorded[r].append(uf1(true, pred, len(trial.outcome.classes)))
+                if recorded[r][-1] < np.percentile(recorded[r], (1 - 1 / eta) * 100):
+                    stopped[r] += 1
+                    break
+        ratio = len(trials) * n_folds / trainings
+        sizes = str([len(r) for r in rungs])
+        print(f"{eta:>4}  {sizes:<18}{ratio:>21.2f}x{'yes' if max(kept) == best else 'no':>11}{max(kept):>15.3f}  {stopped}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=68, help="outer folds (68: the composite's LOSO)")
@@ -48,7 +99,12 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.06, help="sd of the trials' all-fold inner UF1")
     parser.add_argument("--noise", type=float, default=0.05, help="sd of one fold's inner UF1 around the trial's score")
     parser.add_argument("--searches", type=int, default=500, help="simulated searches per setting")
+    parser.add_argument("--from-run", type=Path, default=None, help="replay this unpruned run's trials instead of the model")
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "merauto-bench-data", help="the run's data cache")
     args = parser.parse_args()
+    if args.from_run is not None:
+        replay(args.from_run, args.cache_dir)
+        return
     rng = np.random.default_rng(0)
     print(f"{args.folds} folds, {args.trials} trials, spread {args.spread}, noise per fold {args.noise}, {args.searches} searches each")
     print(f"{'eta':>4}  {'rungs':<16}{'fold-trainings ratio':>22}{'best within 0.01':>18}")

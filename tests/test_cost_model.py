@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import optuna
 import pytest
+import torch
 from conftest import TINY
 from rich.console import Console
 
@@ -20,7 +21,7 @@ from merauto.data.features import FeatureBuilder
 from merauto.data.sample_index import SampleIndex
 from merauto.errors import MerautoError
 from merauto.evaluator.cost import PRIOR, CostModel, CostObservation, TrialWork, trial_work
-from merauto.evaluator.nested import EvalData, training_rows
+from merauto.evaluator.nested import EvalData
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import widen
 from merauto.orchestrator import trainable
@@ -34,6 +35,7 @@ from merauto.results.report import build_report, leaderboard_rows
 from merauto.results.storage import RETRY_OF_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.presets import PRESETS
+from merauto.spec.config import Choice, PipelineConfig
 from merauto.spec.durations import parse_duration
 
 SHAPES = {"flow": (3, 28, 28)}
@@ -42,7 +44,7 @@ SHAPES = {"flow": (3, 28, 28)}
 def _data(subjects: int) -> EvalData:
     labels = np.arange(subjects * 6) % 3
     return EvalData(
-        {"flow": np.zeros((len(labels), *SHAPES["flow"]), np.float32)},
+        {"flow": np.random.default_rng(0).normal(size=(len(labels), *SHAPES["flow"])).astype(np.float32)},
         labels,
         subjects=np.repeat([f"s{i}" for i in range(subjects)], 6),
         sources=np.full(len(labels), "casme2"),
@@ -51,9 +53,8 @@ def _data(subjects: int) -> EvalData:
     )
 
 
-def _work(config, subjects: int = 6, settings: EvaluationSettings = EvaluationSettings()) -> TrialWork:  # noqa: B008 - frozen
-    data = _data(subjects)
-    return trial_work(config, SHAPES, data.n_classes, *training_rows(data, settings))
+def _work(config: PipelineConfig, subjects: int = 6, settings: EvaluationSettings = EvaluationSettings()) -> TrialWork:  # noqa: B008
+    return trial_work(config, _data(subjects), settings, torch.device("cpu"))
 
 
 def test_predicted_cost_grows_with_epochs_folds_width_and_the_protocol() -> None:
@@ -67,18 +68,22 @@ def test_predicted_cost_grows_with_epochs_folds_width_and_the_protocol() -> None
     no_refit = _work(ststnet, settings=EvaluationSettings(refit=False))
     assert model.predict(no_refit) < model.predict(base) < model.predict(longer)
     assert model.predict(base) < model.predict(more_folds) and base.gflop < wider.gflop and model.predict(base) < model.predict(wider)
+    augmented = _work(
+        replace(ststnet, augment=Choice("spatial", {"brightness": 0.1, "contrast": 0.1, "crop": 0.9, "flip": True, "rotate": 5.0}))
+    )
+    assert augmented.mops > base.mops, "the step is counted on the engine: augmentation costs operators too"
 
 
 def test_calibration_recovers_the_machine_and_scales_the_prior_until_three_trials() -> None:
-    truth = (2.0, 0.01, 50.0)
-    works = [TrialWork(g, m) for g, m in ((10, 0.1), (400, 0.05), (50, 0.9), (900, 0.4), (5, 0.02))]
-    observations = [CostObservation(w.gflop, w.mops, float(w.features() @ np.array(truth))) for w in works]
+    truth = (2.0, 0.01, 50.0, 3.0)
+    works = [TrialWork(g, m, e) for g, m, e in ((10, 0.1, 5), (400, 0.05, 1), (50, 0.9, 20), (900, 0.4, 2), (5, 0.02, 30), (70, 0.3, 8))]
+    observations = [CostObservation(w.gflop, w.mops, w.gelements, float(w.features() @ np.array(truth))) for w in works]
     fitted = CostModel.fit("cpu x1", observations)
-    assert fitted.trials == 5 and fitted.coefficients == pytest.approx(truth, rel=1e-6)
+    assert fitted.trials == 6 and fitted.coefficients == pytest.approx(truth, rel=1e-6)
     assert CostModel.from_json(fitted.to_json()) == fitted
     prior = [float(w.features() @ np.array(PRIOR)) for w in works]
-    twice_as_slow = [CostObservation(w.gflop, w.mops, 2 * seconds) for w, seconds in zip(works, prior, strict=True)]
-    assert CostModel.fit("cpu x1", twice_as_slow[:2]).coefficients == pytest.approx(tuple(2 * c for c in PRIOR))
+    twice_as_slow = [CostObservation(w.gflop, w.mops, w.gelements, 2 * seconds) for w, seconds in zip(works, prior, strict=True)]
+    assert CostModel.fit("cpu x1", twice_as_slow[:3]).coefficients == pytest.approx(tuple(2 * c for c in PRIOR))
     assert CostModel.fit("cpu x1", []) == CostModel("cpu x1")
 
 
@@ -141,7 +146,9 @@ def test_a_trial_predicted_over_max_trial_seconds_is_not_trained_and_is_recorded
 def test_a_trial_predicted_to_overrun_the_time_budget_does_not_start_and_runs_again_later(
     tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
 ) -> None:
-    ResultsStore(tmp_path).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 1.0))  # measured: this machine is very slow
+    ResultsStore(tmp_path).record_timing(
+        "s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 0.01, 1.0)
+    )  # measured: this machine is very slow
     searcher, storage, store = _searcher(tmp_path, deadline=time.time() + 3600)
     config = searcher.suggest("t")
     reports: list[dict] = []
@@ -161,7 +168,7 @@ def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(tiny_index
     run_dir = tmp_path / "run"
     options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=2, max_epochs=2, seed_presets=True, max_concurrent=1)
     run_dir.mkdir()
-    ResultsStore(run_dir).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 1.0))  # measured: very slow
+    ResultsStore(run_dir).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 0.01, 1.0))  # measured: very slow
     stopped = run_search(replace(options, time_budget_s=3600), Console(quiet=True))
     assert stopped.stopped_early and stopped.finished == 0
     assert [t.number for t in ResultsStore(run_dir).trials("s")] == [], "nothing was trained"

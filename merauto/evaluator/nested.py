@@ -178,12 +178,12 @@ def _plan(data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: Eval
     return plans, members
 
 
-def training_rows(data: EvalData, settings: EvaluationSettings) -> tuple[list[int], int, list[int]]:
+def training_rows(data: EvalData, settings: EvaluationSettings) -> tuple[list[int], list[int], list[int]]:
     """How many rows each model of a full evaluation trains on, for the cost model: each inner
-    model's (every fold), the inner-validation rows of all folds, and each fold's test model's
+    model's (every fold), each inner model's validation rows, and each fold's test model's
     (refit or audit; none without)."""
     plans, members = _plan(data, list(enumerate(study_folds(data, settings))), settings)
-    validation = sum(len(v) for plan in plans for v in plan.validation)
+    validation = [len(v) for plan in plans for v in plan.validation]
     tests = [len(plan.fold.train) for plan in plans] if settings.refit or settings.audit else []
     return [len(m.rows) for m in members], validation, tests
 

@@ -239,6 +239,7 @@ class RecordingOptunaSearch(OptunaSearch):
             result.get("train_s"),
             result["work_gflop"],
             result["work_mops"],
+            result["work_gelements"],
             result.get("work_fraction", 1.0),
         )
         trial.set_user_attr(PREDICTED_ATTR, round(timing.predicted_s, 1))
@@ -257,7 +258,8 @@ def calibrations(timings: list[TrialTiming]) -> dict[str, CostModel]:
     by_device: dict[str, list[CostObservation]] = {}
     for t in timings:
         if t.train_s is not None and t.work_fraction > 0:
-            by_device.setdefault(t.device, []).append(CostObservation(t.gflop * t.work_fraction, t.mops * t.work_fraction, t.train_s))
+            work = (t.gflop * t.work_fraction, t.mops * t.work_fraction, t.gelements * t.work_fraction)
+            by_device.setdefault(t.device, []).append(CostObservation(*work, t.train_s))
     return {device: CostModel.fit(device, observations) for device, observations in by_device.items()}
 
 

@@ -27,7 +27,7 @@ from merauto.evaluator.cost import CostModel, device_kind, trial_work
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
-from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial, training_rows
+from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import COST_CEILINGS, COST_MODELS, OBJECTIVE, PIPELINE, RUNG
@@ -63,13 +63,19 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
         kind = device_kind(torch.device(evaluation.device), context.threads)
-        work = trial_work(config, shapes, data.n_classes, *training_rows(data, evaluation))
+        work = trial_work(config, data, evaluation, torch.device(evaluation.device))
         models = params.get(COST_MODELS, {})
         predicted = (CostModel.from_json(models[kind]) if kind in models else CostModel(kind)).predict(work)
         n_folds = len(context.rungs[-1])  # rungs are nested: the last one holds every fold
         last_rung = len(context.rungs) - 1
         latency: dict[str, float] = {}
-        costs = {"predicted_s": predicted, "work_gflop": work.gflop, "work_mops": work.mops, "device_kind": kind}
+        costs = {
+            "predicted_s": predicted,
+            "work_gflop": work.gflop,
+            "work_mops": work.mops,
+            "work_gelements": work.gelements,
+            "device_kind": kind,
+        }
 
         def result(status: str, rung: int, outcome: TrialOutcome, train_s: float) -> dict[str, Any]:
             return {

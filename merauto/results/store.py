@@ -69,6 +69,7 @@ class TrialTimingRow(_Base):
     train_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: not trained (predicted over a limit)
     gflop: Mapped[float] = mapped_column(Float)
     mops: Mapped[float] = mapped_column(Float)
+    gelements: Mapped[float] = mapped_column(Float)
     work_fraction: Mapped[float] = mapped_column(Float)  # folds trained / folds (below 1 for a trial pruned after a rung)
 
 
@@ -82,6 +83,7 @@ class TrialTiming:
     train_s: float | None
     gflop: float
     mops: float
+    gelements: float
     work_fraction: float
 
 
@@ -268,7 +270,7 @@ class ResultsStore:
         """Every stored timing of ``study``, by trial number."""
         with Session(self.engine) as session:
             rows = session.scalars(select(TrialTimingRow).where(TrialTimingRow.study == study).order_by(TrialTimingRow.number)).all()
-            return [TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.work_fraction) for r in rows]
+            return [TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.gelements, r.work_fraction) for r in rows]
 
     def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, int], scores: dict[str, Any]) -> None:
         """Store (or replace) one labelled final estimate."""
