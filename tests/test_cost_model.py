@@ -31,7 +31,8 @@ from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
 from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
-from merauto.results.report import build_report, leaderboard_rows
+from merauto.results.report import Report, leaderboard_rows
+from merauto.results.run_dir import RunInfo
 from merauto.results.storage import RETRY_OF_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.presets import PRESETS
@@ -140,6 +141,9 @@ def test_a_trial_predicted_over_max_trial_seconds_is_not_trained_and_is_recorded
     assert stored.state == "pruned" and stored.outcome is None and "--max-trial-seconds" in stored.error and not stored.feasible
     (timing,) = store.timings("s")
     assert timing.train_s is None and timing.predicted_s == report["predicted_s"]
+    info = RunInfo("s", f"sqlite:///{tmp_path}/study.db", TINY, EvaluationSettings())
+    (row,) = leaderboard_rows(Report(tmp_path, info, None, store.trials("s"), [], {}))
+    assert row["rank"] == "pruned" and row["config"].startswith("not trained: predicted training time")
 
 
 @pytest.mark.usefixtures("no_training")
@@ -181,15 +185,6 @@ def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(tiny_index
     assert retried.user_attrs["preset"] == "ststnet", "the trial that did not fit the budget ran on resume"
     assert all(t.user_attrs["train_seconds"] > 0 and t.user_attrs["predicted_seconds"] > 0 for t in complete)
     assert "cpu x1" in study.user_attrs["cost_model"]
-
-
-def test_every_trial_over_max_trial_seconds_shows_as_not_trained(cache_dir: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=2, max_epochs=2, seed_presets=True, max_trial_seconds=1e-3)
-    summary = run_search(options, Console(quiet=True))
-    assert summary.finished == 2 and summary.best_value is None
-    rows = leaderboard_rows(build_report(run_dir))
-    assert [r["rank"] for r in rows] == ["pruned", "pruned"] and all("not trained: predicted" in r["config"] for r in rows)
 
 
 def test_progress_prints_one_plain_line_per_trial_when_not_on_a_terminal() -> None:
