@@ -201,3 +201,22 @@ def test_progress_prints_one_plain_line_per_trial_when_not_on_a_terminal() -> No
     first, second = out.getvalue().splitlines()
     assert first.split(" ", 1)[1].startswith("trial 3 complete, inner UF1 0.500 | 2/4 done, 0 running; best inner UF1 0.500; eta 0:01:00")
     assert "trial 4 not trained: predicted 900 s | 3/4 done" in second and "1 not trained" in second and "eta 0:00:31" in second
+
+
+def test_calibration_scales_a_pruned_trials_work_and_the_report_plots_predicted_against_measured() -> None:
+    from merauto.orchestrator.searcher import calibrations
+    from merauto.results.figures import cost_prediction_figure
+
+    timings = [
+        TrialTiming(0, "cpu x1", 10.0, 10.0, 100.0, 1.0, 1.0, 1.0),
+        TrialTiming(1, "cpu x1", 40.0, 4.0, 400.0, 4.0, 4.0, 0.1),  # pruned after a tenth of the folds
+        TrialTiming(2, "cpu x1", 900.0, None, 9000.0, 90.0, 90.0, 1.0),  # not trained
+        TrialTiming(3, "NVIDIA H100", 5.0, 2.0, 100.0, 1.0, 1.0, 1.0),
+    ]
+    models = calibrations(timings)
+    assert set(models) == {"cpu x1", "NVIDIA H100"} and models["cpu x1"].trials == 2 and models["NVIDIA H100"].trials == 1
+    scaled = [CostObservation(100.0, 1.0, 1.0, 10.0), CostObservation(40.0, 0.4, 0.4, 4.0)]  # trial 1's work times 0.1
+    assert models["cpu x1"] == CostModel.fit("cpu x1", scaled)
+    figure = cost_prediction_figure(timings)
+    trained = {trace.name: list(trace.x) for trace in figure.data if trace.name.startswith("trained on")}
+    assert trained == {"trained on NVIDIA H100": [5.0], "trained on cpu x1": [10.0, 4.0]}, "a pruned trial is compared for the folds it ran"
