@@ -1,7 +1,8 @@
 """Benchmark (b): a search with and without multi-fidelity pruning over fold rungs, same seed.
 
-Runs two searches of ``--trials`` trials each on the synthetic dataset (default: the
-composite-sized one: 68 subjects, so ``asha:4`` rungs of 5, 17 and 68 folds) and prints, for
+Runs searches of ``--trials`` trials each on the synthetic dataset (default: the
+composite-sized one: 68 subjects, so rungs of 5, 17 and 68 folds): one per ``--pruning``
+scheme (default ``race`` and ``asha:4``, run first) and one without pruning. It prints, for
 each: fold-trainings (outer folds evaluated, each an inner selection plus a refit), wall time
 and the best inner-validation UF1 among trials that completed every fold, plus the ratios.
 ``--max-trial-seconds`` is passed to both: a sampled pipeline predicted to train longer is not
@@ -12,7 +13,7 @@ It also prints how well the first rung predicts the all-fold score: over the unp
 search's trials, the rank correlation between the pooled inner UF1 on the first rung's folds
 and on every fold. ``--keep DIR`` keeps both run directories (``merauto report --run-dir``).
 
-    python benchmarks/bench_pruning.py --trials 60 --size composite
+    python benchmarks/bench_pruning.py --trials 60 --size composite --pruning race --pruning asha:4
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=60, help="trials per search")
     parser.add_argument("--size", default="composite", choices=("tiny", "small", "composite"), help="synthetic dataset size")
-    parser.add_argument("--pruning", default="asha:4", help="the pruned search's --pruning")
+    parser.add_argument("--pruning", action="append", help="a pruned search's --pruning (repeatable; default: race and asha:4)")
     parser.add_argument("--max-epochs", type=int, default=80, help="upper bound of the sampled epoch limit")
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True, help="refit per fold (inner UF1 unaffected)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by both searches")
@@ -112,25 +113,27 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "merauto-bench-data", help="data and input cache")
     parser.add_argument("--keep", type=Path, help="keep both run directories under this folder")
     args = parser.parse_args()
+    schemes = args.pruning or ["race", "asha:4"]
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
+        pruned = {scheme: search(scheme, args, root)[0] for scheme in schemes}  # first: a broken scheme fails early
         plain, plain_trials = search("none", args, root)
-        pruned, _ = search(args.pruning, args, root)
-        rung = first_rung(root / args.pruning.replace(":", "-"))
+        rung = first_rung(root / schemes[0].replace(":", "-"))
     refit = "refit" if args.refit else "no refit"
     limit = "" if args.max_trial_seconds is None else f", --max-trial-seconds {args.max_trial_seconds:g}"
     print(f"synthetic-{args.size}, {args.trials} trials per search, seed {args.seed}, max epochs <= {args.max_epochs}, {refit}{limit}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     header = ("fold-trainings", "wall s", "best inner UF1", "complete", "pruned", "not trained", "failed", "cost err median", "p90")
     print(f"{'':<18}" + "".join(f"{h:>16}" for h in header))
-    for name, r in (("no pruning", plain), (f"ASHA ({args.pruning})", pruned)):
+    for name, r in (("no pruning", plain), *pruned.items()):
         cells = (r["fold_trainings"], f"{r['seconds']:.0f}", f"{r['best_inner_uf1']:.3f}", r["complete"], r["pruned"], r["not_trained"])
         cells += (r["failed"], f"{r['error_median']:.2f}", f"{r['error_p90']:.2f}")
         print(f"{name:<18}" + "".join(f"{c!s:>16}" for c in cells))
-    print(
-        f"fold-trainings ratio {plain['fold_trainings'] / pruned['fold_trainings']:.2f}x, wall-time ratio "
-        f"{plain['seconds'] / pruned['seconds']:.2f}x, best inner UF1 difference {pruned['best_inner_uf1'] - plain['best_inner_uf1']:+.3f}"
-    )
+    for scheme, r in pruned.items():
+        print(
+            f"{scheme}: fold-trainings ratio {plain['fold_trainings'] / r['fold_trainings']:.2f}x, wall-time ratio "
+            f"{plain['seconds'] / r['seconds']:.2f}x, best inner UF1 difference {r['best_inner_uf1'] - plain['best_inner_uf1']:+.3f}"
+        )
     rho, n = rung_fidelity(plain_trials, rung)
     print(f"first rung ({len(rung)} folds) vs all folds, unpruned trials: Spearman {rho:.2f} over {n} trials")
 

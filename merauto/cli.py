@@ -419,8 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument(
         "--pruning",
         default="none",
-        help="multi-fidelity over folds: none, or asha[:ETA] (score trials on a stratified 1/ETA^2 of the folds first, "
-        "then 1/ETA, then all; Ray Tune's ASHA stops hopeless ones; only all-fold trials can be selected; ETA default 4)",
+        help="multi-fidelity over folds: none; race[:ALPHA] (score trials on a stratified 1/16 of the folds first, then 1/4, then "
+        "all, and stop a trial that a paired t-test over the rung's folds puts below the rung's leader at ALPHA, default 0.05); or "
+        "asha[:ETA] (rungs of 1/ETA^2, 1/ETA, all folds; Ray Tune's ASHA stops a trial below the rung's top 1/ETA so far; ETA "
+        "default 4). Only all-fold trials can be selected",
     )
     protocol.add_argument(
         "--strict",

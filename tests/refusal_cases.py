@@ -137,6 +137,7 @@ OPTIONS = [
     Refusal("--max-params 0", lambda f: _search(f, *TINY, "--max-params", "0"), ("--max-params 0",)),
     Refusal("--max-latency-ms -1", lambda f: _search(f, *TINY, "--max-latency-ms", "-1"), ("--max-latency-ms",)),
     Refusal("--pruning asha:1", lambda f: _search(f, *TINY, "--pruning", "asha:1"), ("asha:",)),
+    Refusal("--pruning race:2", lambda f: _search(f, *TINY, "--pruning", "race:2"), ("race:ALPHA",)),
     Refusal("--strict with --pruning", lambda f: _search(f, *TINY, "--strict", "--pruning", "asha"), ("--strict",)),
     Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),
     Refusal("--max-epochs 0", lambda f: _search(f, *TINY[:2], "--max-epochs", "0"), ("--max-epochs 0",)),

@@ -13,7 +13,7 @@ from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator import engine
 from merauto.evaluator.dispatch_count import DispatchCounter
 from merauto.evaluator.engine import Member, ModelSet
-from merauto.evaluator.fidelity import DEFAULT_REDUCTION, MIN_RUNG_FOLDS, fold_rungs, parse_pruning, rung_sizes
+from merauto.evaluator.fidelity import DEFAULT_ALPHA, DEFAULT_REDUCTION, MIN_RUNG_FOLDS, Pruning, fold_rungs, parse_pruning, rung_sizes
 from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
@@ -147,11 +147,14 @@ def test_rungs_are_nested_stratified_and_fixed_for_a_study() -> None:
 
 
 def test_asha_defaults_to_reduction_factor_4_rungs_5_17_68_on_the_composite() -> None:
-    assert parse_pruning("asha") == DEFAULT_REDUCTION == 4 and parse_pruning("asha:3") == 3 and parse_pruning("none") is None
+    assert parse_pruning("asha") == Pruning("asha", DEFAULT_REDUCTION) and DEFAULT_REDUCTION == 4
+    assert parse_pruning("asha:3") == Pruning("asha", 3) and parse_pruning("none") is None
+    assert parse_pruning("race") == Pruning("race", DEFAULT_REDUCTION, DEFAULT_ALPHA) and parse_pruning("race:0.1").alpha == 0.1
     assert rung_sizes(68, DEFAULT_REDUCTION, MIN_RUNG_FOLDS) == [5, 17, 68]
     assert rung_sizes(12, DEFAULT_REDUCTION, MIN_RUNG_FOLDS) == [12]  # too few folds: one rung, no pruning
-    with pytest.raises(MerautoError, match="asha:ETA"):
-        parse_pruning("asha:1")
+    for text in ("asha:1", "race:1", "race:x", "hyperband"):
+        with pytest.raises(MerautoError, match="asha:ETA"):
+            parse_pruning(text)
 
 
 def test_each_rung_reports_the_pooled_inner_score_of_its_folds_only() -> None:

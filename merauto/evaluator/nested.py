@@ -117,6 +117,10 @@ class TrialOutcome:
         """Pooled inner-validation UF1 over the folds: the only number Optuna sees."""
         return uf1(*self.inner_pooled(), len(self.classes))
 
+    def fold_inner_uf1(self) -> list[float]:
+        """Each evaluated fold's inner-validation UF1, in fold order (racing pairs trials fold by fold)."""
+        return [f.selection.inner_uf1 for f in sorted(self.folds, key=lambda f: f.selection.fold)]
+
     def inner_scores(self) -> dict[str, Any]:
         return scores(*self.inner_pooled(), len(self.classes))
 

@@ -14,10 +14,10 @@ def study_rungs(index: SampleIndex, info: RunInfo) -> list[list[int]]:
     """The study's fold rungs: one rung of every fold without pruning."""
     data = EvalData({}, index.labels, index.subjects, index.sources, index.ids, index.classes)
     folds = study_folds(data, info.evaluation)
-    reduction = parse_pruning(info.pruning)
-    if reduction is None:
+    pruning = parse_pruning(info.pruning)
+    if pruning is None:
         return [list(range(len(folds)))]
-    return fold_rungs(folds, index.sources, info.evaluation.seed, reduction)
+    return fold_rungs(folds, index.sources, info.evaluation.seed, pruning.reduction)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Optuna receives ``inner_uf1`` (intermediate and final) and nothing else; outer-test scores
 become trial user attributes (for people, in optuna-dashboard) and results-store rows. With
-multi-fidelity, ASHA stops hopeless trials after a rung of folds; they are told PRUNED and
+multi-fidelity, a scheduler stops hopeless trials after a rung of folds; they are told PRUNED and
 stored as such, and can never be selected.
 """
 
@@ -17,7 +17,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
@@ -261,17 +260,3 @@ def calibrations(timings: list[TrialTiming]) -> dict[str, CostModel]:
             work = (t.gflop * t.work_fraction, t.mops * t.work_fraction, t.gelements * t.work_fraction)
             by_device.setdefault(t.device, []).append(CostObservation(*work, t.train_s))
     return {device: CostModel.fit(device, observations) for device, observations in by_device.items()}
-
-
-class PruningScheduler(AsyncHyperBandScheduler):
-    """ASHA over fold rungs that remembers which trials it stopped (so they are told PRUNED)."""
-
-    def __init__(self, pruned: set[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pruned = pruned
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == TrialScheduler.STOP and result.get("status") == "running":
-            self.pruned.add(trial.trial_id)
-        return decision

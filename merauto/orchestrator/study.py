@@ -23,7 +23,8 @@ from merauto.search_space.space import SpaceContext, runnable_inputs
 from merauto.spec.objectives import OBJECTIVES, CostLimits
 
 OBJECTIVE = "inner_uf1"  # the metric Ray Tune and Optuna see: pooled inner-validation UF1
-RUNG = "rung"  # Ray Tune's time attribute for multi-fidelity: how many fold rungs are done
+RUNG = "rung"  # multi-fidelity: how many fold rungs are done (1, 2, ...)
+FOLD_SCORES = "fold_inner_uf1"  # multi-fidelity: each done fold's inner UF1, in fold order (racing pairs trials on them)
 PIPELINE = "pipeline_json"  # the sampled PipelineConfig as JSON, in a trial's Tune config and its final result
 COST_MODELS = "cost_models"  # in a trial's Tune config: the calibrated cost model of each device kind, as JSON
 COST_CEILINGS = "cost_ceilings"  # in a trial's Tune config: max_trial_seconds, deadline (--time-budget, epoch seconds)

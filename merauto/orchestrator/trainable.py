@@ -30,7 +30,7 @@ from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
-from merauto.orchestrator.study import COST_CEILINGS, COST_MODELS, OBJECTIVE, PIPELINE, RUNG
+from merauto.orchestrator.study import COST_CEILINGS, COST_MODELS, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
 from merauto.spec.objectives import LATENCY_METRIC
 
@@ -83,6 +83,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 **costs,
                 OBJECTIVE: outcome.objective(),
                 RUNG: rung + 1,
+                FOLD_SCORES: outcome.fold_inner_uf1(),
                 "status": status,
                 "folds_done": len(outcome.folds),
                 "work_fraction": len(outcome.folds) / n_folds,

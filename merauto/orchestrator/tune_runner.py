@@ -22,8 +22,9 @@ from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
 from merauto.orchestrator.ray_session import open_ray
-from merauto.orchestrator.searcher import PruningScheduler, RecordingOptunaSearch, config_or_none, tune_space
-from merauto.orchestrator.study import OBJECTIVE, RUNG, directions, fail_running, finished_trials, make_sampler, metrics
+from merauto.orchestrator.schedulers import fold_scheduler
+from merauto.orchestrator.searcher import RecordingOptunaSearch, config_or_none, tune_space
+from merauto.orchestrator.study import OBJECTIVE, directions, fail_running, finished_trials, make_sampler, metrics
 from merauto.orchestrator.trainable import WorkerContext, run_trial
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import PRESET_ATTR
@@ -126,15 +127,17 @@ class TuneRunner:
             deadline=None if time_left is None else time.time() + time_left,
         )
         progress.number_of = searcher.number_of
-        reduction = parse_pruning(self.info.pruning)
+        pruning = parse_pruning(self.info.pruning)
         scheduler = None
-        if reduction is not None and len(study.rungs) > 1:
-            scheduler = PruningScheduler(pruned, time_attr=RUNG, max_t=len(study.rungs), grace_period=1, reduction_factor=reduction)
-            self.console.print(f"multi-fidelity: rungs of {[len(r) for r in study.rungs]} folds, ASHA reduction factor {reduction}")
-        elif reduction is not None:
+        if pruning is not None and len(study.rungs) > 1:
+            stored = [t.outcome for t in searcher.store.trials(study.name) if t.outcome is not None]
+            scheduler = fold_scheduler(pruning, study.rungs, pruned, stored)
+            rule = f"racing at alpha {pruning.alpha:g}" if pruning.kind == "race" else f"ASHA reduction factor {pruning.reduction}"
+            self.console.print(f"multi-fidelity: rungs of {[len(r) for r in study.rungs]} folds, {rule}")
+        elif pruning is not None:
             self.console.print(
                 f"multi-fidelity off: {len(study.rungs[0])} folds are too few for a first rung of {MIN_RUNG_FOLDS}+ folds "
-                f"at reduction factor {reduction}; every trial runs all folds"
+                f"at reduction factor {pruning.reduction}; every trial runs all folds"
             )
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, context=context), {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}

@@ -68,7 +68,7 @@ class RunInfo:
     storage_url: str
     dataset: DatasetRequest
     evaluation: EvaluationSettings
-    pruning: str = "none"  # "none", or "asha:ETA" for multi-fidelity over fold rungs
+    pruning: str = "none"  # "none", or "asha:ETA" / "race:ALPHA" for multi-fidelity over fold rungs
     strict: bool = False  # one independent study per outer fold
     max_epochs: int = MAX_EPOCHS  # upper bound of the sampled epoch limit
     objectives: tuple[str, ...] = ("uf1",)  # what the study optimises (merauto.spec.objectives)
