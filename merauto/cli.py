@@ -252,14 +252,36 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace, console: Console) -> int:
+    """`merauto ensemble`: ensembles of the search's trials, chosen on inner validation, against the best single trial."""
+    from merauto.results.run_dir import load_run
+
+    if args.size < 1:
+        raise MerautoError(f"--size {args.size} must be >= 1", "pass e.g. --size 20 (selection steps, with replacement)")
+    if args.resamples < 100:
+        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    load_run(args.run_dir)
+    from merauto.results.ensemble import load_ensembles, print_ensembles
+
+    print_ensembles(load_ensembles(args.run_dir, args.size, args.resamples), Console())
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
     from merauto.results.run_dir import load_run
 
     load_run(args.run_dir)
-    from merauto.results.export import export_pipeline
+    if args.ensemble and (args.trial is not None or args.fold is not None):
+        raise MerautoError("--ensemble exports the run's global ensemble: it takes no --trial or --fold", "drop --trial/--fold")
+    if args.size < 1:
+        raise MerautoError(f"--size {args.size} must be >= 1", "pass e.g. --size 20 (selection steps, with replacement)")
+    from merauto.results.export import export_ensemble, export_pipeline
 
-    out = export_pipeline(args.run_dir, trial=args.trial, out_dir=args.out, cache_dir=_cache_dir(args), console=console, fold=args.fold)
+    if args.ensemble:
+        out = export_ensemble(args.run_dir, args.size, args.out, _cache_dir(args), console)
+    else:
+        out = export_pipeline(args.run_dir, args.trial, args.out, _cache_dir(args), console, fold=args.fold)
     console.print(f"exported to {out}")
     return 0
 
@@ -288,11 +310,12 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     """`merauto predict`: classify clips with an export; CSV on standard output, then the scores of labelled clips."""
     from merauto.data.cache import FeatureCache
     from merauto.data.clip_list import NewClip, check_labels, read_clip_list
-    from merauto.results.export_files import exported_classes, onnx_file, require_export
+    from merauto.results.export_files import exported_classes, member_folders, onnx_file, require_export
 
     require_export(args.export_dir)
     if args.runtime == "onnx":
-        onnx_file(args.export_dir)
+        for folder in member_folders(args.export_dir):
+            onnx_file(folder)
     if args.clips_csv is not None:
         if args.clips or args.onset is not None or args.apex is not None:
             raise MerautoError(
@@ -307,9 +330,9 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         for clip in clips:  # a missing folder or frame number is refused before the model's libraries are imported
             clip.sample("")
     check_labels(clips, exported_classes(args.export_dir), str(args.export_dir))
-    from merauto.results.export import ExportedPipeline, labelled_scores
+    from merauto.results.export import labelled_scores, load_export
 
-    pipeline = ExportedPipeline.load(args.export_dir, runtime=args.runtime)
+    pipeline = load_export(args.export_dir, runtime=args.runtime)
     for line in pipeline.size_warnings([clip.folder for clip in clips]):
         console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
     rows = pipeline.predict_clips(clips, FeatureCache(_cache_dir(args)))
@@ -549,6 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
     audit.set_defaults(handler=cmd_audit)
 
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="ensembles of the search's trials chosen on inner validation only, against the best single trial",
+        formatter_class=FORMATTER,
+        description="Greedy forward selection with replacement (Caruana et al.) over the completed trials, maximising the UF1 "
+        "of their averaged inner-validation probabilities. The per-fold ensemble chooses fold k's members on fold k's inner "
+        "validation only (the nested estimate); the global one on every fold's pooled inner validation (slightly optimistic). "
+        "Test predictions average the members' stored test probabilities: nothing is retrained.",
+    )
+    ensemble.add_argument("run_dir", type=Path, help="run directory written by merauto search")
+    ensemble.add_argument("--size", type=int, default=20, help="selection steps (members are picked with replacement)")
+    ensemble.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    ensemble.set_defaults(handler=cmd_ensemble)
+
     export = commands.add_parser(
         "export", help="write the selected pipeline (config, preprocessing, weights refit on all subjects)", formatter_class=FORMATTER
     )
@@ -557,7 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--trial", type=int, default=None, help="trial number to export (default: the global selection, best inner-validation UF1)"
     )
     export.add_argument("--fold", type=int, default=None, help="strict runs only: the outer fold whose selected pipeline to export")
-    export.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/export/trial-N)")
+    export.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="export the run's global ensemble instead (merauto ensemble): each member refit on all subjects, predictions averaged",
+    )
+    export.add_argument("--size", type=int, default=20, help="with --ensemble: selection steps (members are picked with replacement)")
+    export.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/export/trial-N or RUN_DIR/export/ensemble)")
     _add_cache_dir(export)
     export.set_defaults(handler=cmd_export)
 

@@ -190,6 +190,8 @@ RUNS = [
     Refusal("export of a folder that is no run", lambda f: ["export", str(f)], ("not a merauto run directory",)),
     Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
+    Refusal("ensemble of a folder that is no run", lambda f: ["ensemble", str(f)], ("not a merauto run directory",)),
+    Refusal("ensemble --size 0", lambda f: ["ensemble", str(f), "--size", "0"], ("--size 0",)),
     Refusal("dashboard of a folder that is no run", lambda f: ["dashboard", str(f)], ("not a merauto run directory",)),
     Refusal("predict with a run folder instead of an export", _predict_on_a_run, ("lacks pipeline.json",)),
     Refusal("predict --clips-csv with a frame the folder lacks", _predict_csv("clip,1,9,4,a"), ("clips.csv, line 2, column apex (9)",)),

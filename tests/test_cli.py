@@ -17,10 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
 from merauto.cli import build_parser, main
+from merauto.data.cache import FeatureCache
+from merauto.data.clip_list import NewClip
 from merauto.results.export import ExportedPipeline
 from merauto.results.store import ResultsStore
 
@@ -151,6 +154,12 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     labelled = {row.name: row for row in ResultsStore(run_dir).selections("synthetic-tiny")}
     assert {"global selection", "per-fold selection", "preset ststnet"} <= set(labelled)
     assert 0 <= labelled["per-fold selection"].scores["uf1"] <= 1 and len(labelled["per-fold selection"].fold_trials) == 6
+    # both trials are candidates: the report and merauto ensemble show ensembles chosen on inner validation
+    assert {"per-fold ensemble", "global ensemble"} <= set(labelled) and "ensembles of the search's trials" in report.stdout
+    members = labelled["per-fold ensemble"].fold_trials
+    assert len(members) == 6 and all(set(m) <= {"0", "1"} for m in members.values())
+    ensemble = _merauto("ensemble", str(run_dir), "--size", "5", "--resamples", "200", cache=cache)
+    assert "per-fold ensemble" in ensemble.stdout and "Δ UF1" in ensemble.stdout
 
     # Same command again: the budget is reached, nothing runs, nothing is duplicated.
     again = _merauto(*search, cache=cache)
@@ -178,6 +187,19 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert check["clips"] == pipeline.metadata["trained_on"]["clips"] and check["max_abs_difference"] <= check["atol"]
     by_onnx = _merauto("predict", str(export_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
     assert [r.split(",")[1] for r in by_onnx.stdout.strip().splitlines()] == [r.split(",")[1] for r in rows]
+
+    # The global ensemble: each member refit and exported whole, predictions averaged with the members' weights.
+    _merauto("export", str(run_dir), "--ensemble", "--size", "5", cache=cache)
+    ensemble_dir = run_dir / "export" / "ensemble"
+    members = json.loads((ensemble_dir / "ensemble.json").read_text())["members"]
+    assert members and all((ensemble_dir / m["folder"] / "model.onnx").is_file() for m in members)
+    by_ensemble = _merauto("predict", str(ensemble_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
+    averaged = np.array([[float(x) for x in row.split(",")[2:]] for row in by_ensemble.stdout.strip().splitlines()[1:]])
+    new_clips, features = [NewClip(c) for c in clips], FeatureCache(cache)
+    each = [ExportedPipeline.load(ensemble_dir / m["folder"]).predict_clips(new_clips, features) for m in members]
+    each = [np.array([p for _, _, p in rows]) for rows in each]
+    expected = sum(m["weight"] * probs for m, probs in zip(members, each, strict=True)) / sum(m["weight"] for m in members)
+    assert np.abs(averaged - expected).max() < 1e-3
 
     with dashboard(run_dir) as url:
         studies = _poll_json(f"{url}/api/studies")

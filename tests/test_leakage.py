@@ -291,3 +291,32 @@ def test_stored_outcomes_keep_the_audit_curves(tmp_path) -> None:  # noqa: ANN00
     stored = store.trials("s")[0].outcome
     assert [f.test.curve for f in stored.folds] == [f.test.curve for f in outcome.folds]
     assert stored.objective() == outcome.objective()
+
+
+def test_ensemble_members_of_a_fold_never_depend_on_its_test_subject(tmp_path) -> None:  # noqa: ANN001
+    """Three candidates evaluated on every fold, then again with fold 2's test subject corrupted: the
+    per-fold ensemble of fold 2 picks the same members; only its test predictions change."""
+    from merauto.results.ensemble import per_fold_ensemble
+    from merauto.results.store import ResultsStore
+
+    data, fold = random_eval_data(), 2
+    settings = EvaluationSettings(seed=5)
+    folds = study_folds(data, settings)
+    candidates = [
+        CONFIG,
+        replace(CONFIG, training=replace(CONFIG.training, lr=CONFIG.training.lr * 3)),
+        replace(CONFIG, training=replace(CONFIG.training, max_epochs=3)),
+    ]
+    members, predictions = [], []
+    for name, dataset in (("clean", data), ("corrupted", _corrupt_test_rows(data, folds[fold].test))):
+        (tmp_path / name).mkdir()
+        store = ResultsStore(tmp_path / name)
+        for number, config in enumerate(candidates):
+            outcome = nested.evaluate_trial(config, dataset, settings)
+            store.record("s", number, state="complete", config=config, preset=None, outcome=outcome)
+        result = per_fold_ensemble(store.trials("s"), size=5, n_resamples=100)
+        members.append(result.members[fold])
+        rows = np.flatnonzero(np.isin(result.estimate.subjects, data.subjects[folds[fold].test]))
+        predictions.append(result.estimate.y_pred[rows].tolist() + result.estimate.y_true[rows].tolist())
+    assert members[0] == members[1]
+    assert predictions[0] != predictions[1]

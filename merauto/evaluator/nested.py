@@ -75,6 +75,7 @@ class FoldSelection:
     inner_uf1: float
     inner_uar: float
     fitted: list[dict[str, Any]]
+    inner_probs: list[list[float]] | None = None  # class probabilities behind inner_pred (ensemble selection averages them)
 
 
 @dataclass
@@ -166,6 +167,7 @@ class _FoldPlan:
     curve: list[float] = field(default_factory=list)
     best_epoch: int = 0
     best_pred: np.ndarray = field(default_factory=lambda: np.empty(0, int))
+    best_probs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     best_states: list[dict[str, torch.Tensor]] = field(default_factory=list)
     training: bool = True
 
@@ -205,12 +207,13 @@ def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, pla
         predicted = models.predict_proba([m for p in training for m in p.members], [v for p in training for v in p.validation])
         offset = 0
         for plan in training:
-            pred = np.concatenate([p.argmax(1) for p in predicted[offset : offset + len(plan.members)]])
+            probs = np.concatenate(predicted[offset : offset + len(plan.members)])
+            pred = probs.argmax(1)
             offset += len(plan.members)
             true = np.concatenate([data.labels[v] for v in plan.validation])
             plan.curve.append(uf1(true, pred, data.n_classes))
             if plan.best_epoch == 0 or plan.curve[-1] > plan.curve[plan.best_epoch - 1]:
-                plan.best_epoch, plan.best_pred = epoch, pred
+                plan.best_epoch, plan.best_pred, plan.best_probs = epoch, pred, probs
                 if keep_states:
                     plan.best_states = [models.snapshot(m) for m in plan.members]
             elif epoch - plan.best_epoch >= patience:
@@ -309,6 +312,7 @@ def _outcome(
         inner_ids=data.ids[inner_rows].tolist(),
         inner_true=inner_true.tolist(),
         inner_pred=plan.best_pred.tolist(),
+        inner_probs=plan.best_probs.round(6).tolist(),
         inner_uf1=inner_scores["uf1"],
         inner_uar=inner_scores["uar"],
         fitted=fitted,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,11 +34,22 @@ from merauto.evaluator.model import build_model
 from merauto.evaluator.onnx_model import onnx_session, run_onnx, torch_logits
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.weights_file import load_weights
-from merauto.results.export_files import PIPELINE_FILE, PREPROCESSING_FILE, onnx_file, require_export, weights_file, without_paths
+from merauto.results.ensemble import global_ensemble
+from merauto.results.export_files import (
+    ENSEMBLE_FILE,
+    PIPELINE_FILE,
+    PREPROCESSING_FILE,
+    member_folders,
+    member_weights,
+    onnx_file,
+    require_export,
+    weights_file,
+    without_paths,
+)
 from merauto.results.export_folder import write_export
-from merauto.results.run_dir import fold_study_name, load_run
+from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import trial_to_use
-from merauto.results.store import ResultsStore
+from merauto.results.store import ResultsStore, StoredTrial
 from merauto.spec.config import PipelineConfig
 
 UNLABELLED = "unlabelled"  # the one class of an index of new clips
@@ -51,13 +64,7 @@ def export_pipeline(
     The number of epochs is the median of the epochs its outer folds selected on inner
     validation. Files are written to a temporary folder renamed into place when complete.
     """
-    info = load_run(run_dir)
-    if info.dataset.features is not None:
-        raise MerautoError(
-            f"{run_dir} searched on precomputed inputs (--features {info.dataset.features}); an exported pipeline computes its "
-            "inputs from frames, which would not match what the model was trained on",
-            "to export a pipeline for new clips, run the search on the videos (--data-root) and export that run",
-        )
+    info = _exportable_run(run_dir)
     study = info.study_name
     if info.strict:
         if fold is None:
@@ -67,12 +74,79 @@ def export_pipeline(
             )
         study = fold_study_name(info.study_name, fold)
     chosen = trial_to_use(ResultsStore(run_dir).trials(study), trial, "export")
-    config = chosen.config
-    epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
     default_name = f"trial-{chosen.number}" if fold is None else f"fold{fold:03d}-trial-{chosen.number}"
     out_dir = Path(out_dir or Path(run_dir) / "export" / default_name)
-
     index = load_index(info.dataset, cache_dir)
+    return write_export(out_dir, *_refit(info, chosen, index, cache_dir, console))
+
+
+def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: Path, console: Console) -> Path:
+    """Refit the members of the run's global ensemble (:func:`merauto.results.ensemble.global_ensemble`)
+    on every subject and write them, each an export of its own, with ``ensemble.json`` naming their
+    weights; the folder is renamed into place when every member is written and verified."""
+    info = _exportable_run(run_dir)
+    if info.strict:
+        raise MerautoError(f"{run_dir} is a strict run: no trial ran on every fold to ensemble", "export --ensemble a run without --strict")
+    trials = ResultsStore(run_dir).trials(info.study_name)
+    found = global_ensemble(trials, size, n_resamples=200)
+    if found is None:
+        raise MerautoError(
+            f"{run_dir} has fewer than two completed trials with stored inner-validation probabilities",
+            "run merauto search until two trials complete, or export one trial without --ensemble",
+        )
+    weights = next(iter(found.members.values()))
+    out_dir = Path(out_dir or Path(run_dir) / "export" / "ensemble")
+    index = load_index(info.dataset, cache_dir)
+    by_number = {t.number: t for t in trials}
+    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        for number in weights:
+            write_export(scratch / f"trial-{number}", *_refit(info, by_number[number], index, cache_dir, console))
+        estimate = found.estimate.scores
+        record = {
+            "merauto_version": __version__,
+            "classes": list(index.classes),
+            "members": [{"folder": f"trial-{n}", "trial": n, "weight": w} for n, w in weights.items()],
+            "provenance": {
+                "study": info.study_name,
+                "selection": found.estimate.description,
+                "size": size,
+                "pooled_inner_uf1_chosen_on": "every outer fold's inner validation",
+                "global_ensemble_outer_uf1": estimate["uf1"],
+                "global_ensemble_outer_uar": estimate["uar"],
+                "protocol": without_paths(info.protocol()),
+            },
+        }
+        (scratch / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(scratch, out_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out_dir
+
+
+def _exportable_run(run_dir: Path) -> RunInfo:
+    """The run's record, or a clear error when its pipelines cannot run on new clips."""
+    info = load_run(run_dir)
+    if info.dataset.features is not None:
+        raise MerautoError(
+            f"{run_dir} searched on precomputed inputs (--features {info.dataset.features}); an exported pipeline computes its "
+            "inputs from frames, which would not match what the model was trained on",
+            "to export a pipeline for new clips, run the search on the videos (--data-root) and export that run",
+        )
+    return info
+
+
+def _refit(
+    info: RunInfo, chosen: StoredTrial, index: SampleIndex, cache_dir: Path, console: Console
+) -> tuple[dict[str, Any], torch.nn.Module, Standardiser, dict[str, np.ndarray]]:
+    """A trial's pipeline refit on every clip of ``index`` for the median of its folds' selected epochs:
+    the record of its ``pipeline.json``, the network, its standardiser and the inputs it trained on."""
+    config = chosen.config
+    epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
     inputs = inputs_for(config, index, FeatureCache(cache_dir))
     rows = np.arange(len(index))
     with console.status(f"refitting trial {chosen.number} on all {len(index)} clips for {epochs} epochs"):
@@ -82,7 +156,6 @@ def export_pipeline(
         model = ModelSet(config, inputs, index.labels, [member], len(index.classes), torch.device("cpu"), targets=targets, init=init)
         for _ in range(epochs):
             model.train_epoch([True])
-
     outer = chosen.outcome.test_scores()
     pipeline = {
         "merauto_version": __version__,
@@ -106,8 +179,8 @@ def export_pipeline(
     }
     network = build_model(config, {name: a.shape[1:] for name, a in inputs.items()}, len(index.classes))
     network.load_state_dict(model.state_dict(0))
-    with console.status(f"writing {out_dir}: weights, the ONNX model, and onnxruntime checked against torch on all {len(index)} clips"):
-        return write_export(out_dir, pipeline, network, model.standardisers[0], inputs)
+    console.print(f"trial {chosen.number} refit; writing its weights and ONNX model, checked against torch on all {len(index)} clips")
+    return pipeline, network, model.standardisers[0], inputs
 
 
 @dataclass
@@ -192,6 +265,41 @@ class ExportedPipeline:
                     "registration, regions and resizing were chosen for those, so treat these predictions with care"
                 )
         return lines
+
+
+@dataclass
+class ExportedEnsemble:
+    """An export written by :func:`export_ensemble`: member pipelines whose class probabilities are
+    averaged with their weights (each member computes its own inputs, as it did in the search)."""
+
+    members: list[ExportedPipeline]
+    weights: list[float]
+    classes: tuple[str, ...]
+    metadata: dict[str, Any]
+
+    def predict_clips(self, clips: Sequence[NewClip], cache: FeatureCache) -> list[tuple[str, str, list[float]]]:
+        """(folder, predicted class, averaged probabilities) for each clip."""
+        total = sum(w * np.array([p for _, _, p in m.predict_clips(clips, cache)]) for m, w in zip(self.members, self.weights, strict=True))
+        probs = total / sum(self.weights)
+        return [(str(c.folder), self.classes[int(p.argmax())], p.tolist()) for c, p in zip(clips, probs, strict=True)]
+
+    def size_warnings(self, folders: list[Path]) -> list[str]:
+        """The first member's warnings (every member was trained on the same clips)."""
+        return self.members[0].size_warnings(folders)
+
+
+def load_export(export_dir: Path, runtime: str = "torch") -> ExportedPipeline | ExportedEnsemble:
+    """A single pipeline's export, or an ensemble's (a folder with ``ensemble.json``)."""
+    folders = member_folders(require_export(export_dir))
+    if folders == [Path(export_dir)]:
+        return ExportedPipeline.load(export_dir, runtime)
+    members = [ExportedPipeline.load(folder, runtime) for folder in folders]
+    if len({m.classes for m in members}) > 1:
+        raise MerautoError(
+            f"the members of {export_dir} predict different classes", "export the ensemble again with merauto export --ensemble"
+        )
+    record = json.loads((Path(export_dir) / ENSEMBLE_FILE).read_text())
+    return ExportedEnsemble(members, member_weights(export_dir), members[0].classes, record)
 
 
 def labelled_scores(clips: Sequence[NewClip], predicted: Sequence[str], classes: tuple[str, ...]) -> dict[str, Any] | None:

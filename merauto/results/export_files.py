@@ -13,17 +13,47 @@ PREPROCESSING_FILE = "preprocessing.json"  # the input streams and their code ve
 WEIGHTS_FILE = "model.safetensors"  # state dict; stream shapes and standardiser statistics as metadata (merauto.evaluator.weights_file)
 LEGACY_WEIGHTS_FILE = "model.pt"  # exports before model.safetensors: the same, read with torch.load(weights_only=True)
 ONNX_FILE = "model.onnx"  # the network on standardised streams -> logits, dynamic batch (merauto.evaluator.onnx_model)
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble export: classes, provenance, and each member's folder (an export) and weight
 PATH_KEYS = frozenset({"manifest", "data_root", "data_config", "features", "init_checkpoint"})  # hold local paths
 
 
 def require_export(export_dir: Path) -> Path:
-    """``export_dir``, or a clear error when it is not a folder written by ``merauto export``."""
+    """``export_dir``, or a clear error when it is not a folder written by ``merauto export`` (with or without ``--ensemble``)."""
     export_dir = Path(export_dir)
-    for name in (PIPELINE_FILE, PREPROCESSING_FILE):
-        if not (export_dir / name).is_file():
-            raise MerautoError(f"{export_dir} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
-    weights_file(export_dir)
+    for folder in member_folders(export_dir):
+        for name in (PIPELINE_FILE, PREPROCESSING_FILE):
+            if not (folder / name).is_file():
+                raise MerautoError(f"{folder} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
+        weights_file(folder)
     return export_dir
+
+
+def member_folders(export_dir: Path) -> list[Path]:
+    """The export folders whose predictions an export averages: its members' for an ensemble, else itself."""
+    export_dir = Path(export_dir)
+    record = _ensemble_record(export_dir)
+    if record is None:
+        return [export_dir]
+    return [export_dir / m["folder"] for m in record["members"]]
+
+
+def member_weights(export_dir: Path) -> list[float]:
+    """Each member's weight in the average (1 for a single pipeline), in :func:`member_folders` order."""
+    record = _ensemble_record(Path(export_dir))
+    return [1.0] if record is None else [float(m["weight"]) for m in record["members"]]
+
+
+def _ensemble_record(export_dir: Path) -> dict[str, Any] | None:
+    path = export_dir / ENSEMBLE_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not record["members"] or not all({"folder", "weight"} <= set(m) for m in record["members"]):
+            raise ValueError("no members, or a member without its folder and weight")
+        return record
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise MerautoError(f"cannot read {path}: {error}", "export the ensemble again with merauto export --ensemble") from None
 
 
 def weights_file(export_dir: Path) -> Path:
@@ -46,8 +76,8 @@ def onnx_file(export_dir: Path) -> Path:
 
 
 def exported_classes(export_dir: Path) -> tuple[str, ...]:
-    """The classes an export predicts, read from its ``pipeline.json`` alone."""
-    path = Path(export_dir) / PIPELINE_FILE
+    """The classes an export predicts, read from its ``pipeline.json`` (an ensemble's: its first member's) alone."""
+    path = member_folders(export_dir)[0] / PIPELINE_FILE
     try:
         return tuple(json.loads(path.read_text())["classes"])
     except (OSError, ValueError, KeyError, TypeError) as error:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from merauto.results.audit import Audit, audit_study, print_audit
+from merauto.results.ensemble import EnsembleResult, ensembles, print_ensembles
 from merauto.results.integrity import check_integrity
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
@@ -40,6 +41,7 @@ class Report:
     fold_trials: dict[int, list[StoredTrial]] | None = None  # strict mode: each fold study's trials
     audit: Audit | None = None  # what each common protocol would report (None in strict mode)
     timings: list[TrialTiming] = field(default_factory=list)  # each trial's predicted and measured training time
+    ensembles: list[EnsembleResult] = field(default_factory=list)  # per-fold and global ensembles of the trials
 
     def estimate(self, name: str) -> Estimate | None:
         """The estimate called ``name``, if the run has one."""
@@ -62,12 +64,14 @@ def build_report(run_dir: Path) -> Report:
     study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage_url))
     trials = store.trials(info.study_name)
     estimates = [e for e in (global_selection(trials), per_fold_selection(trials)) if e is not None]
+    found = ensembles(trials)
+    estimates += [e.estimate for e in found]
     for trial in eligible(trials):
         if trial.preset:
             estimates.append(trial_estimate(trial, f"preset {trial.preset}", f"trial {trial.number}, reference row (not a selection)"))
     intervals = {e.name: e.intervals() for e in estimates}
     timings = store.timings(info.study_name)
-    report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials), timings=timings)
+    report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials), timings=timings, ensembles=found)
     _store_estimates(store, report)
     return report
 
@@ -76,7 +80,7 @@ def _store_estimates(store: ResultsStore, report: Report) -> None:
     """Label every final estimate in the results store, next to the trials it pools."""
     for e in report.estimates:
         scores = {**e.scores, "ci95": report.intervals[e.name], "by_source": {k: v["uf1"] for k, v in e.by_source.items()}}
-        store.record_selection(report.info.study_name, e.name, e.description, e.fold_trials, scores)
+        store.record_selection(report.info.study_name, e.name, e.description, e.fold_members or e.fold_trials, scores)
 
 
 def _strict_presets(fold_trials: dict[int, list[StoredTrial]]) -> list[Estimate]:
@@ -284,6 +288,8 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     if integrity is not None and not integrity.ok:
         console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)
     _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
+    if report.ensembles:
+        print_ensembles(report.ensembles, console)
     _print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
     if report.audit is not None:
         print_audit(report.audit, console)

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from merauto.atomic import write_text_atomic
 from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
+from merauto.results.ensemble import ensemble_rows
 from merauto.results.pareto import pareto_front
 from merauto.results.report import Report, cost_line, estimate_rows, fold_rows, leaderboard_rows, protocol_line, repeat_rows
 from merauto.results.selection import Estimate, eligible, selected_trial
@@ -101,6 +102,18 @@ the nested estimate with a paired subject-bootstrap 95% interval.</p>{_table(pro
     return text, [figures.audit_figure(report.audit)]
 
 
+def _ensemble_section(report: Report) -> list[tuple[str, list[go.Figure]]]:
+    """The ensembles against the best single trial chosen the same way (none without two candidates)."""
+    if not report.ensembles:
+        return []
+    text = f"""<h2>Ensembles of the search's trials</h2>
+<p>Greedy forward selection with replacement over the completed trials, on inner-validation probabilities only; the test
+prediction averages the members' stored test probabilities (nothing retrained). The per-fold ensemble chooses each fold's
+members on that fold's inner validation (nested); the global one on all folds' inner validation. Δ: the difference to the best
+single trial chosen the same way, with a paired subject-bootstrap 95% interval.</p>{_table(ensemble_rows(report.ensembles))}"""
+    return [(text, [])]
+
+
 def _pareto_section(report: Report) -> list[tuple[str, list[go.Figure]]]:
     """The front of a multi-objective study, its trials, and which one export takes (none for UF1 alone)."""
     objectives = report.info.objectives
@@ -137,6 +150,7 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
     by_source = [figures.source_figure(report.estimates)] if report.estimates else []
     sections = [
         (f"<h2>Outer-test estimates</h2>{_table(estimate_rows(report))}", by_source),
+        *_ensemble_section(report),
         *_pareto_section(report),
         _audit_section(report),
         ("<h2>Per class</h2>", [figures.per_class_figure(shown), figures.confusion_figure(shown)] if shown else []),

@@ -28,6 +28,7 @@ class Estimate:
     subjects: np.ndarray
     sources: np.ndarray
     classes: tuple[str, ...]
+    fold_members: dict[int, dict[int, int]] | None = None  # an ensemble's members per fold (fold_trials: the heaviest)
 
     @property
     def scores(self) -> dict:

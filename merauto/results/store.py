@@ -272,8 +272,8 @@ class ResultsStore:
             rows = session.scalars(select(TrialTimingRow).where(TrialTimingRow.study == study).order_by(TrialTimingRow.number)).all()
             return [TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.gelements, r.work_fraction) for r in rows]
 
-    def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, int], scores: dict[str, Any]) -> None:
-        """Store (or replace) one labelled final estimate."""
+    def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, Any], scores: dict[str, Any]) -> None:
+        """Store (or replace) one labelled final estimate (``fold_trials``: fold -> trial number, or an ensemble's {trial: weight})."""
         row = SelectionRow(
             study=study,
             name=name,
