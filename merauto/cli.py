@@ -151,6 +151,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
+        startup_trials=args.startup_trials,
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
         audit=args.audit,
@@ -431,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="enqueue the literature presets (STSTNet-like) as the first trials",
+    )
+    search.add_argument(
+        "--startup-trials",
+        type=int,
+        default=10,
+        help="TPE samples at random until the study holds this many trials, enqueued presets included",
     )
     protocol = search.add_argument_group("protocol")
     protocol.add_argument(

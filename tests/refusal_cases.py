@@ -140,6 +140,7 @@ OPTIONS = [
     Refusal("--pruning race:2", lambda f: _search(f, *TINY, "--pruning", "race:2"), ("race:ALPHA",)),
     Refusal("--strict with --pruning", lambda f: _search(f, *TINY, "--strict", "--pruning", "asha"), ("--strict",)),
     Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),
+    Refusal("--startup-trials 0", lambda f: _search(f, *TINY, "--startup-trials", "0"), ("--startup-trials 0",)),
     Refusal("--max-epochs 0", lambda f: _search(f, *TINY[:2], "--max-epochs", "0"), ("--max-epochs 0",)),
     Refusal("--cpus-per-trial 100", lambda f: _search(f, *TINY, "--cpus-per-trial", "100"), ("--cpus-per-trial 100", "CPU(s)")),
     Refusal("--gpus-per-trial 1 without a GPU", lambda f: _search(f, *TINY, "--gpus-per-trial", "1"), ("--gpus-per-trial 1",), ("torch",)),

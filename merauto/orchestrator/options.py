@@ -12,7 +12,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import parse_pruning
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
-from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.spec.objectives import CostLimits, check_limits
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,6 +46,7 @@ class SearchOptions:
     strict: bool = False
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
+    startup_trials: int = STARTUP_TRIALS  # TPE samples at random until the study holds this many trials
     init_checkpoint: Path | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
     audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
@@ -68,6 +69,8 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--cpus-per-trial {options.cpus_per_trial:g} must be > 0", "pass e.g. --cpus-per-trial 1")
     if options.gpus_per_trial < 0:
         raise MerautoError(f"--gpus-per-trial {options.gpus_per_trial:g} must be >= 0", "pass 0 on a machine without GPUs")
+    if options.startup_trials < 1:
+        raise MerautoError(f"--startup-trials {options.startup_trials} must be >= 1", f"omit it for the default ({STARTUP_TRIALS})")
     if options.max_concurrent is not None and options.max_concurrent < 1:
         raise MerautoError(f"--max-concurrent {options.max_concurrent} must be >= 1", "omit it to fill the available CPUs")
     if options.fold_batching not in MODES:

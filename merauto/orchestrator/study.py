@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from merauto.errors import MerautoError
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR, RETRY_OF_ATTR, counted_trials
-from merauto.search_space.defaults import MAX_EPOCHS
+from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, runnable_inputs
 from merauto.spec.objectives import OBJECTIVES, CostLimits
@@ -85,13 +85,14 @@ class GroupedTPESampler(optuna.samplers.TPESampler):
         return super().sample_relative(_TrialsReadOnce(study), trial, search_space)  # type: ignore[arg-type]
 
 
-def make_sampler(seed: int) -> optuna.samplers.TPESampler:
+def make_sampler(seed: int, startup_trials: int = STARTUP_TRIALS) -> optuna.samplers.TPESampler:
     """Multivariate TPE that groups conditional parameters, with constant liar for parallel trials;
     with several objectives it is Optuna's multi-objective TPE; trials' constraints
-    (:func:`set_constraints`) make it prefer feasible ones."""
+    (:func:`set_constraints`) make it prefer feasible ones. It samples at random until the study
+    holds ``startup_trials`` trials, enqueued presets included."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return GroupedTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+        return GroupedTPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True, constant_liar=True)
 
 
 def directions(objectives: tuple[str, ...]) -> list[str]:

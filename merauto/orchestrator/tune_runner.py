@@ -116,7 +116,7 @@ class TuneRunner:
             mode="max"
             if len(self.info.objectives) == 1
             else ["max" if d == "maximize" else "min" for d in directions(self.info.objectives)],
-            sampler=make_sampler(options.seed + done),
+            sampler=make_sampler(options.seed + done, options.startup_trials),
             study_name=study.name,
             storage=self.storage,
             store=ResultsStore(options.run_dir),
