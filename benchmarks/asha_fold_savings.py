@@ -14,8 +14,10 @@ surviving trial is within 0.01 of the best trial overall.
 ``--from-run DIR`` replays a real unpruned search instead of the model: its trials that ran
 every fold, in the order they were sampled, each rung scored by the pooled inner-validation UF1
 of the folds merauto's rungs hold for that reduction factor (the same folds a pruned study
-would use). It prints, per reduction factor, the fold-trainings ratio, whether the best trial
-survives, the best surviving trial's inner UF1, and how many trials each rung stopped. The
+would use). It prints, for ASHA's rule at each reduction factor and racing's
+(``--pruning race:ALPHA``, rungs of ``asha:4``) at three significance levels, the
+fold-trainings ratio, whether the best trial survives, the best surviving trial's inner UF1,
+and how many trials each rung stopped. The
 sampler would have proposed other trials after the first stop, so this isolates the rule
 (rung noise, early promotions) from the search.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,7 +59,6 @@ def simulate(rungs: list[int], eta: int, args: argparse.Namespace, rng: np.rando
 def replay(run_dir: Path, cache_dir: Path) -> None:
     """Apply ASHA's rule to a finished unpruned search's trials, per reduction factor (see the module docstring)."""
     from merauto.data.datasets import load_index
-    from merauto.evaluator.metrics import uf1
     from merauto.orchestrator.plan import study_rungs
     from merauto.results.run_dir import load_run
     from merauto.results.store import ResultsStore
@@ -68,27 +70,55 @@ def replay(run_dir: Path, cache_dir: Path) -> None:
     trials = [t for t in trials if len(t.outcome.folds) == n_folds]
     best = max(t.objective for t in trials)
     print(f"{run_dir}: {len(trials)} trials that ran all {n_folds} folds, in sampling order; best inner UF1 {best:.3f}")
-    print(f"{'eta':>4}  {'rungs':<18}{'fold-trainings ratio':>22}{'best kept':>11}{'best kept UF1':>15}  stopped per rung")
+    print(f"{'rule':>9}  {'rungs':<18}{'fold-trainings ratio':>22}{'best kept':>11}{'best kept UF1':>15}  stopped per rung")
     for eta in (2, 3, 4, 5):
         rungs = study_rungs(index, replace(info, pruning=f"asha:{eta}"))
-        recorded: list[list[float]] = [[] for _ in rungs[:-1]]
-        trainings, kept, stopped = 0, [], [0] * (len(rungs) - 1)
-        for trial in trials:
-            folds = {f.selection.fold: f.selection for f in trial.outcome.folds}
-            for r, rung in enumerate(rungs):
-                trainings += len(rung) - (len(rungs[r - 1]) if r else 0)
-                if r == len(rungs) - 1:
-                    kept.append(trial.objective)
-                    break
-                true = np.concatenate([folds[k].inner_true for k in rung])
-                pred = np.concatenate([folds[k].inner_pred for k in rung])
-                recorded[r].append(uf1(true, pred, len(trial.outcome.classes)))
-                if recorded[r][-1] < np.percentile(recorded[r], (1 - 1 / eta) * 100):
-                    stopped[r] += 1
-                    break
-        ratio = len(trials) * n_folds / trainings
-        sizes = str([len(r) for r in rungs])
-        print(f"{eta:>4}  {sizes:<18}{ratio:>21.2f}x{'yes' if max(kept) == best else 'no':>11}{max(kept):>15.3f}  {stopped}")
+        _replay_rule(trials, rungs, n_folds, f"asha:{eta}", _asha_rule(eta))
+    rungs = study_rungs(index, replace(info, pruning="race"))
+    for alpha in (0.01, 0.05, 0.1):
+        _replay_rule(trials, rungs, n_folds, f"race:{alpha:g}", _race_rule(alpha))
+
+
+def _asha_rule(eta: int) -> Callable[[tuple[float, list[float]], list[tuple[float, list[float]]]], bool]:
+    """ASHA: stop below the (1 - 1/eta) quantile of the rung's scores so far, this one's included."""
+    return lambda score, recorded: score[0] < np.percentile([s for s, _ in recorded] + [score[0]], (1 - 1 / eta) * 100)
+
+
+def _race_rule(alpha: float) -> Callable[[tuple[float, list[float]], list[tuple[float, list[float]]]], bool]:
+    """Racing: stop when the fold scores are significantly below the rung leader's (merauto's ``racing_stops``)."""
+    from merauto.evaluator.fidelity import racing_stops
+
+    def rule(score: tuple[float, list[float]], recorded: list[tuple[float, list[float]]]) -> bool:
+        return bool(recorded) and racing_stops(score[1], max(recorded)[1], alpha)
+
+    return rule
+
+
+def _replay_rule(trials: list, rungs: list[list[int]], n_folds: int, name: str, stops: Callable) -> None:
+    """Feed the trials, in order, through a stopping rule over ``rungs``; print one table row."""
+    from merauto.evaluator.metrics import uf1
+
+    best = max(t.objective for t in trials)
+    recorded: list[list[tuple[float, list[float]]]] = [[] for _ in rungs[:-1]]
+    trainings, kept, stopped = 0, [], [0] * (len(rungs) - 1)
+    for trial in trials:
+        folds = {f.selection.fold: f.selection for f in trial.outcome.folds}
+        for r, rung in enumerate(rungs):
+            trainings += len(rung) - (len(rungs[r - 1]) if r else 0)
+            if r == len(rungs) - 1:
+                kept.append(trial.objective)
+                break
+            true = np.concatenate([folds[k].inner_true for k in rung])
+            pred = np.concatenate([folds[k].inner_pred for k in rung])
+            score = (uf1(true, pred, len(trial.outcome.classes)), [folds[k].inner_uf1 for k in sorted(rung)])
+            stop = stops(score, recorded[r])
+            recorded[r].append(score)
+            if stop:
+                stopped[r] += 1
+                break
+    ratio = len(trials) * n_folds / trainings
+    sizes = str([len(r) for r in rungs])
+    print(f"{name:>9}  {sizes:<18}{ratio:>21.2f}x{'yes' if max(kept) == best else 'no':>11}{max(kept):>15.3f}  {stopped}")
 
 
 def main() -> None:
