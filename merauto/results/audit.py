@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, scores, uf1
@@ -31,6 +30,7 @@ from merauto.evaluator.nested import FoldTest
 from merauto.results.run_dir import load_run
 from merauto.results.selection import eligible, per_fold_selection, selected_trial
 from merauto.results.store import ResultsStore, StoredTrial
+from merauto.results.tables import print_rows
 
 NESTED = "nested (per-fold selection)"
 ALL_SOURCES = "all"
@@ -300,20 +300,8 @@ def load_audit(run_dir: Path, n_resamples: int = 1000) -> Audit:
 def print_audit(audit: Audit, console: Console) -> None:
     """The protocol table (how each protocol chose, below it) and the per-candidate table, on the terminal."""
     rows = protocol_rows(audit)
-    table = Table(title="what each protocol would report (pooled over all test subjects; Δ: paired subject bootstrap)")
-    columns = [c for c in rows[0] if c != "how"]
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(row.get(c, "") for c in columns))
-    console.print(table)
+    title = "what each protocol would report (pooled over all test subjects; Δ: paired subject bootstrap)"
+    print_rows(console, title, rows, [c for c in rows[0] if c != "how"])
     for row in rows:
         console.print(f"  {row['protocol']}: {row['how']}", highlight=False)
-    candidates = candidate_rows(audit)
-    if candidates:
-        table = Table(title="per candidate: honest UF1 vs epoch-level shortcuts")
-        for column in candidates[0]:
-            table.add_column(column, overflow="fold")
-        for row in candidates:
-            table.add_row(*row.values())
-        console.print(table)
+    print_rows(console, "per candidate: honest UF1 vs epoch-level shortcuts", candidate_rows(audit))

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, uf1
@@ -32,6 +31,7 @@ from merauto.evaluator.nested import FoldSelection
 from merauto.results.run_dir import load_run
 from merauto.results.selection import Estimate, eligible, global_selection, per_fold_selection
 from merauto.results.store import ResultsStore, StoredTrial
+from merauto.results.tables import print_rows
 
 DEFAULT_SIZE = 20  # selection steps: auto-sklearn's default ensemble size is 50 over far more validation rows
 
@@ -217,12 +217,8 @@ def _members_text(result: EnsembleResult) -> str:
 
 def print_ensembles(results: list[EnsembleResult], console: Console) -> None:
     """The ensemble table and how each ensemble chose, on the terminal."""
+    title = "ensembles of the search's trials (pooled over all test subjects; Δ: paired subject bootstrap)"
     rows = ensemble_rows(results)
-    table = Table(title="ensembles of the search's trials (pooled over all test subjects; Δ: paired subject bootstrap)")
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
-    for result in results:
-        console.print(f"  {result.estimate.name}: {result.estimate.description}", highlight=False)
+    print_rows(console, title, rows, [c for c in rows[0] if c != "members"])
+    for result, row in zip(results, rows, strict=True):
+        console.print(f"  {result.estimate.name}: {result.estimate.description}; members: {row['members']}", highlight=False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,7 +44,7 @@ from merauto.results.export_files import (
     weights_file,
     without_paths,
 )
-from merauto.results.export_folder import write_export
+from merauto.results.export_folder import folder_written_whole, write_export
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import trial_to_use
 from merauto.results.store import ResultsStore, StoredTrial
@@ -98,10 +96,7 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
     out_dir = Path(out_dir or Path(run_dir) / "export" / "ensemble")
     index = load_index(info.dataset, cache_dir)
     by_number = {t.number: t for t in trials}
-    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
+    with folder_written_whole(out_dir) as scratch:
         for number in weights:
             write_export(scratch / f"trial-{number}", *_refit(info, by_number[number], index, cache_dir, console))
         estimate = found.estimate.scores
@@ -113,18 +108,12 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
                 "study": info.study_name,
                 "selection": found.estimate.description,
                 "size": size,
-                "pooled_inner_uf1_chosen_on": "every outer fold's inner validation",
                 "global_ensemble_outer_uf1": estimate["uf1"],
                 "global_ensemble_outer_uar": estimate["uar"],
                 "protocol": without_paths(info.protocol()),
             },
         }
         (scratch / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(scratch, out_dir)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return out_dir
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,7 @@ def write_export(
         "streams": {name: {**s.to_json(), "versions": s.versions()} for name, s in pipeline_streams(config).items()},
         "apex": "annotated apex when given, else spotted as the frame of strongest optical flow from the onset",
     }
-    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
+    with folder_written_whole(out_dir) as scratch:
         save_weights(scratch / WEIGHTS_FILE, model.state_dict(), standardiser.to_json(), {k: list(v) for k, v in shapes.items()})
         export_onnx(model, shapes, scratch / ONNX_FILE, opset=ONNX_OPSET)
         try:
@@ -60,12 +59,23 @@ def write_export(
         record = {**pipeline, "onnx": _onnx_record(shapes, len(next(iter(inputs.values()))), difference)}
         (scratch / PIPELINE_FILE).write_text(json.dumps(record, indent=2))
         (scratch / PREPROCESSING_FILE).write_text(json.dumps(preprocessing, indent=2))
+    return out_dir
+
+
+@contextmanager
+def folder_written_whole(out_dir: Path) -> Iterator[Path]:
+    """A scratch folder beside ``out_dir`` to write into; when the block completes it replaces
+    ``out_dir``, and when the block fails it is removed (``out_dir`` left as it was)."""
+    scratch = out_dir.parent / f".partial-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        yield scratch
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(scratch, out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return out_dir
 
 
 def _onnx_record(shapes: dict[str, tuple[int, ...]], clips: int, difference: float) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from merauto.results.selection import (
 )
 from merauto.results.storage import RUNGS_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial, TrialTiming
+from merauto.results.tables import print_rows
 
 
 @dataclass(frozen=True)
@@ -265,8 +266,8 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
     console.print(protocol_line(report))
     if report.fold_trials is not None:
-        _print_rows(console, "strict mode: the best trial of each fold's own study", fold_rows(report))
-        _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
+        print_rows(console, "strict mode: the best trial of each fold's own study", fold_rows(report))
+        print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
         return
     rows = leaderboard_rows(report)
     complete = [r for r in rows if r["rank"] not in ("failed", "pruned")]
@@ -287,20 +288,9 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     integrity = check_integrity(report.study, report.trials) if report.study is not None else None
     if integrity is not None and not integrity.ok:
         console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)
-    _print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
+    print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
     if report.ensembles:
         print_ensembles(report.ensembles, console)
-    _print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
+    print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
     if report.audit is not None:
         print_audit(report.audit, console)
-
-
-def _print_rows(console: Console, title: str, rows: list[dict[str, str]]) -> None:
-    if not rows:
-        return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
