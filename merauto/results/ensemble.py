@@ -62,10 +62,6 @@ class EnsembleResult:
     single: Estimate  # the best single trial chosen the same way
     difference: dict[str, tuple[float, float]]  # 95% paired subject-bootstrap interval of ensemble - single (uf1, uar)
 
-    def distinct_members(self) -> list[int]:
-        """Every trial that is a member in some fold, in order."""
-        return sorted({n for fold in self.members.values() for n in fold})
-
     def mean_size(self) -> float:
         """Distinct members per fold, on average."""
         return float(np.mean([len(fold) for fold in self.members.values()]))
@@ -112,7 +108,7 @@ def _pool(name: str, description: str, pool: list[StoredTrial], members: dict[in
     )
 
 
-def _result(estimate: Estimate, members: dict[int, Counter[int]], single: Estimate, n_resamples: int) -> EnsembleResult:
+def _result(estimate: Estimate, single: Estimate, n_resamples: int) -> EnsembleResult:
     difference = paired_subject_bootstrap(
         estimate.y_true, estimate.y_pred, single.y_pred, estimate.subjects, len(estimate.classes), n_resamples
     )
@@ -133,7 +129,7 @@ def per_fold_ensemble(trials: list[StoredTrial], size: int = DEFAULT_SIZE, n_res
         picks = greedy_selection(probs, np.asarray(selections[0].inner_true), len(pool[0].outcome.classes), size)
         members[fold] = Counter({aligned[i].number: count for i, count in picks.items()})
     description = f"nested estimate; per fold, forward selection of up to {size} picks on that fold's inner validation"
-    return _result(_pool("per-fold ensemble", description, pool, members), members, single, n_resamples)
+    return _result(_pool("per-fold ensemble", description, pool, members), single, n_resamples)
 
 
 def global_ensemble(trials: list[StoredTrial], size: int = DEFAULT_SIZE, n_resamples: int = 1000) -> EnsembleResult | None:
@@ -151,7 +147,7 @@ def global_ensemble(trials: list[StoredTrial], size: int = DEFAULT_SIZE, n_resam
     counts = Counter({aligned[i].number: count for i, count in picks.items()})
     members = dict.fromkeys(folds, counts)
     description = f"forward selection of up to {size} picks on the pooled inner validation of every fold; slightly optimistic"
-    return _result(_pool("global ensemble", description, pool, members), members, single, n_resamples)
+    return _result(_pool("global ensemble", description, pool, members), single, n_resamples)
 
 
 def ensembles(trials: list[StoredTrial], size: int = DEFAULT_SIZE, n_resamples: int = 1000) -> list[EnsembleResult]:
