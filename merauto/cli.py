@@ -272,11 +272,11 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
     from merauto.results.run_dir import load_run
 
-    load_run(args.run_dir)
     if args.ensemble and (args.trial is not None or args.fold is not None):
         raise MerautoError("--ensemble exports the run's global ensemble: it takes no --trial or --fold", "drop --trial/--fold")
     if args.size < 1:
         raise MerautoError(f"--size {args.size} must be >= 1", "pass e.g. --size 20 (selection steps, with replacement)")
+    load_run(args.run_dir)
     from merauto.results.export import export_ensemble, export_pipeline
 
     if args.ensemble:

@@ -101,6 +101,12 @@ def _not_a_file(folder: Path) -> list[str]:
     return ["search", *TINY, "--run-dir", str(folder / "file" / "run"), "--cache-dir", str(folder / "cache")]
 
 
+def _predict_on_a_broken_ensemble(folder: Path) -> list[str]:
+    """An export folder whose ensemble.json names no members."""
+    (folder / "ensemble.json").write_text('{"members": []}')
+    return ["predict", str(folder), str(folder)]
+
+
 def _predict_on_a_run(folder: Path) -> list[str]:
     _frames(folder / "clip")
     return ["predict", str(folder), str(folder / "clip")]
@@ -193,6 +199,9 @@ RUNS = [
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
     Refusal("ensemble of a folder that is no run", lambda f: ["ensemble", str(f)], ("not a merauto run directory",)),
     Refusal("ensemble --size 0", lambda f: ["ensemble", str(f), "--size", "0"], ("--size 0",)),
+    Refusal("export --ensemble with --trial", lambda f: ["export", str(f), "--ensemble", "--trial", "1"], ("--ensemble", "drop --trial")),
+    Refusal("export --ensemble --size 0", lambda f: ["export", str(f), "--ensemble", "--size", "0"], ("--size 0",)),
+    Refusal("predict with a broken ensemble.json", _predict_on_a_broken_ensemble, ("ensemble.json", "export --ensemble")),
     Refusal("dashboard of a folder that is no run", lambda f: ["dashboard", str(f)], ("not a merauto run directory",)),
     Refusal("predict with a run folder instead of an export", _predict_on_a_run, ("lacks pipeline.json",)),
     Refusal("predict --clips-csv with a frame the folder lacks", _predict_csv("clip,1,9,4,a"), ("clips.csv, line 2, column apex (9)",)),

@@ -156,6 +156,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert 0 <= labelled["per-fold selection"].scores["uf1"] <= 1 and len(labelled["per-fold selection"].fold_trials) == 6
     # both trials are candidates: the report and merauto ensemble show ensembles chosen on inner validation
     assert {"per-fold ensemble", "global ensemble"} <= set(labelled) and "ensembles of the search's trials" in report.stdout
+    assert "Ensembles of the search's trials" in (run_dir / "report.html").read_text()
     members = labelled["per-fold ensemble"].fold_trials
     assert len(members) == 6 and all(set(m) <= {"0", "1"} for m in members.values())
     ensemble = _merauto("ensemble", str(run_dir), "--size", "5", "--resamples", "200", cache=cache)

@@ -98,3 +98,21 @@ def test_reportprotocol_line_names_the_rungs_or_says_multi_fidelity_was_off(tmp_
     assert "multi-fidelity off (too few folds)" in protocol_line(report)  # a study of one rung: nothing was pruned
     study.set_user_attr(RUNGS_ATTR, [[0, 1, 2, 3, 4], list(range(17)), list(range(68))])
     assert "multi-fidelity asha:4 over rungs of 5/17/68 folds" in protocol_line(report)
+
+
+def test_startup_trials_set_how_long_tpe_samples_at_random() -> None:
+    """With the study holding fewer trials than ``startup_trials`` TPE proposes its random sampler's
+    value; at or past it, TPE models the trials it has."""
+    from merauto.orchestrator.study import make_sampler
+
+    float_x = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+    def first_proposal(startup: int) -> float:
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(3, startup_trials=startup))
+        for x in (0.90, 0.91, 0.92, 0.10, 0.12):
+            study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions={"x": float_x}, value=x))
+        return study.ask({"x": float_x}).params["x"]
+
+    random_first = optuna.samplers.RandomSampler(seed=3).sample_independent(None, None, "x", float_x)  # type: ignore[arg-type]
+    assert first_proposal(100) == random_first
+    assert first_proposal(5) != random_first
