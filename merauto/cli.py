@@ -123,6 +123,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from merauto.spec.durations import parse_duration
     from merauto.spec.objectives import CostLimits, parse_objectives
 
+    _check_confirm_options(args.confirm, args.confirm_seeds, "--confirm", "--confirm-seeds")
+    if args.confirm and args.strict:
+        raise MerautoError("--confirm re-evaluates trials of one study; --strict runs a study per outer fold", "drop --confirm or --strict")
     request = _dataset_request(args)
     study = args.study or request.label()
     run_dir = args.run_dir or DEFAULT_RUNS / study
@@ -164,6 +167,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.report_html import write_html
 
     summary = run_search(options, console, checked)
+    if args.confirm and not summary.stopped_early:
+        from merauto.results.confirm import confirm_run
+
+        confirm_run(run_dir, args.confirm, args.confirm_seeds, options.cache_dir, args.device, console)
     report = build_report(run_dir)
     print_report(report, Console(), top=5)
     html = write_html(report, run_dir / "report.html")
@@ -265,6 +272,33 @@ def cmd_ensemble(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.ensemble import load_ensembles, print_ensembles
 
     print_ensembles(load_ensembles(args.run_dir, args.size, args.resamples), Console())
+    return 0
+
+
+def _check_confirm_options(top: int, seeds: int, top_option: str, seeds_option: str) -> None:
+    """Refuse confirmation sizes that would confirm nothing."""
+    if top < 0:
+        raise MerautoError(f"{top_option} {top} must be >= 0", f"pass e.g. {top_option} 3 (the best three trials and the presets)")
+    if seeds < 1:
+        raise MerautoError(f"{seeds_option} {seeds} must be >= 1", f"pass e.g. {seeds_option} 2 (new seeds per confirmed trial)")
+
+
+def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
+    """`merauto confirm`: rerun the best trials and the presets over new seeds; the selection then takes the best mean inner UF1."""
+    from merauto.results.run_dir import load_run
+
+    _check_confirm_options(args.top, args.seeds, "--top", "--seeds")
+    if args.top == 0:
+        raise MerautoError("--top 0 confirms no trial", "pass e.g. --top 3")
+    load_run(args.run_dir)
+    from merauto.results.confirm import confirm_run
+
+    summary = confirm_run(args.run_dir, args.top, args.seeds, _cache_dir(args), args.device, console)
+    if summary is None:
+        raise MerautoError(f"{args.run_dir} has no completed trial to confirm", "run merauto search first (or wait for a trial to finish)")
+    after = summary.after
+    change = "unchanged" if after.number == summary.before else f"was trial {summary.before} on the search's seed alone"
+    print(f"selected trial {after.number} ({change}): mean inner UF1 {after.confirmed_score:.3f} over {1 + len(after.repeat_inner)} seeds")
     return 0
 
 
@@ -439,6 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="TPE samples at random until the study holds this many trials, enqueued presets included",
     )
+    run.add_argument(
+        "--confirm",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after the search, rerun the K best trials and the presets over --confirm-seeds new seeds and select by the mean "
+        "inner-validation UF1 (as merauto confirm); 0: select on the search's single seed",
+    )
+    run.add_argument("--confirm-seeds", type=int, default=2, help="new seeds per trial for --confirm")
     protocol = search.add_argument_group("protocol")
     protocol.add_argument(
         "--outer",
@@ -625,6 +668,22 @@ def build_parser() -> argparse.ArgumentParser:
     repeat.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
     _add_cache_dir(repeat)
     repeat.set_defaults(handler=cmd_repeat)
+
+    confirm = commands.add_parser(
+        "confirm",
+        help="rerun the best trials and the presets over new seeds, then select by the mean inner-validation UF1",
+        formatter_class=FORMATTER,
+        description="The best of many noisy inner scores is partly luck (a winner's curse). confirm reruns the nested evaluation "
+        "of the --top trials by inner-validation UF1, and of every preset, with --seeds new seeds each; export, repeat, report and "
+        "the global selection then take the best mean inner-validation UF1 over the search's seed and the repetitions. Outer "
+        "scores of the repetitions are shown, never chosen on. Seeds already run (by confirm or repeat) are not rerun.",
+    )
+    confirm.add_argument("run_dir", type=Path, help="run directory written by merauto search")
+    confirm.add_argument("--top", type=int, default=3, help="how many of the best trials by search score to confirm (presets come too)")
+    confirm.add_argument("--seeds", type=int, default=2, help="new seeds per confirmed trial")
+    confirm.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
+    _add_cache_dir(confirm)
+    confirm.set_defaults(handler=cmd_confirm)
 
     predict = commands.add_parser(
         "predict", help="classify new clips (folders of numbered frames) with an exported pipeline", formatter_class=FORMATTER

@@ -145,6 +145,11 @@ OPTIONS = [
     Refusal("--pruning asha:1", lambda f: _search(f, *TINY, "--pruning", "asha:1"), ("asha:",)),
     Refusal("--pruning race:2", lambda f: _search(f, *TINY, "--pruning", "race:2"), ("race:ALPHA",)),
     Refusal("--strict with --pruning", lambda f: _search(f, *TINY, "--strict", "--pruning", "asha"), ("--strict",)),
+    Refusal(
+        "--confirm with --strict", lambda f: _search(f, *TINY, "--strict", "--confirm", "2"), ("--confirm", "drop --confirm or --strict")
+    ),
+    Refusal("--confirm -1", lambda f: _search(f, *TINY, "--confirm", "-1"), ("--confirm -1", ">= 0")),
+    Refusal("--confirm-seeds 0", lambda f: _search(f, *TINY, "--confirm", "2", "--confirm-seeds", "0"), ("--confirm-seeds 0",)),
     Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),
     Refusal("--startup-trials 0", lambda f: _search(f, *TINY, "--startup-trials", "0"), ("--startup-trials 0",)),
     Refusal("--max-epochs 0", lambda f: _search(f, *TINY[:2], "--max-epochs", "0"), ("--max-epochs 0",)),
@@ -197,6 +202,9 @@ RUNS = [
     Refusal("export of a folder that is no run", lambda f: ["export", str(f)], ("not a merauto run directory",)),
     Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
+    Refusal("confirm of a folder that is no run", lambda f: ["confirm", str(f)], ("not a merauto run directory",)),
+    Refusal("confirm --top 0", lambda f: ["confirm", str(f), "--top", "0"], ("--top 0", "--top 3")),
+    Refusal("confirm --seeds 0", lambda f: ["confirm", str(f), "--seeds", "0"], ("--seeds 0",)),
     Refusal("ensemble of a folder that is no run", lambda f: ["ensemble", str(f)], ("not a merauto run directory",)),
     Refusal("ensemble --size 0", lambda f: ["ensemble", str(f), "--size", "0"], ("--size 0",)),
     Refusal("export --ensemble with --trial", lambda f: ["export", str(f), "--ensemble", "--trial", "1"], ("--ensemble", "drop --trial")),

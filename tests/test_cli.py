@@ -25,6 +25,7 @@ from merauto.cli import build_parser, main
 from merauto.data.cache import FeatureCache
 from merauto.data.clip_list import NewClip
 from merauto.results.export import ExportedPipeline
+from merauto.results.selection import selected_trial
 from merauto.results.store import ResultsStore
 
 TINY = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # a bounded epoch limit keeps every sampled trial cheap
@@ -172,11 +173,21 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 
     repeated = _merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
     assert "outer_uf1:" in repeated.stdout and "over 2 seeds" in repeated.stdout
-    assert "repeated runs" in _merauto("report", str(run_dir), cache=cache).stdout
+    # confirm: the best trial (already repeated over those seeds) and the presets over 2 new seeds each
+    selected_before = selected_trial(ResultsStore(run_dir).trials("synthetic-tiny")).number
+    confirmed = _merauto("confirm", str(run_dir), "--top", "1", "--seeds", "2", cache=cache)
+    assert re.search(r"selected trial \d .*mean inner UF1 0\.\d{3} over 3 seeds", confirmed.stdout), confirmed.stdout
+    assert "confirming 3 trials" in confirmed.stderr and "4 nested evaluations to run" in confirmed.stderr
+    trials = ResultsStore(run_dir).trials("synthetic-tiny")
+    assert all(t.confirmed and len(t.repeat_inner) == 2 for t in trials) and selected_before in {t.number for t in trials}
+    after = _merauto("report", str(run_dir), cache=cache).stdout
+    assert "trials rerun over new seeds" in after and "confirmed per-fold selection" in after
 
     _merauto("export", str(run_dir), cache=cache)
     (export_dir,) = (run_dir / "export").iterdir()
     pipeline = ExportedPipeline.load(export_dir)
+    provenance = json.loads((export_dir / "pipeline.json").read_text())["provenance"]
+    assert "merauto confirm" in provenance["selection"] and provenance["repeated"]["seeds"] == 2
     manifest = next((cache / "synthetic").glob("tiny-*/manifest.csv"))
     clips = [manifest.parent / line.split(",")[3] for line in manifest.read_text().splitlines()[1:3]]
     predicted = _merauto("predict", str(export_dir), *map(str, clips), cache=cache)

@@ -320,3 +320,35 @@ def test_ensemble_members_of_a_fold_never_depend_on_its_test_subject(tmp_path) -
         predictions.append(result.estimate.y_pred[rows].tolist() + result.estimate.y_true[rows].tolist())
     assert members[0] == members[1]
     assert predictions[0] != predictions[1]
+
+
+def test_confirmed_selection_of_a_fold_never_depends_on_its_test_subject(tmp_path) -> None:  # noqa: ANN001
+    """Two candidates evaluated with the search's seed and a new one (merauto confirm's repetition), then
+    again with fold 1's test subject corrupted: fold 1's scores averaged over the seeds and its
+    confirmed per-fold choice are the same; only the outer scores change."""
+    from merauto.results.selection import confirmed_per_fold_selection
+    from merauto.results.store import RepeatRecord, ResultsStore
+
+    data, fold = random_eval_data(), 1
+    settings = EvaluationSettings(seed=5)
+    folds = study_folds(data, settings)
+    candidates = [CONFIG, replace(CONFIG, training=replace(CONFIG.training, lr=CONFIG.training.lr * 3))]
+    chosen, outer = [], []
+    for name, dataset in (("clean", data), ("corrupted", _corrupt_test_rows(data, folds[fold].test))):
+        (tmp_path / name).mkdir()
+        store = ResultsStore(tmp_path / name)
+        for number, config in enumerate(candidates):
+            store.record(
+                "s", number, state="complete", config=config, preset=None, outcome=nested.evaluate_trial(config, dataset, settings)
+            )
+            again = nested.evaluate_trial(config, dataset, replace(settings, seed=1005))
+            test = again.test_scores()
+            record = RepeatRecord(number, 1005, again.objective(), test["uf1"], test["uar"], test["accuracy"])
+            store.record_repeat("s", record, {f.selection.fold: f.selection.inner_uf1 for f in again.folds})
+        store.record_confirmation("s", [0, 1])
+        trials = store.trials("s")
+        estimate = confirmed_per_fold_selection(trials)
+        chosen.append((estimate.fold_trials[fold], [t.confirmed_fold_score(fold) for t in trials]))
+        outer.append([r.outer_uf1 for r in store.repeats("s")])
+    assert chosen[0] == chosen[1]
+    assert outer[0] != outer[1]

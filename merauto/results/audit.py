@@ -28,7 +28,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, scores, uf1
 from merauto.evaluator.nested import FoldTest
 from merauto.results.run_dir import load_run
-from merauto.results.selection import eligible, per_fold_selection, selected_trial
+from merauto.results.selection import eligible, per_fold_selection, selected_trial, selection_rule
 from merauto.results.store import ResultsStore, StoredTrial
 from merauto.results.tables import print_rows
 
@@ -185,7 +185,7 @@ def audit_study(trials: list[StoredTrial], n_resamples: int = 1000) -> Audit | N
     grid_best = _best_by_test(pool, frame, nested_predictions)
     rows = [
         (NESTED, nested.description, reference),
-        ("global selection", f"trial {selected.number}, best pooled inner-validation UF1 (exported)", nested_predictions(selected)),
+        ("global selection", f"trial {selected.number}, {selection_rule(selected)} (exported)", nested_predictions(selected)),
         ("best trial by test score", f"trial {grid_best.number} of {len(pool)}: best pooled test UF1", nested_predictions(grid_best)),
     ]
     unavailable = []

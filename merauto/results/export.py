@@ -46,8 +46,8 @@ from merauto.results.export_files import (
 )
 from merauto.results.export_folder import folder_written_whole, write_export
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
-from merauto.results.selection import trial_to_use
-from merauto.results.store import ResultsStore, StoredTrial
+from merauto.results.selection import selection_rule, trial_to_use
+from merauto.results.store import RepeatRecord, ResultsStore, StoredTrial, repeated_scores
 from merauto.spec.config import PipelineConfig
 
 UNLABELLED = "unlabelled"  # the one class of an index of new clips
@@ -71,11 +71,14 @@ def export_pipeline(
                 "pass --fold K to export fold K's selected pipeline (see merauto report for the folds)",
             )
         study = fold_study_name(info.study_name, fold)
-    chosen = trial_to_use(ResultsStore(run_dir).trials(study), trial, "export")
+    store = ResultsStore(run_dir)
+    chosen = trial_to_use(store.trials(study), trial, "export")
     default_name = f"trial-{chosen.number}" if fold is None else f"fold{fold:03d}-trial-{chosen.number}"
     out_dir = Path(out_dir or Path(run_dir) / "export" / default_name)
     index = load_index(info.dataset, cache_dir)
-    return write_export(out_dir, *_refit(info, chosen, index, cache_dir, console))
+    repeats = [r for r in store.repeats(study) if r.trial == chosen.number]
+    how = selection_rule(chosen) if trial is None else f"named with --trial {trial}"
+    return write_export(out_dir, *_refit(info, chosen, index, cache_dir, console, how, repeats))
 
 
 def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: Path, console: Console) -> Path:
@@ -85,7 +88,8 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
     info = _exportable_run(run_dir)
     if info.strict:
         raise MerautoError(f"{run_dir} is a strict run: no trial ran on every fold to ensemble", "export --ensemble a run without --strict")
-    trials = ResultsStore(run_dir).trials(info.study_name)
+    store = ResultsStore(run_dir)
+    trials = store.trials(info.study_name)
     found = global_ensemble(trials, size, n_resamples=200)
     if found is None:
         raise MerautoError(
@@ -98,7 +102,11 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
     by_number = {t.number: t for t in trials}
     with folder_written_whole(out_dir) as scratch:
         for number in weights:
-            write_export(scratch / f"trial-{number}", *_refit(info, by_number[number], index, cache_dir, console))
+            repeats = [r for r in store.repeats(info.study_name) if r.trial == number]
+            write_export(
+                scratch / f"trial-{number}",
+                *_refit(info, by_number[number], index, cache_dir, console, "member of the global ensemble", repeats),
+            )
         estimate = found.estimate.scores
         record = {
             "merauto_version": __version__,
@@ -130,10 +138,17 @@ def _exportable_run(run_dir: Path) -> RunInfo:
 
 
 def _refit(
-    info: RunInfo, chosen: StoredTrial, index: SampleIndex, cache_dir: Path, console: Console
+    info: RunInfo,
+    chosen: StoredTrial,
+    index: SampleIndex,
+    cache_dir: Path,
+    console: Console,
+    how: str,
+    repeats: list[RepeatRecord],
 ) -> tuple[dict[str, Any], torch.nn.Module, Standardiser, dict[str, np.ndarray]]:
     """A trial's pipeline refit on every clip of ``index`` for the median of its folds' selected epochs:
-    the record of its ``pipeline.json``, the network, its standardiser and the inputs it trained on."""
+    the record of its ``pipeline.json`` (with ``how`` it was chosen and the scores of its ``repeats``), the network,
+    its standardiser and the inputs it trained on."""
     config = chosen.config
     epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))
     inputs = inputs_for(config, index, FeatureCache(cache_dir))
@@ -160,9 +175,11 @@ def _refit(
         "provenance": {
             "study": info.study_name,
             "trial": chosen.number,
+            "selection": how,
             "inner_uf1": chosen.objective,
             "outer_uf1": outer["uf1"],
             "outer_uar": outer["uar"],
+            "repeated": repeated_scores(repeats) if repeats else None,
             "protocol": without_paths(info.protocol()),
         },
     }

@@ -17,10 +17,12 @@ from merauto.results.integrity import check_integrity
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
     Estimate,
+    confirmed_per_fold_selection,
     eligible,
     global_selection,
     per_fold_selection,
     pool_trials,
+    selected_trial,
     strict_selection,
     trial_estimate,
 )
@@ -64,7 +66,8 @@ def build_report(run_dir: Path) -> Report:
         return report
     study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage_url))
     trials = store.trials(info.study_name)
-    estimates = [e for e in (global_selection(trials), per_fold_selection(trials)) if e is not None]
+    selections = (global_selection(trials), per_fold_selection(trials), confirmed_per_fold_selection(trials))
+    estimates = [e for e in selections if e is not None]
     found = ensembles(trials)
     estimates += [e.estimate for e in found]
     for trial in eligible(trials):
@@ -200,22 +203,32 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
 
 
 def repeat_rows(report: Report) -> list[dict[str, str]]:
-    """``merauto repeat`` results: mean and spread per repeated trial."""
+    """Trials rerun over new seeds (``merauto repeat`` or ``confirm``): the search's seed beside the new seeds' mean and spread."""
     by_trial: dict[int, list] = {}
     for record in ResultsStore(report.run_dir).repeats(report.info.study_name):
         by_trial.setdefault(record.trial, []).append(record)
+    trials = {t.number: t for t in report.trials}
+    chosen = selected_trial(report.trials)
     rows = []
-    for trial, records in sorted(by_trial.items()):
+    for number, records in sorted(by_trial.items()):
 
         def stat(field: str, rs: list = records) -> str:
             values = np.array([getattr(r, field) for r in rs])
             return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
 
+        trial = trials[number]
+        roles = ["selected"] if chosen is not None and chosen.number == number else []
+        roles += [f"preset {trial.preset}"] if trial.preset else []
+        roles += ["confirmed"] if trial.confirmed else []
+        search_outer = trial.outcome.test_scores()["uf1"] if trial.outcome else None
         rows.append(
             {
-                "trial": str(trial),
-                "seeds": str(len(records)),
+                "trial": str(number),
+                "role": ", ".join(roles),
+                "search inner UF1": _fmt(trial.objective),
+                "new seeds": str(len(records)),
                 "inner UF1": stat("inner_uf1"),
+                "search outer UF1": _fmt(search_outer),
                 "outer UF1": stat("outer_uf1"),
                 "outer UAR": stat("outer_uar"),
                 "accuracy": stat("outer_accuracy"),
@@ -291,6 +304,10 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
     if report.ensembles:
         print_ensembles(report.ensembles, console)
-    print_rows(console, "repeated runs over seeds (merauto repeat): mean ± sd", repeat_rows(report))
+    print_rows(
+        console,
+        "trials rerun over new seeds (merauto repeat / confirm): the search's seed, then the new seeds' mean ± sd",
+        repeat_rows(report),
+    )
     if report.audit is not None:
         print_audit(report.audit, console)

@@ -85,11 +85,34 @@ def trial_estimate(trial: StoredTrial, name: str, description: str) -> Estimate:
 
 
 def selected_trial(trials: list[StoredTrial]) -> StoredTrial | None:
-    """The study's selected pipeline: the eligible trial with the best objective (pooled
-    inner-validation UF1), ties to the earlier trial; ``None`` while no trial is eligible.
-    What ``export`` and ``repeat`` take by default, and what the global selection reports."""
+    """The study's selected pipeline; ``None`` while no trial is eligible. What ``export`` and
+    ``repeat`` take by default, and what the global selection reports.
+
+    Before ``merauto confirm``: the eligible trial with the best objective (pooled inner-validation
+    UF1). After it: the confirmed candidate with the best mean inner-validation UF1 over the
+    search's seed and its repetitions. Ties go to the earlier trial; no outer score is read.
+    """
+    pool = eligible(trials)
+    confirmed = [t for t in pool if t.confirmed]
+    if confirmed:
+        return max(confirmed, key=lambda t: (t.confirmed_score, -t.number))
+    return best_by_search(pool)
+
+
+def best_by_search(trials: list[StoredTrial]) -> StoredTrial | None:
+    """The eligible trial with the best search objective (pooled inner-validation UF1), ties to the earlier one."""
     pool = eligible(trials)
     return max(pool, key=lambda t: (t.objective, -t.number)) if pool else None
+
+
+def selection_rule(trial: StoredTrial) -> str:
+    """How :func:`selected_trial` chose ``trial``, with the score it chose on."""
+    if trial.confirmed:
+        return (
+            f"best mean inner-validation UF1 ({trial.confirmed_score:.3f}) over the search's seed and {len(trial.repeat_inner)} "
+            f"repetitions, among the trials merauto confirm re-evaluated (search's seed alone {trial.objective:.3f})"
+        )
+    return f"best pooled inner-validation UF1 ({trial.objective:.3f})"
 
 
 def trial_to_use(trials: list[StoredTrial], number: int | None, action: str) -> StoredTrial:
@@ -113,9 +136,7 @@ def global_selection(trials: list[StoredTrial]) -> Estimate | None:
     best = selected_trial(trials)
     if best is None:
         return None
-    return trial_estimate(
-        best, "global selection", f"trial {best.number}, best pooled inner-validation UF1 ({best.objective:.3f}); slightly optimistic"
-    )
+    return trial_estimate(best, "global selection", f"trial {best.number}, {selection_rule(best)}; slightly optimistic")
 
 
 def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
@@ -134,6 +155,23 @@ def per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
     return pool_trials(
         "per-fold selection", f"nested estimate; per fold the best fold-level inner-validation UF1 (trials {distinct})", chosen
     )
+
+
+def confirmed_per_fold_selection(trials: list[StoredTrial]) -> Estimate | None:
+    """Per-fold selection among the trials ``merauto confirm`` re-evaluated: for each outer fold k, the
+    confirmed trial whose fold-k inner-validation UF1, averaged over the search's seed and the new
+    seeds, is best. The nested estimate of the confirmed selection; ``None`` before a confirmation."""
+    pool = [t for t in eligible(trials) if t.confirmed]
+    if not pool:
+        return None
+    folds = [f.selection.fold for f in pool[0].outcome.folds]
+    chosen = {fold: max(pool, key=lambda t, k=fold: (t.confirmed_fold_score(k), -t.number)) for fold in folds}
+    seeds = 1 + min(len(t.repeat_fold_inner) for t in pool)
+    distinct = sorted({t.number for t in chosen.values()})
+    description = (
+        f"nested estimate; per fold the best fold-level inner-validation UF1 over >= {seeds} seeds among the confirmed trials ({distinct})"
+    )
+    return pool_trials("confirmed per-fold selection", description, chosen)
 
 
 def strict_selection(fold_trials: dict[int, list[StoredTrial]]) -> Estimate | None:

@@ -7,7 +7,8 @@ Test predictions live here and nowhere the sampler or pruner can read.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,27 @@ class RepeatRow(_Base):
     outer_accuracy: Mapped[float] = mapped_column(Float)
 
 
+class RepeatFoldRow(_Base):
+    """One outer fold's inner-validation UF1 in a rerun of a trial (what a per-fold selection over seeds reads)."""
+
+    __tablename__ = "repeat_folds"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inner_uf1: Mapped[float] = mapped_column(Float)
+
+
+class ConfirmationRow(_Base):
+    """A trial re-evaluated by ``merauto confirm``: a candidate of the confirmed selection."""
+
+    __tablename__ = "confirmations"
+
+    study: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 @dataclass(frozen=True)
 class RepeatRecord:
     """One repetition of a trial with another seed: its inner and outer scores."""
@@ -140,6 +162,16 @@ class RepeatRecord:
     outer_uf1: float
     outer_uar: float
     outer_accuracy: float
+
+
+def repeated_scores(records: list[RepeatRecord]) -> dict[str, float | int]:
+    """Mean and standard deviation of each score over a trial's repetitions (for an export's provenance)."""
+    summary: dict[str, float | int] = {"seeds": len(records)}
+    for score in ("inner_uf1", "outer_uf1", "outer_uar"):
+        values = [getattr(r, score) for r in records]
+        summary[f"{score}_mean"] = statistics.fmean(values)
+        summary[f"{score}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return summary
 
 
 @dataclass(frozen=True)
@@ -157,6 +189,19 @@ class StoredTrial:
     outcome: TrialOutcome | None
     latency_ms: float | None = None  # measured where an objective or limit needs it
     feasible: bool = True  # within --max-params / --max-latency-ms (infeasible trials are never selected)
+    repeat_inner: tuple[float, ...] = ()  # pooled inner-validation UF1 of each stored repetition with a new seed
+    repeat_fold_inner: dict[int, dict[int, float]] = field(default_factory=dict)  # by seed: a repetition's inner UF1 per outer fold
+    confirmed: bool = False  # a candidate of merauto confirm's re-evaluation
+
+    @property
+    def confirmed_score(self) -> float:
+        """Mean pooled inner-validation UF1 over the search's seed and every stored repetition."""
+        return statistics.fmean([self.objective, *self.repeat_inner])
+
+    def confirmed_fold_score(self, fold: int) -> float:
+        """Mean fold-``fold`` inner-validation UF1 over the search's seed and every repetition that stored it."""
+        search = next(f.selection.inner_uf1 for f in self.outcome.folds if f.selection.fold == fold)
+        return statistics.fmean([search, *(r[fold] for r in self.repeat_fold_inner.values() if fold in r)])
 
 
 class ResultsStore:
@@ -291,8 +336,11 @@ class ResultsStore:
             session.expunge_all()
             return list(rows)
 
-    def record_repeat(self, study: str, record: RepeatRecord) -> None:
+    def record_repeat(self, study: str, record: RepeatRecord, fold_inner: dict[int, float] | None = None) -> None:
+        """Store a repetition, with its inner-validation UF1 per outer fold when given."""
         with Session(self.engine) as session, session.begin():
+            for fold, value in (fold_inner or {}).items():
+                session.merge(RepeatFoldRow(study=study, number=record.trial, seed=record.seed, fold=fold, inner_uf1=value))
             session.merge(
                 RepeatRow(
                     study=study,
@@ -311,6 +359,12 @@ class ResultsStore:
             rows = session.scalars(select(RepeatRow).where(RepeatRow.study == study).order_by(RepeatRow.number, RepeatRow.seed)).all()
             return [RepeatRecord(r.number, r.seed, r.inner_uf1, r.outer_uf1, r.outer_uar, r.outer_accuracy) for r in rows]
 
+    def record_confirmation(self, study: str, numbers: list[int]) -> None:
+        """Mark ``numbers`` as the candidates of ``study``'s confirmed selection."""
+        with Session(self.engine) as session, session.begin():
+            for number in numbers:
+                session.merge(ConfirmationRow(study=study, number=number))
+
     def study_names(self) -> list[str]:
         """Every study with at least one stored trial."""
         with Session(self.engine) as session:
@@ -321,6 +375,16 @@ class ResultsStore:
         with Session(self.engine) as session:
             rows = session.scalars(select(TrialRow).where(TrialRow.study == study).order_by(TrialRow.number)).all()
             costs = {c.number: c for c in session.scalars(select(TrialCostRow).where(TrialCostRow.study == study)).all()}
+            repeats: dict[int, list[float]] = {}
+            for r in session.scalars(select(RepeatRow).where(RepeatRow.study == study).order_by(RepeatRow.seed)).all():
+                repeats.setdefault(r.number, []).append(r.inner_uf1)
+            by_fold: dict[tuple[int, int], dict[int, float]] = {}
+            for f in session.scalars(select(RepeatFoldRow).where(RepeatFoldRow.study == study).order_by(RepeatFoldRow.seed)).all():
+                by_fold.setdefault((f.number, f.seed), {})[f.fold] = f.inner_uf1
+            fold_repeats: dict[int, dict[int, dict[int, float]]] = {}
+            for (number, seed), folds in by_fold.items():
+                fold_repeats.setdefault(number, {})[seed] = folds
+            confirmed = set(session.scalars(select(ConfirmationRow.number).where(ConfirmationRow.study == study)).all())
             return [
                 StoredTrial(
                     number=r.number,
@@ -334,6 +398,9 @@ class ResultsStore:
                     outcome=TrialOutcome.from_json(r.outcome) if r.outcome else None,
                     latency_ms=costs[r.number].latency_ms if r.number in costs else None,
                     feasible=costs[r.number].feasible if r.number in costs else True,
+                    repeat_inner=tuple(repeats.get(r.number, ())),
+                    repeat_fold_inner=fold_repeats.get(r.number, {}),
+                    confirmed=r.number in confirmed,
                 )
                 for r in rows
             ]
