@@ -6,9 +6,11 @@ study holds that many trials, the enqueued presets included) and each ``--seed``
 prints the best preset and the best sampled trial among those that completed every fold (inner
 UF1, the selection score, and outer UF1: its pooled test predictions, each fold's model chosen on
 inner validation) and the first trial number at which a sampled trial's inner UF1 beats every
-preset's ("-" when none does).
+preset's ("-" when none does). With ``--warm-start RUN_DIR`` each search also runs warm-started
+from that earlier run's trials (its sampler learns from them; they are not trials of the search).
 
     python benchmarks/bench_search_quality.py --trials 40 --seed 0 --seed 1 --startup-trials 10 --startup-trials 5
+    python benchmarks/bench_search_quality.py --trials 40 --seed 1 --warm-start RUN_DIR   # cold, then warm
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from merauto.results.store import ResultsStore, StoredTrial
 STUDY = "quality"
 
 
-def search(startup: int, seed: int, args: argparse.Namespace, root: Path) -> tuple[list[StoredTrial], float]:
-    """One search; its stored trials and wall seconds."""
-    run_dir = root / f"startup{startup}-seed{seed}"
+def search(startup: int, seed: int, warm: Path | None, args: argparse.Namespace, root: Path) -> tuple[list[StoredTrial], float]:
+    """One search (warm-started from ``warm`` when given); its stored trials and wall seconds."""
+    run_dir = root / f"startup{startup}-seed{seed}{'-warm' if warm else ''}"
     options = SearchOptions(
         dataset=DatasetRequest("synthetic", SyntheticSpec(size=args.size)),
         run_dir=run_dir,
@@ -45,6 +47,7 @@ def search(startup: int, seed: int, args: argparse.Namespace, root: Path) -> tup
         max_epochs=args.max_epochs,
         seed_presets=True,
         startup_trials=startup,
+        warm_start=warm,
         max_trial_seconds=args.max_trial_seconds,
     )
     started = time.perf_counter()
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=20, help="upper bound of the sampled epoch limit")
     parser.add_argument("--max-trial-seconds", type=float, default=150, help="each search's --max-trial-seconds")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "merauto-bench-data", help="data and input cache")
+    parser.add_argument("--warm-start", type=Path, default=None, help="also run each search warm-started from this earlier run")
     parser.add_argument("--keep", type=Path, help="keep the run directories under this folder")
     args = parser.parse_args()
     rows = []
@@ -86,8 +90,10 @@ def main() -> None:
         root = args.keep or Path(scratch)
         for startup in args.startup_trials or [10]:
             for seed in args.seed or [0]:
-                trials, seconds = search(startup, seed, args, root)
-                rows.append({"startup": str(startup), "seed": str(seed), **figures(trials), "wall s": f"{seconds:.0f}"})
+                for warm in [None, args.warm_start] if args.warm_start else [None]:
+                    trials, seconds = search(startup, seed, warm, args, root)
+                    start = "warm" if warm else "cold"
+                    rows.append({"startup": str(startup), "seed": str(seed), "start": start, **figures(trials), "wall s": f"{seconds:.0f}"})
     print(
         f"synthetic-{args.size}, {args.trials} trials per search with the presets first, --pruning {args.pruning}, "
         f"max epochs <= {args.max_epochs}, no refit, --max-trial-seconds {args.max_trial_seconds:g}; cells: trial, inner UF1 / outer UF1"

@@ -155,6 +155,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         device=args.device,
         seed_presets=args.seed_presets,
         startup_trials=args.startup_trials,
+        warm_start=args.warm_start,
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
         audit=args.audit,
@@ -472,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=10,
         help="TPE samples at random until the study holds this many trials, enqueued presets included",
+    )
+    search.add_argument(
+        "--warm-start",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="the sampler also learns from this earlier run's finished trials (inner-validation scores; e.g. a search of the same "
+        "dataset with another seed or budget): they count towards --startup-trials but are not trials of this study",
     )
     run.add_argument(
         "--confirm",

@@ -8,6 +8,7 @@ no run directory left, no torch/Ray/Optuna imported unless the case needs them, 
 from __future__ import annotations
 
 import csv
+import json
 import socket
 import sys
 from collections.abc import Callable
@@ -107,6 +108,20 @@ def _predict_on_a_broken_ensemble(folder: Path) -> list[str]:
     return ["predict", str(folder), str(folder)]
 
 
+def _warm_start_from(objectives: list[str]) -> Callable[[Path], list[str]]:
+    """search --warm-start from a run folder whose merauto.json records ``objectives``."""
+
+    def build(folder: Path) -> list[str]:
+        earlier = folder / "earlier"
+        earlier.mkdir()
+        record = {"study_name": "s", "storage_url": "sqlite:///study.db", "dataset": {"name": "synthetic", "synthetic": {"size": "tiny"}}}
+        record |= {"outer": "loso", "inner": "holdout:0.25", "refit": True, "seed": 0, "objectives": objectives}
+        (earlier / "merauto.json").write_text(json.dumps(record))
+        return _search(folder, *TINY, "--warm-start", str(earlier))
+
+    return build
+
+
 def _predict_on_a_run(folder: Path) -> list[str]:
     _frames(folder / "clip")
     return ["predict", str(folder), str(folder / "clip")]
@@ -148,6 +163,12 @@ OPTIONS = [
     Refusal(
         "--confirm with --strict", lambda f: _search(f, *TINY, "--strict", "--confirm", "2"), ("--confirm", "drop --confirm or --strict")
     ),
+    Refusal("--warm-start from a folder that is no run", lambda f: _search(f, *TINY, "--warm-start", str(f)), ("not a merauto run",)),
+    Refusal("--warm-start from this run", lambda f: _search(f, *TINY, "--warm-start", str(f / "run")), ("is the run directory of this",)),
+    Refusal(
+        "--warm-start with --strict", lambda f: _search(f, *TINY, "--strict", "--warm-start", str(f)), ("drop --warm-start or --strict",)
+    ),
+    Refusal("--warm-start from other objectives", _warm_start_from(["uf1", "params"]), ("optimised uf1,params", "--objectives uf1,params")),
     Refusal("--confirm -1", lambda f: _search(f, *TINY, "--confirm", "-1"), ("--confirm -1", ">= 0")),
     Refusal("--confirm-seeds 0", lambda f: _search(f, *TINY, "--confirm", "2", "--confirm-seeds", "0"), ("--confirm-seeds 0",)),
     Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),

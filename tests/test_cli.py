@@ -170,6 +170,12 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     numbers = [t.number for t in ResultsStore(run_dir).trials("synthetic-tiny")]
     assert numbers == [0, 1, 2]
+    # A new search learns from this one's trials: recorded on its study, not counted as its trials.
+    warm_dir = tmp_path / "warm"
+    warm = _merauto("search", *TINY, "--budget", "1", "--seed", "1", "--warm-start", str(run_dir), "--run-dir", str(warm_dir), cache=cache)
+    assert "the sampler learns from 3 finished trials" in warm.stderr
+    study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{warm_dir}/study.db")
+    assert len(study.trials) == 1 and study.user_attrs["warm_start"]["trials"] == 3
 
     repeated = _merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
     assert "outer_uf1:" in repeated.stdout and "over 2 seeds" in repeated.stdout

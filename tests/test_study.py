@@ -116,3 +116,32 @@ def test_startup_trials_set_how_long_tpe_samples_at_random() -> None:
     random_first = optuna.samplers.RandomSampler(seed=3).sample_independent(None, None, "x", float_x)  # type: ignore[arg-type]
     assert first_proposal(100) == random_first
     assert first_proposal(5) != random_first
+
+
+def test_warm_trials_inform_the_sampler_when_their_distributions_match() -> None:
+    """A new study's first proposals come from a previous study's trials (best near x=0.9) when their
+    distributions are the study's; warm trials with another range are left out, as if absent."""
+    from merauto.orchestrator.study import make_sampler
+
+    float_x = optuna.distributions.FloatDistribution(0.0, 1.0)
+    wider_x = optuna.distributions.FloatDistribution(0.0, 2.0)
+
+    def warm(distribution: optuna.distributions.FloatDistribution) -> list[optuna.trial.FrozenTrial]:
+        xs = [0.88, 0.9, 0.92, 0.91, 0.89, 0.1, 0.2, 0.3, 0.4, 0.5, 0.15, 0.35]
+        return [optuna.trial.create_trial(params={"x": x}, distributions={"x": distribution}, value=-abs(x - 0.9)) for x in xs]
+
+    def proposals(warm_trials: list[optuna.trial.FrozenTrial] | None) -> list[float]:
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(3, startup_trials=10, warm_trials=warm_trials))
+        xs = []
+        for _ in range(5):
+            trial = study.ask({"x": float_x})
+            xs.append(trial.params["x"])
+            study.tell(trial, -abs(trial.params["x"] - 0.9))
+        return xs
+
+    cold = proposals(None)
+    assert proposals(warm(wider_x)) == cold  # another distribution: not read
+    given = warm(float_x)
+    learnt = proposals(given)
+    assert all(x > 0.6 for x in learnt) and min(cold) < 0.3, (learnt, cold)  # near the warm trials' best, not spread out
+    assert [t.number for t in given] == [t.number for t in warm(float_x)]  # the sampler renumbers copies, not the caller's trials

@@ -12,6 +12,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.fidelity import parse_pruning
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
+from merauto.results.run_dir import load_run
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.spec.objectives import CostLimits, check_limits
 
@@ -47,6 +48,7 @@ class SearchOptions:
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
     startup_trials: int = STARTUP_TRIALS  # TPE samples at random until the study holds this many trials
+    warm_start: Path | None = None  # a previous run whose finished trials the sampler learns from
     init_checkpoint: Path | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
     audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
@@ -79,6 +81,8 @@ def validate(options: SearchOptions) -> None:
     check_limits(options.limits)
     if options.max_epochs < 1:
         raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
+    if options.warm_start is not None:
+        check_warm_start(options.warm_start, options.run_dir, options.objectives, options.strict)
     if options.strict and options.pruning != "none":
         raise MerautoError("--strict scores each fold's study on its own fold: fold rungs do not apply", "drop --pruning with --strict")
     if options.device not in DEVICES and not options.device.startswith("cuda:"):
@@ -147,3 +151,19 @@ def check_reachable(address: str) -> None:
             f"--ray-address {address}: nothing answers at {host}:{port} ({exc.strerror or type(exc).__name__})",
             "start the cluster (ray start --head) and check the address with ray status, or omit --ray-address to run locally",
         ) from None
+
+
+def check_warm_start(run_dir: Path, new_run_dir: Path, objectives: tuple[str, ...], strict: bool) -> None:
+    """Refuse a warm start that is no run, is the new run itself, or optimised other objectives (reads merauto.json only)."""
+    if strict:
+        raise MerautoError("--warm-start shares one run's trials with every fold study of --strict", "drop --warm-start or --strict")
+    if Path(run_dir).resolve() == Path(new_run_dir).resolve():
+        raise MerautoError(f"--warm-start {run_dir} is the run directory of this search", "pass an earlier run's folder")
+    info = load_run(run_dir)
+    if info.strict:
+        raise MerautoError(f"--warm-start {run_dir} is a strict run (a study per fold)", "warm-start from a run without --strict")
+    if info.objectives != objectives:
+        raise MerautoError(
+            f"--warm-start {run_dir} optimised {','.join(info.objectives)}, this search {','.join(objectives)}",
+            f"pass --objectives {','.join(info.objectives)}, or warm-start from a run with the same objectives",
+        )

@@ -8,6 +8,7 @@ their parameters to run again, and runs only the remaining budget.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -70,8 +71,24 @@ class _TrialsReadOnce:
         return self._answers[key]
 
 
+class _WithWarmTrials:
+    """A study whose ``_get_trials`` also answers with another study's finished trials (a warm start)."""
+
+    def __init__(self, study: optuna.Study, warm: list[FrozenTrial]) -> None:
+        self._study = study
+        self._warm = warm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        own = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return own + [t for t in self._warm if states is None or t.state in states]
+
+
 class GroupedTPESampler(optuna.samplers.TPESampler):
-    """Optuna's TPE, reading the study's trials once per trial instead of once per group.
+    """Optuna's TPE, reading the study's trials once per trial instead of once per group, and
+    learning from a previous study's finished trials when given (``warm_trials``).
 
     With ``group=True`` TPE samples each group of co-occurring parameters on its own (30-50 in
     merauto's conditional space), and with ``constant_liar`` each group reads the trials again
@@ -79,20 +96,55 @@ class GroupedTPESampler(optuna.samplers.TPESampler):
     statements and their Python each, 30-50 times per trial. Nothing changes the study between
     the groups of one trial, so one read serves them all; the samples are the same as TPE's
     (tests/test_sampler_speed.py; benchmarks/bench_sampling.py: 2.4-2.7x faster sampling).
+
+    Warm trials are observations only: each group reads those whose distributions for the
+    group's parameters equal the study's (another epoch range or option list leaves them out of
+    that group), they count towards the random startup, and they are never trials of this study.
     """
+
+    def __init__(self, *args: Any, warm_trials: list[FrozenTrial] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # numbered below zero: constant liar leaves out the trial being sampled by its number
+        self._warm = [copy.copy(t) for t in warm_trials or []]
+        for i, t in enumerate(self._warm):
+            t.number = -1 - i
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         return super().sample_relative(_TrialsReadOnce(study), trial, search_space)  # type: ignore[arg-type]
 
+    def _sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        return super()._sample_relative(self._with_warm(study, search_space), trial, search_space)
 
-def make_sampler(seed: int, startup_trials: int = STARTUP_TRIALS) -> optuna.samplers.TPESampler:
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: Any) -> Any:
+        warm = self._with_warm(study, {param_name: param_distribution})
+        return super().sample_independent(warm, trial, param_name, param_distribution)
+
+    def _with_warm(self, study: optuna.Study, search_space: dict[str, Any]) -> optuna.Study:
+        """``study`` answering also with the warm trials whose distributions of ``search_space``'s parameters are the study's."""
+        if not self._warm:
+            return study
+        fits = [t for t in self._warm if all(t.distributions.get(name, d) == d for name, d in search_space.items())]
+        return _WithWarmTrials(study, fits)  # type: ignore[return-value]
+
+
+def make_sampler(
+    seed: int, startup_trials: int = STARTUP_TRIALS, warm_trials: list[FrozenTrial] | None = None
+) -> optuna.samplers.TPESampler:
     """Multivariate TPE that groups conditional parameters, with constant liar for parallel trials;
     with several objectives it is Optuna's multi-objective TPE; trials' constraints
     (:func:`set_constraints`) make it prefer feasible ones. It samples at random until the study
-    holds ``startup_trials`` trials, enqueued presets included."""
+    holds ``startup_trials`` trials, enqueued presets and ``warm_trials`` (a previous study's finished
+    trials, :func:`warm_start_trials`) included."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return GroupedTPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True, constant_liar=True)
+        return GroupedTPESampler(
+            seed=seed,
+            n_startup_trials=startup_trials,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+            warm_trials=warm_trials,
+        )
 
 
 def directions(objectives: tuple[str, ...]) -> list[str]:

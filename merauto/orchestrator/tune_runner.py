@@ -26,6 +26,7 @@ from merauto.orchestrator.schedulers import fold_scheduler
 from merauto.orchestrator.searcher import RecordingOptunaSearch, config_or_none, tune_space
 from merauto.orchestrator.study import OBJECTIVE, directions, fail_running, finished_trials, make_sampler, metrics
 from merauto.orchestrator.trainable import WorkerContext, run_trial
+from merauto.orchestrator.warm_start import WARM_START_ATTR, warm_start_trials
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
@@ -68,6 +69,17 @@ class TuneRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.ray_session.close()
+
+    def warm_trials(self, study: str) -> list[optuna.trial.FrozenTrial] | None:
+        """``--warm-start``'s finished trials for the sampler, recorded on ``study`` for people (optuna-dashboard)."""
+        if self.options.warm_start is None:
+            return None
+        source, trials = warm_start_trials(self.options.warm_start)
+        optuna.load_study(study_name=study, storage=self.storage).set_user_attr(
+            WARM_START_ATTR, {"run": str(self.options.warm_start.resolve()), "study": source, "trials": len(trials)}
+        )
+        self.console.print(f"warm start: the sampler learns from {len(trials)} finished trials of {self.options.warm_start} ({source})")
+        return trials
 
     def _slots(self) -> int:
         options = self.options
@@ -116,7 +128,7 @@ class TuneRunner:
             mode="max"
             if len(self.info.objectives) == 1
             else ["max" if d == "maximize" else "min" for d in directions(self.info.objectives)],
-            sampler=make_sampler(options.seed + done, options.startup_trials),
+            sampler=make_sampler(options.seed + done, options.startup_trials, self.warm_trials(study.name)),
             study_name=study.name,
             storage=self.storage,
             store=ResultsStore(options.run_dir),
