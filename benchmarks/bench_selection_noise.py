@@ -32,6 +32,7 @@ from pathlib import Path
 from rich.console import Console
 from scipy.stats import spearmanr
 
+from merauto.evaluator.metrics import paired_subject_bootstrap
 from merauto.results.confirm import confirm_candidates
 from merauto.results.repeat import Repeater
 from merauto.results.run_dir import load_run
@@ -60,8 +61,13 @@ def nested_estimates(trials: list[StoredTrial], candidates: set[int], search_see
         folds = {seed: f for seed, f in t.repeat_fold_inner.items() if seed in averaged}
         kept.append(replace(t, confirmed=t.number in candidates, repeat_fold_inner=folds))
     out = {}
-    for estimate in (per_fold_selection(trials), confirmed_per_fold_selection(kept)):
+    plain, confirmed = per_fold_selection(trials), confirmed_per_fold_selection(kept)
+    for estimate in (plain, confirmed):
         out[estimate.name] = {**estimate.scores, "fold_trials": sorted(set(estimate.fold_trials.values()))}
+    low, high = paired_subject_bootstrap(
+        confirmed.y_true, confirmed.y_pred, plain.y_pred, confirmed.subjects, len(confirmed.classes), 1000
+    )["uf1"]
+    out["difference"] = {"uf1": confirmed.scores["uf1"] - plain.scores["uf1"], "interval": [low, high]}
     return out
 
 
@@ -171,8 +177,13 @@ def main() -> None:
     d = figures["mean_drop_to_fresh"]
     print(f"Spearman with the fresh inner score over {len(rows)} candidates: search {s['search']:.2f}, confirm {s['confirm']:.2f}")
     print(f"mean drop to the fresh inner score: search {d['search']:+.3f}, confirm {d['confirm']:+.3f}")
-    for name, value in nested.items():
-        print(f"{name}: outer UF1 {value['uf1']:.3f}, UAR {value['uar']:.3f} (search's seed's test predictions)")
+    for name in ("per-fold selection", "confirmed per-fold selection"):
+        value = nested[name]
+        print(f"{name}: outer UF1 {value['uf1']:.3f}, UAR {value['uar']:.3f}, trials {value['fold_trials']} (the search seed's)")
+    low, high = nested["difference"]["interval"]
+    print(
+        f"confirmed - plain per-fold selection: UF1 {nested['difference']['uf1']:+.3f} [{low:+.3f}, {high:+.3f}] (paired subject bootstrap)"
+    )
     if best_preset:
         print(f"best preset on the fresh seed: trial {best_preset['trial']} ({best_preset['preset']}) {best_preset['fresh_inner']:.3f}")
     if args.json:

@@ -171,7 +171,10 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
         search.append(figures.cost_prediction_figure(report.timings))
         costs = f"<p>{html.escape(cost_line(report.timings))}.</p>"
     sections.append((f"<h2>The search</h2>{costs}", search))
-    tables = f"""<h2>Repeated runs over seeds</h2>{_table(repeat_rows(report))}
+    tables = f"""<h2>Trials rerun over new seeds</h2>
+<p>merauto repeat and merauto confirm: each trial's search score (one seed) beside its new seeds' mean ± sd. A search score
+well above the new seeds' mean is luck of the search's seed (the winner's curse); after merauto confirm the selection takes
+the best mean inner UF1 over all seeds.</p>{_table(repeat_rows(report))}
 <h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
 {_table(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}"""
     sections.append((tables, []))
