@@ -299,7 +299,9 @@ def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
         raise MerautoError(f"{args.run_dir} has no completed trial to confirm", "run merauto search first (or wait for a trial to finish)")
     after = summary.after
     change = "unchanged" if after.number == summary.before else f"was trial {summary.before} on the search's seed alone"
-    print(f"selected trial {after.number} ({change}): mean inner UF1 {after.confirmed_score:.3f} over {1 + len(after.repeat_inner)} seeds")
+    seeds = 1 + len(after.repeat_inner)
+    print(f"{summary.ran} nested evaluations run for {len(summary.candidates)} trials")
+    print(f"selected trial {after.number} ({change}): mean inner UF1 {after.confirmed_score:.3f} over {seeds} seeds")
     return 0
 
 

@@ -183,7 +183,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     selected_before = selected_trial(ResultsStore(run_dir).trials("synthetic-tiny")).number
     confirmed = _merauto("confirm", str(run_dir), "--top", "1", "--seeds", "2", cache=cache)
     assert re.search(r"selected trial \d .*mean inner UF1 0\.\d{3} over 3 seeds", confirmed.stdout), confirmed.stdout
-    assert "confirming 3 trials" in confirmed.stderr and "4 nested evaluations to run" in confirmed.stderr
+    assert "confirming 3 trials" in confirmed.stderr and "4 nested evaluations run for 3 trials" in confirmed.stdout
     trials = ResultsStore(run_dir).trials("synthetic-tiny")
     assert all(t.confirmed and len(t.repeat_inner) == 2 for t in trials) and selected_before in {t.number for t in trials}
     after = _merauto("report", str(run_dir), cache=cache).stdout

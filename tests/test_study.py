@@ -128,7 +128,10 @@ def test_warm_trials_inform_the_sampler_when_their_distributions_match() -> None
 
     def warm(distribution: optuna.distributions.FloatDistribution) -> list[optuna.trial.FrozenTrial]:
         xs = [0.88, 0.9, 0.92, 0.91, 0.89, 0.1, 0.2, 0.3, 0.4, 0.5, 0.15, 0.35]
-        return [optuna.trial.create_trial(params={"x": x}, distributions={"x": distribution}, value=-abs(x - 0.9)) for x in xs]
+        return [
+            optuna.trial.create_trial(params={"x": x}, distributions={"x": distribution}, value=-abs(x - 0.9), user_attrs={"outer_uf1": x})
+            for x in xs
+        ]
 
     def proposals(warm_trials: list[optuna.trial.FrozenTrial] | None) -> list[float]:
         study = optuna.create_study(direction="maximize", sampler=make_sampler(3, startup_trials=10, warm_trials=warm_trials))
@@ -145,3 +148,5 @@ def test_warm_trials_inform_the_sampler_when_their_distributions_match() -> None
     learnt = proposals(given)
     assert all(x > 0.6 for x in learnt) and min(cold) < 0.3, (learnt, cold)  # near the warm trials' best, not spread out
     assert [t.number for t in given] == [t.number for t in warm(float_x)]  # the sampler renumbers copies, not the caller's trials
+    copies = make_sampler(3, warm_trials=given)._warm
+    assert all(t.user_attrs == {} for t in copies) and all(t.user_attrs for t in given)  # outer scores never reach the sampler

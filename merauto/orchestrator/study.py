@@ -104,10 +104,10 @@ class GroupedTPESampler(optuna.samplers.TPESampler):
 
     def __init__(self, *args: Any, warm_trials: list[FrozenTrial] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # numbered below zero: constant liar leaves out the trial being sampled by its number
         self._warm = [copy.copy(t) for t in warm_trials or []]
         for i, t in enumerate(self._warm):
-            t.number = -1 - i
+            t.number = -1 - i  # below zero: constant liar leaves out the trial being sampled by its number
+            t.user_attrs = {}  # where outer-test scores live for people; TPE reads none, and now cannot
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         return super().sample_relative(_TrialsReadOnce(study), trial, search_space)  # type: ignore[arg-type]

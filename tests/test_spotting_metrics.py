@@ -1,0 +1,52 @@
+"""MEGC spotting metrics on hand-computed cases: IoU >= 0.5, one-to-one matching, pooled F1."""
+
+from __future__ import annotations
+
+import pytest
+
+from merauto.evaluator.spotting_metrics import Interval, SpotCounts, counts_by_kind, iou, match
+
+
+def test_iou_of_inclusive_frame_ranges() -> None:
+    assert iou(Interval(0, 9), Interval(0, 9)) == 1.0
+    assert iou(Interval(0, 9), Interval(10, 19)) == 0.0  # adjacent, no shared frame
+    assert iou(Interval(0, 9), Interval(0, 19)) == 0.5  # 10 shared frames of 20
+    assert iou(Interval(0, 9), Interval(5, 14)) == 5 / 15
+
+
+@pytest.mark.parametrize(
+    ("spotted", "truth", "expected"),
+    [
+        ([Interval(0, 9)], [Interval(20, 29)], SpotCounts(0, 1, 1)),  # no overlap
+        ([Interval(0, 9)], [Interval(0, 19)], SpotCounts(1, 0, 0)),  # IoU exactly 0.5 counts
+        ([Interval(0, 9)], [Interval(0, 20)], SpotCounts(0, 1, 1)),  # 10/21 just below
+        ([Interval(0, 19)], [Interval(0, 9), Interval(10, 19)], SpotCounts(1, 0, 1)),  # one spotted, two truths: one match
+        ([Interval(0, 9), Interval(0, 9)], [Interval(0, 9)], SpotCounts(1, 1, 0)),  # a duplicate is a false positive
+        ([], [Interval(0, 9)], SpotCounts(0, 0, 1)),
+        ([Interval(0, 9)], [], SpotCounts(0, 1, 0)),
+    ],
+)
+def test_one_to_one_matching(spotted: list[Interval], truth: list[Interval], expected: SpotCounts) -> None:
+    assert match(spotted, truth) == expected
+
+
+def test_matching_pairs_as_many_as_it_can() -> None:
+    # A fits the second truth best (IoU 0.9) but also the first (8/13); B fits only the second (8/12).
+    # Taking the best overlap first would pair A with the second truth and leave one true positive.
+    spotted = [Interval(10, 18), Interval(12, 21)]
+    truth = [Interval(6, 17), Interval(10, 19)]
+    assert iou(spotted[0], truth[1]) == 0.9 and iou(spotted[1], truth[0]) < 0.5
+    assert match(spotted, truth) == SpotCounts(2, 0, 0)
+
+
+def test_scores_pool_counts_and_types_match_only_their_own_kind() -> None:
+    spotted = [Interval(0, 9, "micro"), Interval(30, 59, "macro"), Interval(100, 109, "micro")]
+    truth = [Interval(0, 9, "macro"), Interval(30, 59, "macro"), Interval(200, 209, "micro")]
+    by_kind = counts_by_kind(spotted, truth)
+    assert by_kind == {"macro": SpotCounts(1, 0, 1), "micro": SpotCounts(0, 2, 1)}
+    overall = by_kind["macro"] + by_kind["micro"]
+    assert (overall.tp, overall.fp, overall.fn) == (1, 2, 2)
+    assert overall.precision == 1 / 3 and overall.recall == 1 / 3 and overall.f1 == pytest.approx(2 / 6)
+    assert SpotCounts().f1 == 0.0
+    with pytest.raises(ValueError, match="ends"):
+        Interval(5, 4)
