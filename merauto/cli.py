@@ -305,6 +305,53 @@ def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+SPOT_DATASETS = ("synthetic-lv", "manifest")
+
+
+def cmd_spot(args: argparse.Namespace, console: Console) -> int:
+    """`merauto spot`: search spotters over long videos under nested leave-one-subject-out, then report F1 at IoU >= 0.5."""
+    if args.budget < 1:
+        raise MerautoError(f"--budget {args.budget}: the budget is a number of trials and must be at least 1", "pass e.g. --budget 30")
+    if args.resamples < 100:
+        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    if args.dataset not in SPOT_DATASETS:
+        raise MerautoError(
+            f"--dataset {args.dataset!r} is not a long-video set merauto reads yet",
+            "use synthetic-lv, or --dataset manifest --annotations FILE --fps F (CAS(ME)^2 and SAMM long videos in that layout)",
+        )
+    if args.dataset == "manifest" and (args.annotations is None or not args.annotations.is_file() or not args.fps or args.fps <= 0):
+        raise MerautoError(
+            "--dataset manifest needs --annotations FILE (an existing annotations.csv) and --fps F > 0",
+            "pass the CSV (columns subject, video, onset, apex, offset, type; frames in SUBJECT/VIDEO/ beside it) and its frame rate",
+        )
+    from merauto.data.long_videos import load_long_videos
+    from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
+
+    if args.dataset == "synthetic-lv" and args.lv_size not in LONG_VIDEO_SIZES:
+        raise MerautoError(f"--lv-size {args.lv_size!r} is not a size", f"choose one of {', '.join(LONG_VIDEO_SIZES)}")
+    if args.dataset == "synthetic-lv":
+        spec = LongVideoSpec(size=args.lv_size, seed=args.synthetic_seed)
+        with console.status(f"generating the synthetic long videos ({args.lv_size}) on first use"):
+            annotations, fps = ensure_long_videos(spec, _cache_dir(args)), spec.fps
+    else:
+        annotations, fps = args.annotations, args.fps
+    with console.status(f"reading every frame of the videos coded in {annotations}"):
+        videos = load_long_videos(annotations, fps)
+    label = f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
+    console.print(
+        f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"
+    )
+    from merauto.orchestrator.spot_search import run_spot_search
+    from merauto.results.run_dir import DEFAULT_RUNS
+    from merauto.results.spot_report import print_spot_report
+
+    run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
+    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console)
+    print_spot_report(trials, Console(), args.resamples)
+    console.print(f"{len(trials)} trials in {run_dir}; rerun the command with a larger --budget to continue")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
     from merauto.results.run_dir import load_run
@@ -679,6 +726,29 @@ def build_parser() -> argparse.ArgumentParser:
     repeat.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda or cuda:N")
     _add_cache_dir(repeat)
     repeat.set_defaults(handler=cmd_repeat)
+
+    spot = commands.add_parser(
+        "spot",
+        help="search spotters of micro- and macro-expressions in long videos (nested leave-one-subject-out, F1 at IoU >= 0.5)",
+        formatter_class=FORMATTER,
+        description="An Optuna search over the optical-flow baseline spotter's window, smoothing, peak distance and flow "
+        "statistic. Each trial is scored by nested leave-one-subject-out: per test subject the detection threshold is chosen on "
+        "the other subjects only, and the search sees an inner F1 computed without it. Reports pooled F1 per type (micro, macro) "
+        "and overall with subject-bootstrap intervals. Rerun the same command to resume.",
+    )
+    spot.add_argument("--dataset", default="synthetic-lv", help="synthetic-lv (generated long videos) or manifest (--annotations)")
+    spot.add_argument("--lv-size", default="small", help="synthetic-lv: tiny (3 subjects, 12 s) or small (6 subjects, 2 videos of 60 s)")
+    spot.add_argument("--synthetic-seed", type=int, default=0, help="synthetic-lv: seed of the generated videos")
+    spot.add_argument("--annotations", type=Path, default=None, help="manifest: annotations.csv (frames in SUBJECT/VIDEO/ beside it)")
+    spot.add_argument("--fps", type=float, default=None, help="manifest: the videos' frame rate")
+    spot.add_argument("--budget", type=int, default=30, help="number of finished trials the study should hold")
+    spot.add_argument("--study", default=None, help="study name (default: spot-<dataset>)")
+    spot.add_argument("--run-dir", type=Path, default=None, help="folder for the study and results (default: merauto-runs/<study>)")
+    spot.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite file in the run dir)")
+    spot.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    spot.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    _add_cache_dir(spot)
+    spot.set_defaults(handler=cmd_spot)
 
     confirm = commands.add_parser(
         "confirm",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import optuna
 import pytest
 
 from merauto.data.long_videos import LongVideo, load_long_videos
@@ -89,3 +90,19 @@ def test_a_frame_that_cannot_be_decoded_is_refused_naming_the_file(tmp_path: Pat
     (tmp_path / "s1" / "v1" / "img00003.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(MerautoError, match="img00003.jpg cannot be decoded"):
         load_long_videos(annotations, 30.0)
+
+
+def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from merauto.cli import main
+    from merauto.results.spot_store import load_spot_trials
+
+    args = ["spot", "--lv-size", "tiny", "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--resamples", "100"]
+    assert main([*args, "--budget", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "per-fold" in out and "global" in out and "nested" in out and "IoU >= 0.5" in out
+    assert main([*args, "--budget", "3"]) == 0  # resumes: one more trial, none repeated
+    trials = load_spot_trials(tmp_path / "run")
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(len(t.folds) == 3 and 0 <= t.objective <= 1 for t in trials)
+    study = optuna.load_study(study_name="spot-synthetic-lv-tiny", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    assert len(study.trials) == 3 and "outer_f1_overall" in study.trials[0].user_attrs

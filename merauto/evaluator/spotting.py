@@ -3,8 +3,9 @@
 The baseline spotter follows the MEGC optical-flow baselines: the flow (Farneback) between
 frame t and the frames k before and after it, the median flow vector subtracted (head motion),
 the mean of its largest magnitudes, the smaller of the two sides as the motion signal, a
-moving-average smoothing, and peaks above a per-video threshold ``mean + p * (max - mean)``. Each peak's interval is its width at half height; intervals up to
-``micro_max_s`` seconds are micro-expressions, longer ones macro-expressions.
+moving-average smoothing, and peaks above a per-video threshold ``mean + p * (max - mean)``.
+Each peak's interval is its width at half height; intervals up to ``micro_max_s`` seconds are
+micro-expressions, longer ones macro-expressions.
 
 The protocol (:func:`evaluate_spotter`): for each test subject, the threshold ``p`` is chosen
 on the other subjects only (the best pooled F1 over a grid), then applied to the test subject.

@@ -73,3 +73,15 @@ def counts_by_kind(spotted: Iterable[Interval], truth: Iterable[Interval], thres
     spotted, truth = list(spotted), list(truth)
     kinds = sorted({i.kind for i in spotted} | {i.kind for i in truth})
     return {k: match([s for s in spotted if s.kind == k], [t for t in truth if t.kind == k], threshold) for k in kinds}
+
+
+def subject_bootstrap_f1(by_subject: dict[str, SpotCounts], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the pooled F1 when whole subjects are resampled with replacement."""
+    counts = list(by_subject.values())
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        picked = rng.integers(0, len(counts), len(counts))
+        values.append(sum((counts[i] for i in picked), SpotCounts()).f1)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)

@@ -1,0 +1,83 @@
+"""`merauto spot`: an Optuna search over the baseline spotter's hyper-parameters, each trial
+scored by nested leave-one-subject-out (:func:`merauto.evaluator.spotting.evaluate_spotter`).
+
+Optuna sees the pooled inner F1 only; each trial's per-subject test counts go to the run's
+``spot_results.json`` and, for people, to optuna-dashboard user attributes. The study lives in
+the run directory (or ``--storage``), so rerunning the same command resumes it to ``--budget``.
+A spotter trial takes seconds, so trials run in this process: Ray's per-trial overhead would
+exceed them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from merauto.atomic import write_text_atomic
+from merauto.data.long_videos import LongVideo
+from merauto.evaluator.spotting import SpotterParams, evaluate_spotter
+from merauto.results.run_dir import default_storage_url
+from merauto.results.spot_store import RESULTS, SpotTrial, load_spot_trials, spot_record
+
+GAPS_S = tuple(round(0.2 + 0.1 * i, 1) for i in range(19))  # 0.2 .. 2.0 s: a grid, so signals repeat across trials
+TOPS = (0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def sample_params(trial: optuna.Trial) -> SpotterParams:
+    """Define-by-run space of the baseline spotter (micro-expressions stay at most 0.5 s, MEGC's definition)."""
+    return SpotterParams(
+        gap_s=trial.suggest_categorical("gap_s", GAPS_S),
+        top=trial.suggest_categorical("top", TOPS),
+        smooth_s=trial.suggest_float("smooth_s", 0.03, 0.3, step=0.01),
+        distance_s=trial.suggest_float("distance_s", 0.2, 1.5, step=0.1),
+    )
+
+
+def run_spot_search(
+    videos: list[LongVideo], run_dir: Path, study_name: str, budget: int, seed: int, storage_url: str | None, console: Console
+) -> list[SpotTrial]:
+    """Run (or resume) the spotting study to ``budget`` finished trials; returns every finished trial."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = storage_url or default_storage_url(run_dir)  # no heartbeat: trials run here, and a killed run's are failed below
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), load_if_exists=True
+    )
+    for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):  # left by a killed run
+        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+    complete = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    trials = [t for t in load_spot_trials(run_dir) if t.number in complete]
+    done = len(complete)
+    columns = (
+        TextColumn("spotting trials"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("trials", total=budget, completed=min(done, budget))
+        while done < budget:
+            trial = study.ask()
+            params = sample_params(trial)
+            try:
+                outcome = evaluate_spotter(videos, params)
+            except Exception as exc:  # a failed trial is recorded as failed and the search goes on
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                console.print(f"trial {trial.number} failed: {type(exc).__name__}: {exc}")
+                continue
+            test = outcome.test()
+            for kind, counts in test.items():
+                trial.set_user_attr(f"outer_f1_{kind}", round(counts.f1, 4))
+            trials.append(spot_record(trial.number, asdict(params), outcome))
+            write_text_atomic(run_dir / RESULTS, json.dumps([asdict(t) for t in trials], indent=1), "the spotting results")
+            study.tell(trial, outcome.objective())
+            done += 1
+            progress.advance(task)
+    return trials
