@@ -4,6 +4,7 @@ under nested leave-one-subject-out, and the spotting leakage invariant."""
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
 
     args = ["spot", "--lv-size", "tiny", "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--resamples", "100"]
     assert main([*args, "--budget", "2"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert re.search(r"trial 1 complete, inner F1 0\.\d{3} \| 2/2 done; best inner F1 0\.\d{3}; eta", captured.err), captured.err
     assert "per-fold" in out and "global" in out and "nested" in out and "IoU >= 0.5" in out
     assert main([*args, "--budget", "3"]) == 0  # resumes: one more trial, none repeated
     trials = load_spot_trials(tmp_path / "run")

@@ -102,11 +102,18 @@ class VideoSignal:
         return counts_by_kind(detect(self.signal, p, self.distance, self.micro_max), self.truth)
 
 
-def video_signals(videos: list[LongVideo], params: SpotterParams) -> list[VideoSignal]:
-    """Each video's smoothed signal under ``params`` (the costly step; everything after it is cheap)."""
+def video_signals(
+    videos: list[LongVideo], params: SpotterParams, memo: dict[tuple[str, str, int, float], np.ndarray] | None = None
+) -> list[VideoSignal]:
+    """Each video's smoothed signal under ``params`` (the costly step; everything after it is cheap).
+    ``memo`` keeps the raw signals by video, gap and flow statistic, for a search that revisits them."""
     out = []
+    memo = {} if memo is None else memo
     for v in videos:
-        raw = motion_signal(v.frames, params.frames(params.gap_s, v.fps), params.top)
+        key = (v.subject, v.name, params.frames(params.gap_s, v.fps), params.top)
+        if key not in memo:
+            memo[key] = motion_signal(v.frames, key[2], params.top)
+        raw = memo[key]
         signal = smooth(raw, params.frames(params.smooth_s, v.fps))
         out.append(
             VideoSignal(v.subject, signal, v.truth, params.frames(params.distance_s, v.fps), params.frames(params.micro_max_s, v.fps))
@@ -170,9 +177,11 @@ def evaluate_fold(signals: list[VideoSignal], subject: str) -> SpotFold:
     return SpotFold(subject, threshold, total(inner), total(test))
 
 
-def evaluate_spotter(videos: list[LongVideo], params: SpotterParams) -> SpotOutcome:
-    """Leave-one-subject-out over the videos' subjects (at least three: inner folds need two)."""
-    signals = video_signals(videos, params)
+def evaluate_spotter(
+    videos: list[LongVideo], params: SpotterParams, memo: dict[tuple[str, str, int, float], np.ndarray] | None = None
+) -> SpotOutcome:
+    """Leave-one-subject-out over the videos' subjects (at least three: inner folds need two); ``memo`` as for :func:`video_signals`."""
+    signals = video_signals(videos, params, memo)
     subjects = sorted({v.subject for v in videos})
     if len(subjects) < 3:
         raise ValueError(f"spotting under nested leave-one-subject-out needs at least 3 subjects, not {len(subjects)}")

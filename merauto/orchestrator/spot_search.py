@@ -11,7 +11,9 @@ exceed them.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import optuna
@@ -53,6 +55,8 @@ def run_spot_search(
     complete = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
     trials = [t for t in load_spot_trials(run_dir) if t.number in complete]
     done = len(complete)
+    started, before = time.monotonic(), len(trials)
+    memo: dict = {}  # raw motion signals by video, gap and statistic: trials revisit them
     columns = (
         TextColumn("spotting trials"),
         BarColumn(),
@@ -66,7 +70,7 @@ def run_spot_search(
             trial = study.ask()
             params = sample_params(trial)
             try:
-                outcome = evaluate_spotter(videos, params)
+                outcome = evaluate_spotter(videos, params, memo)
             except Exception as exc:  # a failed trial is recorded as failed and the search goes on
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -80,4 +84,12 @@ def run_spot_search(
             study.tell(trial, outcome.objective())
             done += 1
             progress.advance(task)
+            if not console.is_terminal:  # a batch job's log: one line per trial, with an ETA
+                ran = len(trials) - before
+                eta = (time.monotonic() - started) / ran * (budget - done)
+                best = max(t.objective for t in trials)
+                console.print(
+                    f"trial {trial.number} complete, inner F1 {outcome.objective():.3f} | {done}/{budget} done; "
+                    f"best inner F1 {best:.3f}; eta {timedelta(seconds=round(eta))}"
+                )
     return trials
