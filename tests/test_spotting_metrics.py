@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from merauto.evaluator.spotting_metrics import Interval, SpotCounts, counts_by_kind, iou, match
+from merauto.data.long_videos import Interval
+from merauto.evaluator.spotting_metrics import SpotCounts, iou, match, subject_bootstrap_f1
 
 
 def test_iou_of_inclusive_frame_ranges() -> None:
@@ -39,14 +40,20 @@ def test_matching_pairs_as_many_as_it_can() -> None:
     assert match(spotted, truth) == SpotCounts(2, 0, 0)
 
 
-def test_scores_pool_counts_and_types_match_only_their_own_kind() -> None:
-    spotted = [Interval(0, 9, "micro"), Interval(30, 59, "macro"), Interval(100, 109, "micro")]
-    truth = [Interval(0, 9, "macro"), Interval(30, 59, "macro"), Interval(200, 209, "micro")]
-    by_kind = counts_by_kind(spotted, truth)
-    assert by_kind == {"macro": SpotCounts(1, 0, 1), "micro": SpotCounts(0, 2, 1)}
-    overall = by_kind["macro"] + by_kind["micro"]
+def test_counts_pool_into_precision_recall_and_f1() -> None:
+    micro = match([Interval(0, 9), Interval(100, 109)], [Interval(200, 209)])
+    macro = match([Interval(30, 59, "macro")], [Interval(30, 59, "macro"), Interval(0, 29, "macro")])
+    overall = micro + macro
+    assert (micro, macro) == (SpotCounts(0, 2, 1), SpotCounts(1, 0, 1))
     assert (overall.tp, overall.fp, overall.fn) == (1, 2, 2)
     assert overall.precision == 1 / 3 and overall.recall == 1 / 3 and overall.f1 == pytest.approx(2 / 6)
     assert SpotCounts().f1 == 0.0
     with pytest.raises(ValueError, match="ends"):
         Interval(5, 4)
+
+
+def test_the_subject_bootstrap_interval_resamples_whole_subjects() -> None:
+    same = {"a": SpotCounts(1, 1, 1), "b": SpotCounts(1, 1, 1)}
+    assert subject_bootstrap_f1(same, 200) == (0.5, 0.5)  # every resample pools to F1 0.5
+    low, high = subject_bootstrap_f1({"a": SpotCounts(4, 0, 0), "b": SpotCounts(0, 4, 4)}, 500)
+    assert low == 0.0 and high == 1.0  # resamples of only a or only b reach both ends

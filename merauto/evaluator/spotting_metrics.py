@@ -68,13 +68,6 @@ def match(spotted: Iterable[Interval], truth: Iterable[Interval], threshold: flo
     return SpotCounts(tp, len(spotted) - tp, len(truth) - tp)
 
 
-def counts_by_kind(spotted: Iterable[Interval], truth: Iterable[Interval], threshold: float = IOU_THRESHOLD) -> dict[str, SpotCounts]:
-    """Counts per expression type (an interval matches only ground truths of its own type)."""
-    spotted, truth = list(spotted), list(truth)
-    kinds = sorted({i.kind for i in spotted} | {i.kind for i in truth})
-    return {k: match([s for s in spotted if s.kind == k], [t for t in truth if t.kind == k], threshold) for k in kinds}
-
-
 def subject_bootstrap_f1(by_subject: dict[str, SpotCounts], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of the pooled F1 when whole subjects are resampled with replacement."""
     counts = list(by_subject.values())

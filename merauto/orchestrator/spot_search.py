@@ -26,16 +26,19 @@ from merauto.evaluator.spotting import SpotterParams, evaluate_spotter
 from merauto.results.run_dir import default_storage_url
 from merauto.results.spot_store import RESULTS, SpotTrial, load_spot_trials, spot_record
 
-GAPS_S = tuple(round(0.2 + 0.1 * i, 1) for i in range(19))  # 0.2 .. 2.0 s: a grid, so signals repeat across trials
+MICRO_GAPS_S = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8)  # grids, so raw signals repeat across trials
+MACRO_GAPS_S = (0.8, 1.0, 1.5, 2.0, 2.5, 3.0)
 TOPS = (0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def sample_params(trial: optuna.Trial) -> SpotterParams:
-    """Define-by-run space of the baseline spotter (micro-expressions stay at most 0.5 s, MEGC's definition)."""
+    """Define-by-run space of the two-scale baseline spotter (micro-expressions stay at most 0.5 s, MEGC's definition)."""
     return SpotterParams(
-        gap_s=trial.suggest_categorical("gap_s", GAPS_S),
         top=trial.suggest_categorical("top", TOPS),
-        smooth_s=trial.suggest_float("smooth_s", 0.03, 0.3, step=0.01),
+        micro_gap_s=trial.suggest_categorical("micro_gap_s", MICRO_GAPS_S),
+        micro_smooth_s=trial.suggest_float("micro_smooth_s", 0.03, 0.15, step=0.01),
+        macro_gap_s=trial.suggest_categorical("macro_gap_s", MACRO_GAPS_S),
+        macro_smooth_s=trial.suggest_float("macro_smooth_s", 0.1, 0.5, step=0.05),
         distance_s=trial.suggest_float("distance_s", 0.2, 1.5, step=0.1),
     )
 

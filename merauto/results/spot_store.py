@@ -1,5 +1,5 @@
 """A spotting run's finished trials (``spot_results.json`` in the run directory): parameters, inner F1,
-and each outer fold's threshold with its inner and test counts. Only the search writes it."""
+and each outer fold's thresholds with its inner and test counts. Only the search writes it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RESULTS = "spot_results.json"
 
 @dataclass(frozen=True)
 class SpotTrial:
-    """A finished spotter trial: its parameters, inner F1 and every fold's threshold and counts."""
+    """A finished spotter trial: its parameters, inner F1 and every fold's thresholds and counts."""
 
     number: int
     params: dict[str, float]
@@ -36,7 +36,7 @@ def spot_record(number: int, params: dict[str, float], outcome: SpotOutcome) -> 
     folds = [
         {
             "subject": f.subject,
-            "threshold": f.threshold,
+            "thresholds": f.thresholds,
             "inner": {k: asdict(c) for k, c in f.inner.items()},
             "test": {k: asdict(c) for k, c in f.test.items()},
         }
