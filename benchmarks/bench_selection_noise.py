@@ -34,7 +34,7 @@ from scipy.stats import spearmanr
 
 from merauto.evaluator.metrics import paired_subject_bootstrap
 from merauto.results.confirm import confirm_candidates
-from merauto.results.repeat import Repeater
+from merauto.results.repeat import Repeater, repetition_seed
 from merauto.results.run_dir import load_run
 from merauto.results.selection import confirmed_per_fold_selection, eligible, per_fold_selection
 from merauto.results.store import RepeatRecord, ResultsStore, StoredTrial
@@ -55,7 +55,7 @@ def nested_estimates(trials: list[StoredTrial], candidates: set[int], search_see
     """Outer scores of the per-fold selection and of the confirmed per-fold selection, the latter
     averaging fold-level inner scores over the search's seed and the first ``seeds`` new ones only
     (the fresh seed stays unread)."""
-    averaged = {search_seed + 1000 * (r + 1) for r in range(seeds)}
+    averaged = {repetition_seed(search_seed, r) for r in range(seeds)}
     kept = []
     for t in trials:
         folds = {seed: f for seed, f in t.repeat_fold_inner.items() if seed in averaged}
@@ -102,7 +102,7 @@ def main() -> None:
     seeds = args.seeds + 1
     done = {(r.trial, r.seed) for r in store.repeats(study)}
     search_seed = load_run(work).evaluation.seed
-    todo = [(t.number, r) for t in candidates for r in range(seeds) if (t.number, search_seed + 1000 * (r + 1)) not in done]
+    todo = [(t.number, r) for t in candidates for r in range(seeds) if (t.number, repetition_seed(search_seed, r)) not in done]
     print(f"{len(candidates)} candidates x {seeds} seeds: {len(todo)} evaluations to run in {work}", flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(_repeat, work, args.cache_dir, n, r, seeds) for n, r in todo]
