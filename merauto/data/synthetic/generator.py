@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -19,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from filelock import FileLock
 
 from merauto.data.landmarks import LANDMARKS_FILE
 from merauto.data.synthetic.face import FaceIdentity, landmarks, render_neutral, sample_identity
@@ -32,6 +29,7 @@ from merauto.data.synthetic.motion import (
     rigid_jitter,
     sample_timeline,
 )
+from merauto.data.synthetic.once import generate_once
 
 GENERATOR_VERSION = "5"  # 2: landmarks.json; 3: more negative action units, ambiguity; 4: both; 5: landmark detector error
 AMBIGUITY = 0.2  # calibrated base rate of clips showing another class's pattern
@@ -296,18 +294,4 @@ def ensure_generated(spec: SyntheticSpec, cache_dir: Path, progress: Callable[[i
     complete, under a file lock, so concurrent callers never see a half-written dataset.
     """
     target = cache_dir / "synthetic" / f"{spec.size}-{spec.key()}"
-    manifest = target / "manifest.csv"
-    if manifest.exists():
-        return manifest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if manifest.exists():
-            return manifest
-        scratch = target.parent / f".partial-{target.name}-{os.getpid()}"
-        shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            generate(spec, scratch, progress)
-            os.replace(scratch, target)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return manifest
+    return generate_once(target, "manifest.csv", lambda scratch: generate(spec, scratch, progress))

@@ -14,18 +14,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from filelock import FileLock
 
 from merauto.data.synthetic.face import landmarks, render_neutral, sample_identity
 from merauto.data.synthetic.motion import CLASS_PATTERNS, action_unit_field, choose_action_units, rigid_jitter
+from merauto.data.synthetic.once import generate_once
 
 LONG_VIDEO_VERSION = "1"
 LONG_VIDEO_SIZES = {"tiny": (3, 1, 12.0), "small": (6, 2, 60.0)}  # subjects, videos per subject, seconds per video
@@ -193,18 +191,4 @@ def ensure_long_videos(spec: LongVideoSpec, cache_dir: Path, progress: Callable[
     """``annotations.csv`` of ``spec``'s long videos under ``cache_dir``, generated on first use into a
     private folder renamed into place when complete (under a file lock)."""
     target = cache_dir / "synthetic-lv" / f"{spec.size}-{spec.key()}"
-    annotations = target / "annotations.csv"
-    if annotations.exists():
-        return annotations
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if annotations.exists():
-            return annotations
-        scratch = target.parent / f".partial-{target.name}-{os.getpid()}"
-        shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            generate_long_videos(spec, scratch, progress)
-            os.replace(scratch, target)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return annotations
+    return generate_once(target, "annotations.csv", lambda scratch: generate_long_videos(spec, scratch, progress))
