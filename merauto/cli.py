@@ -16,6 +16,10 @@ from merauto.errors import MerautoError
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
+def _add_resamples(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+
+
 def _add_cache_dir(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--cache-dir",
@@ -677,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
         "intervals of the difference to the nested estimate. The epoch-level protocols need a search run with --audit.",
     )
     audit.add_argument("run_dir", type=Path, help="run directory written by merauto search")
-    audit.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    _add_resamples(audit)
     audit.set_defaults(handler=cmd_audit)
 
     ensemble = commands.add_parser(
@@ -691,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ensemble.add_argument("run_dir", type=Path, help="run directory written by merauto search")
     ensemble.add_argument("--size", type=int, default=20, help="selection steps (members are picked with replacement)")
-    ensemble.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    _add_resamples(ensemble)
     ensemble.set_defaults(handler=cmd_ensemble)
 
     export = commands.add_parser(
@@ -746,7 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--run-dir", type=Path, default=None, help="folder for the study and results (default: merauto-runs/<study>)")
     spot.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite file in the run dir)")
     spot.add_argument("--seed", type=int, default=0, help="seed of the sampler")
-    spot.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of whole subjects per interval")
+    _add_resamples(spot)
     _add_cache_dir(spot)
     spot.set_defaults(handler=cmd_spot)
 
