@@ -36,10 +36,10 @@ def sample_params(trial: optuna.Trial) -> SpotterParams:
     return SpotterParams(
         top=trial.suggest_categorical("top", TOPS),
         micro_gap_s=trial.suggest_categorical("micro_gap_s", MICRO_GAPS_S),
-        micro_smooth_s=trial.suggest_float("micro_smooth_s", 0.03, 0.15, step=0.01),
+        micro_smooth_s=round(trial.suggest_float("micro_smooth_s", 0.03, 0.15, step=0.01), 2),
         macro_gap_s=trial.suggest_categorical("macro_gap_s", MACRO_GAPS_S),
-        macro_smooth_s=trial.suggest_float("macro_smooth_s", 0.1, 0.5, step=0.05),
-        distance_s=trial.suggest_float("distance_s", 0.2, 1.5, step=0.1),
+        macro_smooth_s=round(trial.suggest_float("macro_smooth_s", 0.1, 0.5, step=0.05), 2),
+        distance_s=round(trial.suggest_float("distance_s", 0.2, 1.5, step=0.1), 2),
     )
 
 
