@@ -172,10 +172,19 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert numbers == [0, 1, 2]
     # A new search learns from this one's trials: recorded on its study, not counted as its trials.
     warm_dir = tmp_path / "warm"
-    warm = _merauto("search", *TINY, "--budget", "1", "--seed", "1", "--warm-start", str(run_dir), "--run-dir", str(warm_dir), cache=cache)
+    warm = _merauto(
+        "search", *TINY, "--budget", "1", "--seed", "1", "--warm-start", str(run_dir), "--run-dir", str(warm_dir), "--confirm", "1",
+        "--confirm-seeds", "1", cache=cache,
+    )  # fmt: skip
     assert "the sampler learns from 3 finished trials" in warm.stderr
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{warm_dir}/study.db")
     assert len(study.trials) == 1 and study.user_attrs["warm_start"]["trials"] == 3
+    # --confirm ran after the search: its one trial rerun over one new seed, and the report says how it was selected
+    assert "confirming 1 trials" in warm.stderr
+    selections = {row.name: row for row in ResultsStore(warm_dir).selections("synthetic-tiny")}
+    assert "merauto confirm re-evaluated" in selections["global selection"].description
+    (confirmed,) = ResultsStore(warm_dir).trials("synthetic-tiny")
+    assert confirmed.confirmed and len(confirmed.repeat_inner) == 1
 
     repeated = _merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
     assert "outer_uf1:" in repeated.stdout and "over 2 seeds" in repeated.stdout
