@@ -352,6 +352,10 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
     trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console)
     print_spot_report(trials, Console(), args.resamples)
+    if args.export and trials:
+        from merauto.results.spotter_export import export_spotter
+
+        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter')}")
     console.print(f"{len(trials)} trials in {run_dir}; rerun the command with a larger --budget to continue")
     return 0
 
@@ -401,6 +405,8 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from merauto.data.clip_list import NewClip, check_labels, read_clip_list
     from merauto.results.export_files import exported_classes, member_folders, onnx_file, require_export
 
+    if args.video is not None:
+        return _predict_video(args)
     require_export(args.export_dir)
     if args.runtime == "onnx":
         for folder in member_folders(args.export_dir):
@@ -435,6 +441,21 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
             f"{scores['n']} labelled clip(s): UF1 {scores['uf1']:.4f}, UAR {scores['uar']:.4f}, accuracy {scores['accuracy']:.4f}",
             highlight=False,
         )
+    return 0
+
+
+def _predict_video(args: argparse.Namespace) -> int:
+    """`merauto predict SPOTTER --video V`: the intervals a spotter export finds, as CSV (frame numbers of the video)."""
+    if args.clips or args.clips_csv is not None:
+        raise MerautoError("--video spots one long video; clip folders and --clips-csv are for a recognition export", "drop them")
+    from merauto.data.long_videos import read_video
+    from merauto.results.spotter_export import ExportedSpotter
+
+    spotter = ExportedSpotter.load(args.export_dir)
+    frames, first = read_video(args.video)
+    print("start,apex,end,type,score")
+    for s in spotter.spot(frames):
+        print(f"{first + s.interval.start},{first + s.apex},{first + s.interval.end},{s.interval.kind},{s.score:.4f}")
     return 0
 
 
@@ -750,6 +771,11 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--run-dir", type=Path, default=None, help="folder for the study and results (default: merauto-runs/<study>)")
     spot.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite file in the run dir)")
     spot.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    spot.add_argument(
+        "--export",
+        action="store_true",
+        help="then write the selected spotter, its thresholds chosen on every subject, to RUN_DIR/export/spotter (for predict --video)",
+    )
     _add_resamples(spot)
     _add_cache_dir(spot)
     spot.set_defaults(handler=cmd_spot)
@@ -775,6 +801,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("export_dir", type=Path, help="folder written by merauto export")
     predict.add_argument("clips", type=Path, nargs="*", help="clip folders holding numbered frames (or --clips-csv)")
+    predict.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help="with a spotter export (merauto spot --export): spot micro- and macro-expressions in this video file or folder of "
+        "frames; CSV of start, apex, end, type, score",
+    )
     predict.add_argument("--onset", type=int, default=None, help="onset frame number of the folders named (default: the first frame)")
     predict.add_argument("--apex", type=int, default=None, help="apex frame number of the folders named (default: spotted)")
     predict.add_argument(

@@ -226,6 +226,9 @@ RUNS = [
     Refusal("spot --budget 0", lambda f: ["spot", "--budget", "0"], ("--budget 0",)),
     Refusal("spot of an unknown long-video set", lambda f: ["spot", "--dataset", "casme2"], ("'casme2'", "--dataset manifest")),
     Refusal("spot --dataset manifest without its CSV", lambda f: ["spot", "--dataset", "manifest"], ("--annotations FILE",)),
+    Refusal(
+        "predict --video with no spotter export", lambda f: ["predict", str(f), "--video", str(f)], ("holds no spotter.json", "--export")
+    ),
     Refusal("confirm of a folder that is no run", lambda f: ["confirm", str(f)], ("not a merauto run directory",)),
     Refusal("confirm --top 0", lambda f: ["confirm", str(f), "--top", "0"], ("--top 0", "--top 3")),
     Refusal("confirm --seeds 0", lambda f: ["confirm", str(f), "--seeds", "0"], ("--seeds 0",)),

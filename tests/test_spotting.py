@@ -109,3 +109,29 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert all(len(t.folds) == 3 and 0 <= t.objective <= 1 for t in trials)
     study = optuna.load_study(study_name="spot-synthetic-lv-tiny", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     assert len(study.trials) == 3 and "outer_f1_overall" in study.trials[0].user_attrs
+
+    # --export: the selected spotter with thresholds chosen on every subject; predict --video runs it on a
+    # folder of frames and on a video file, and refuses frames of another size or a file that is no video
+    assert main([*args, "--budget", "3", "--export"]) == 0
+    capsys.readouterr()
+    spotter = tmp_path / "run" / "export" / "spotter"
+    folder = next((tmp_path / "cache" / "synthetic-lv").glob("tiny-*/s01/s01_01"))
+    assert main(["predict", str(spotter), "--video", str(folder)]) == 0
+    from_folder = capsys.readouterr().out.splitlines()
+    assert from_folder[0] == "start,apex,end,type,score" and len(from_folder) > 1
+    assert all(int(r.split(",")[0]) <= int(r.split(",")[1]) <= int(r.split(",")[2]) for r in from_folder[1:])
+    frames = sorted(folder.glob("*.jpg"))
+    writer = cv2.VideoWriter(str(tmp_path / "v.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 64), isColor=False)
+    for frame in frames:
+        writer.write(cv2.imread(str(frame), cv2.IMREAD_GRAYSCALE))
+    writer.release()
+    assert main(["predict", str(spotter), "--video", str(tmp_path / "v.avi")]) == 0
+    assert capsys.readouterr().out.startswith("start,apex,end,type,score")
+    (tmp_path / "big").mkdir()
+    cv2.imwrite(str(tmp_path / "big" / "img00001.jpg"), np.zeros((32, 48), np.uint8))
+    cv2.imwrite(str(tmp_path / "big" / "img00002.jpg"), np.zeros((32, 48), np.uint8))
+    assert main(["predict", str(spotter), "--video", str(tmp_path / "big")]) == 2
+    assert "48x32, the spotter's 64x64" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not a video")
+    assert main(["predict", str(spotter), "--video", str(tmp_path / "notes.txt")]) == 2
+    assert "cannot be decoded as a video" in capsys.readouterr().err

@@ -73,6 +73,29 @@ def read_frames(folder: Path) -> tuple[np.ndarray, int]:
     return np.stack(frames), numbered[0][0]
 
 
+def read_video(path: Path) -> tuple[np.ndarray, int]:
+    """A long video as grey (n, H, W) uint8 frames and the number of its first frame: a folder of
+    numbered frames (:func:`read_frames`) or a video file opencv can decode (frames numbered from 1)."""
+    if Path(path).is_dir():
+        return read_frames(Path(path))
+    if not Path(path).is_file():
+        raise MerautoError(f"--video {path}: no such file or folder", "pass a video file or a folder of numbered frames")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
+    capture.release()
+    if len(frames) < 2:
+        raise MerautoError(
+            f"{path} cannot be decoded as a video (opencv read {len(frames)} frames)",
+            "convert it (e.g. to MP4 or AVI), or extract its frames into a folder",
+        )
+    return np.stack(frames), 1
+
+
 def load_long_videos(annotations: Path, fps: float) -> list[LongVideo]:
     """Every video under ``annotations``' folder with its intervals (rows checked against the frames)."""
     root = annotations.parent

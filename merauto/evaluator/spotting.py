@@ -206,3 +206,23 @@ def evaluate_spotter(
     if len(subjects) < 3:
         raise ValueError(f"spotting under nested leave-one-subject-out needs at least 3 subjects, not {len(subjects)}")
     return SpotOutcome([evaluate_fold(signals, s) for s in subjects])
+
+
+@dataclass(frozen=True)
+class Spotted:
+    """An interval spotted in a new video: its frames, its apex (the signal's peak inside it) and that peak's height."""
+
+    interval: Interval
+    apex: int
+    score: float
+
+
+def spot_video(frames: np.ndarray, fps: float, params: SpotterParams, thresholds: dict[str, float]) -> list[Spotted]:
+    """Micro- and macro-expressions spotted in ``frames`` with chosen ``params`` and ``thresholds``, by start frame."""
+    (signal,) = video_signals([LongVideo("new", "new", frames, fps, ())], params)
+    found = []
+    for kind in KINDS:
+        for interval in signal.spotted(kind, thresholds[kind]):
+            window = signal.signals[kind][interval.start : interval.end + 1]
+            found.append(Spotted(interval, interval.start + int(np.argmax(window)), float(window.max())))
+    return sorted(found, key=lambda s: (s.interval.start, s.interval.kind))
