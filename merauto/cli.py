@@ -406,7 +406,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.export_files import exported_classes, member_folders, onnx_file, require_export
 
     if args.video is not None:
-        return _predict_video(args)
+        return _predict_video(args, console)
     require_export(args.export_dir)
     if args.runtime == "onnx":
         for folder in member_folders(args.export_dir):
@@ -444,18 +444,35 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _predict_video(args: argparse.Namespace) -> int:
-    """`merauto predict SPOTTER --video V`: the intervals a spotter export finds, as CSV (frame numbers of the video)."""
+def _predict_video(args: argparse.Namespace, console: Console) -> int:
+    """`merauto predict SPOTTER --video V [--recognise EXPORT]`: the intervals a spotter export finds, as CSV
+    (frame numbers of the video), each micro-expression classified by a recognition export when given."""
     if args.clips or args.clips_csv is not None:
         raise MerautoError("--video spots one long video; clip folders and --clips-csv are for a recognition export", "drop them")
     from merauto.data.long_videos import read_video
+    from merauto.results.export_files import require_export
     from merauto.results.spotter_export import ExportedSpotter
 
     spotter = ExportedSpotter.load(args.export_dir)
+    if args.recognise is not None:
+        require_export(args.recognise)
     frames, first = read_video(args.video)
-    print("start,apex,end,type,score")
-    for s in spotter.spot(frames):
-        print(f"{first + s.interval.start},{first + s.apex},{first + s.interval.end},{s.interval.kind},{s.score:.4f}")
+    spotted = spotter.spot(frames)
+    labels: dict[int, tuple[str, list[float]]] = {}
+    classes: list[str] = []
+    if args.recognise is not None:
+        from merauto.results.spot_recognise import recognise_spotted
+
+        classes, labels, warnings = recognise_spotted(args.recognise, args.video, frames, first, spotted, _cache_dir(args), args.runtime)
+        for line in warnings:
+            console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
+    print("start,apex,end,type,score" + ("," + ",".join(["label", *(f"p_{c}" for c in classes)]) if classes else ""))
+    for k, s in enumerate(spotted):
+        row = f"{first + s.interval.start},{first + s.apex},{first + s.interval.end},{s.interval.kind},{s.score:.4f}"
+        if classes:
+            label, probs = labels.get(k, ("", []))
+            row += f",{label}," + ",".join(f"{p:.4f}" for p in probs) if label else "," * (len(classes) + 1)
+        print(row)
     return 0
 
 
@@ -807,6 +824,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with a spotter export (merauto spot --export): spot micro- and macro-expressions in this video file or folder of "
         "frames; CSV of start, apex, end, type, score",
+    )
+    predict.add_argument(
+        "--recognise",
+        type=Path,
+        default=None,
+        metavar="EXPORT",
+        help="with --video: classify each spotted micro-expression (onset, apex and offset as spotted) with this recognition export",
     )
     predict.add_argument("--onset", type=int, default=None, help="onset frame number of the folders named (default: the first frame)")
     predict.add_argument("--apex", type=int, default=None, help="apex frame number of the folders named (default: spotted)")

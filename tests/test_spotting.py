@@ -4,8 +4,9 @@ under nested leave-one-subject-out, and the spotting leakage invariant."""
 from __future__ import annotations
 
 import csv
+import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -14,8 +15,10 @@ import optuna
 import pytest
 
 from merauto.data.long_videos import LongVideo, load_long_videos
+from merauto.data.sample_index import SampleIndex
 from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
 from merauto.errors import MerautoError
+from merauto.evaluator.nested import EvalData
 from merauto.evaluator.spotting import SpotterParams, evaluate_fold, evaluate_spotter, video_signals
 
 TINY_LV = LongVideoSpec(size="tiny")
@@ -135,3 +138,32 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "notes.txt").write_text("not a video")
     assert main(["predict", str(spotter), "--video", str(tmp_path / "notes.txt")]) == 2
     assert "cannot be decoded as a video" in capsys.readouterr().err
+
+
+def test_spot_then_recognise_classifies_each_spotted_micro_expression(
+    tiny_videos: list[LongVideo], tiny_index: SampleIndex, tiny_flow: EvalData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_onnx_export import _export
+
+    from merauto.cli import main
+    from merauto.results.spot_store import spot_record
+    from merauto.results.spotter_export import export_spotter
+
+    trial = spot_record(0, asdict(FOUND), evaluate_spotter(tiny_videos, FOUND))
+    spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
+    recogniser = _export(tiny_index, tiny_flow, tmp_path / "trial-0")
+    video = tmp_path / "video"
+    video.mkdir()
+    for n, frame in enumerate(tiny_videos[0].frames, 1):
+        cv2.imwrite(str(video / f"img{n:05d}.png"), frame)
+    args = ["predict", str(spotter), "--video", str(video), "--recognise", str(recogniser), "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    header, *rows = captured.out.splitlines()
+    classes = json.loads((recogniser / "pipeline.json").read_text())["classes"]
+    assert header == "start,apex,end,type,score,label," + ",".join(f"p_{c}" for c in classes)
+    micro = [r.split(",") for r in rows if r.split(",")[3] == "micro"]
+    macro = [r.split(",") for r in rows if r.split(",")[3] == "macro"]
+    assert micro and all(r[5] in classes and abs(sum(map(float, r[6:])) - 1) < 1e-3 for r in micro)
+    assert all(r[5:] == [""] * (len(classes) + 1) for r in macro)  # the recogniser classifies micro-expressions only
+    assert "trained on clips of" in captured.err  # 64 px long-video frames against the recogniser's training size
