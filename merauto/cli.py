@@ -457,7 +457,7 @@ def _predict_video(args: argparse.Namespace, console: Console) -> int:
     if args.recognise is not None:
         require_export(args.recognise)
     frames, first = read_video(args.video)
-    spotted = spotter.spot(frames)
+    spotted, signal = spotter.spot(frames)
     labels: dict[int, tuple[str, list[float]]] = {}
     classes: list[str] = []
     if args.recognise is not None:
@@ -473,6 +473,12 @@ def _predict_video(args: argparse.Namespace, console: Console) -> int:
             label, probs = labels.get(k, ("", []))
             row += f",{label}," + ",".join(f"{p:.4f}" for p in probs) if label else "," * (len(classes) + 1)
         print(row)
+    if args.timeline is not None:
+        from merauto.results.spot_timeline import write_timeline
+
+        sys.stdout.flush()
+        page = write_timeline(args.timeline, args.video, frames, first, spotted, signal, spotter.thresholds, labels)
+        console.print(f"timeline: {page}")
     return 0
 
 
@@ -831,6 +837,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="EXPORT",
         help="with --video: classify each spotted micro-expression (onset, apex and offset as spotted) with this recognition export",
+    )
+    predict.add_argument(
+        "--timeline",
+        type=Path,
+        default=None,
+        metavar="FILE.html",
+        help="with --video: also write a page with the motion signals, the spotted intervals and each apex frame",
     )
     predict.add_argument("--onset", type=int, default=None, help="onset frame number of the folders named (default: the first frame)")
     predict.add_argument("--apex", type=int, default=None, help="apex frame number of the folders named (default: spotted)")

@@ -157,6 +157,7 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     for n, frame in enumerate(tiny_videos[0].frames, 1):
         cv2.imwrite(str(video / f"img{n:05d}.png"), frame)
     args = ["predict", str(spotter), "--video", str(video), "--recognise", str(recogniser), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--timeline", str(tmp_path / "timeline.html")]
     assert main(args) == 0
     captured = capsys.readouterr()
     header, *rows = captured.out.splitlines()
@@ -167,3 +168,6 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     assert micro and all(r[5] in classes and abs(sum(map(float, r[6:])) - 1) < 1e-3 for r in micro)
     assert all(r[5:] == [""] * (len(classes) + 1) for r in macro)  # the recogniser classifies micro-expressions only
     assert "trained on clips of" in captured.err  # 64 px long-video frames against the recogniser's training size
+    page = (tmp_path / "timeline.html").read_text()  # the signals, the intervals and one apex frame per interval, labelled
+    assert "plotly" in page and page.count("<figure>") == len(rows) and page.count('<img src="data:image/png;base64,') == len(rows)
+    assert all(f"apex {r[1]}: {r[5]}" in page for r in micro)

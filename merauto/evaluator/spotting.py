@@ -217,12 +217,13 @@ class Spotted:
     score: float
 
 
-def spot_video(frames: np.ndarray, fps: float, params: SpotterParams, thresholds: dict[str, float]) -> list[Spotted]:
-    """Micro- and macro-expressions spotted in ``frames`` with chosen ``params`` and ``thresholds``, by start frame."""
+def spot_video(frames: np.ndarray, fps: float, params: SpotterParams, thresholds: dict[str, float]) -> tuple[list[Spotted], VideoSignal]:
+    """Micro- and macro-expressions spotted in ``frames`` with chosen ``params`` and ``thresholds``, by
+    start frame, and the video's signals they were found in."""
     (signal,) = video_signals([LongVideo("new", "new", frames, fps, ())], params)
     found = []
     for kind in KINDS:
         for interval in signal.spotted(kind, thresholds[kind]):
             window = signal.signals[kind][interval.start : interval.end + 1]
             found.append(Spotted(interval, interval.start + int(np.argmax(window)), float(window.max())))
-    return sorted(found, key=lambda s: (s.interval.start, s.interval.kind))
+    return sorted(found, key=lambda s: (s.interval.start, s.interval.kind)), signal

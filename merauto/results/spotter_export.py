@@ -14,7 +14,7 @@ from merauto import __version__
 from merauto.atomic import write_text_atomic
 from merauto.data.long_videos import LongVideo
 from merauto.errors import MerautoError
-from merauto.evaluator.spotting import Spotted, SpotterParams, choose_thresholds, spot_video, video_signals
+from merauto.evaluator.spotting import Spotted, SpotterParams, VideoSignal, choose_thresholds, spot_video, video_signals
 from merauto.results.spot_report import spot_estimates
 from merauto.results.spot_store import SpotTrial
 
@@ -45,8 +45,8 @@ class ExportedSpotter:
         except (ValueError, KeyError, TypeError) as exc:
             raise MerautoError(f"{path} is not a spotter export ({exc})", "export it again with merauto spot --export") from None
 
-    def spot(self, frames: np.ndarray) -> list[Spotted]:
-        """The intervals spotted in ``frames`` (grey, the export's frame size)."""
+    def spot(self, frames: np.ndarray) -> tuple[list[Spotted], VideoSignal]:
+        """The intervals spotted in ``frames`` (grey, the export's frame size), and the signals they were found in."""
         if frames.shape[1:] != self.frame_size:
             raise MerautoError(
                 f"the video's frames are {frames.shape[2]}x{frames.shape[1]}, the spotter's {self.frame_size[1]}x{self.frame_size[0]}",
