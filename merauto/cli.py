@@ -341,6 +341,11 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
         annotations, fps = args.annotations, args.fps
     with console.status(f"reading every frame of the videos coded in {annotations}"):
         videos = load_long_videos(annotations, fps)
+    if len({v.subject for v in videos}) < 3:
+        raise MerautoError(
+            f"{annotations} codes videos of {len({v.subject for v in videos})} subject(s); nested leave-one-subject-out needs at least 3",
+            "add videos of more subjects",
+        )
     label = f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
     console.print(
         f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"

@@ -171,3 +171,36 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     page = (tmp_path / "timeline.html").read_text()  # the signals, the intervals and one apex frame per interval, labelled
     assert "plotly" in page and page.count("<figure>") == len(rows) and page.count('<img src="data:image/png;base64,') == len(rows)
     assert all(f"apex {r[1]}: {r[5]}" in page for r in micro)
+
+
+def test_spot_refuses_fewer_than_three_subjects_before_searching(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from merauto.cli import main
+
+    annotations = _tree(tmp_path, [{"subject": "s1", "video": "v1", "onset": "1", "apex": "2", "offset": "3", "type": "micro"}])
+    run_dir = tmp_path / "run"
+    assert main(["spot", "--dataset", "manifest", "--annotations", str(annotations), "--fps", "30", "--run-dir", str(run_dir)]) == 2
+    assert "1 subject(s); nested leave-one-subject-out needs at least 3" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_a_failing_spotter_trial_is_recorded_and_the_search_goes_on(
+    tiny_videos: list[LongVideo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    import merauto.orchestrator.spot_search as spot_search
+
+    real, calls = spot_search.evaluate_spotter, []
+
+    def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise FloatingPointError("the signal diverged")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spot_search, "evaluate_spotter", flaky)
+    trials = spot_search.run_spot_search(tiny_videos, tmp_path / "run", "s", 3, 0, None, Console(quiet=True))
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"] and [t.number for t in trials] == [0, 2]
+    assert "FloatingPointError: the signal diverged" in study.trials[1].user_attrs["error"]

@@ -57,7 +57,8 @@ def run_spot_search(
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
     complete = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
     trials = [t for t in load_spot_trials(run_dir) if t.number in complete]
-    done = len(complete)
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    done = len(complete) + sum(1 for t in failed if "error" in t.user_attrs)  # interrupted trials (no error) run again
     started, before = time.monotonic(), len(trials)
     memo: dict = {}  # raw motion signals by video, gap and statistic: trials revisit them
     columns = (
@@ -78,6 +79,8 @@ def run_spot_search(
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 console.print(f"trial {trial.number} failed: {type(exc).__name__}: {exc}")
+                done += 1  # a failed trial counts against the budget, as in merauto search
+                progress.advance(task)
                 continue
             test = outcome.test()
             for kind, counts in test.items():
