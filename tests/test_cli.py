@@ -197,6 +197,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert all(t.confirmed and len(t.repeat_inner) == 2 for t in trials) and selected_before in {t.number for t in trials}
     after = _merauto("report", str(run_dir), cache=cache).stdout
     assert "trials rerun over new seeds" in after and "confirmed per-fold selection" in after
+    assert "Trials rerun over new seeds" in (run_dir / "report.html").read_text()
 
     _merauto("export", str(run_dir), cache=cache)
     (export_dir,) = (run_dir / "export").iterdir()

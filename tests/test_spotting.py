@@ -204,3 +204,31 @@ def test_a_failing_spotter_trial_is_recorded_and_the_search_goes_on(
     states = [t.state.name for t in study.trials]
     assert states == ["COMPLETE", "FAIL", "COMPLETE"] and [t.number for t in trials] == [0, 2]
     assert "FloatingPointError: the signal diverged" in study.trials[1].user_attrs["error"]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"type": "blink"}, "line 2: type 'blink' is neither micro nor macro"),
+        ({"onset": "two"}, "line 2: onset 'two' or offset '3' is not a frame number"),
+    ],
+)
+def test_a_bad_coding_row_is_refused_naming_the_line(tmp_path: Path, row: dict[str, str], expected: str) -> None:
+    coded = {"subject": "s1", "video": "v1", "onset": "1", "apex": "2", "offset": "3", "type": "micro"} | row
+    with pytest.raises(MerautoError, match=re.escape(expected)):
+        load_long_videos(_tree(tmp_path, [coded]), 30.0)
+
+
+def test_annotations_without_the_coding_columns_are_refused(tmp_path: Path) -> None:
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text("subject,video,start\ns1,v1,1\n")
+    with pytest.raises(MerautoError, match="lacks the columns apex, offset, onset, type"):
+        load_long_videos(annotations, 30.0)
+
+
+def test_a_broken_spotter_export_is_refused_with_the_fix(tmp_path: Path) -> None:
+    from merauto.results.spotter_export import SPOTTER_FILE, ExportedSpotter
+
+    (tmp_path / SPOTTER_FILE).write_text('{"params": {}}')
+    with pytest.raises(MerautoError, match="is not a spotter export"):
+        ExportedSpotter.load(tmp_path)
