@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,10 +19,11 @@ from merauto.data.sample_index import SampleIndex
 from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData
-from merauto.evaluator.spotting import SpotterParams, evaluate_fold, evaluate_spotter, video_signals
+from merauto.evaluator.spotters import SPOTTERS, evaluate
+from merauto.evaluator.spotting import evaluate_fold
 
 TINY_LV = LongVideoSpec(size="tiny")
-FOUND = SpotterParams(top=0.1, micro_gap_s=0.2, macro_gap_s=1.5)  # the baseline setting behind the F1 stated below
+FOUND = {"top": 0.1, "micro_gap_s": 0.2, "macro_gap_s": 1.5}  # the baseline setting behind the F1 stated below
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,17 @@ def test_the_synthetic_long_videos_plant_both_types_apart_from_each_other(tiny_v
 
 
 def test_the_baseline_finds_planted_expressions_at_the_stated_f1(tiny_videos: list[LongVideo]) -> None:
-    outcome = evaluate_spotter(tiny_videos, FOUND)
+    outcome = evaluate(tiny_videos, "optical-flow", FOUND)
     test = outcome.test()
     assert test["overall"].f1 >= 0.15 and test["macro"].tp >= 2  # measured: overall 0.167, macro 0.571, micro 0.069
     assert 0 <= outcome.objective() <= 1 and len(outcome.folds) == 3
 
 
-def test_a_folds_threshold_and_inner_score_never_depend_on_its_test_subject(tiny_videos: list[LongVideo]) -> None:
-    """The spotting leakage invariant: the test subject's frames replaced by noise and its intervals
-    moved change neither the thresholds chosen for its fold nor the fold's inner counts."""
+@pytest.mark.parametrize("spotter", ["optical-flow", "shallow-cnn"])
+def test_a_folds_threshold_and_inner_score_never_depend_on_its_test_subject(tiny_videos: list[LongVideo], spotter: str) -> None:
+    """The spotting leakage invariant, for every spotter: the test subject's frames replaced by noise and
+    its intervals moved change neither the thresholds chosen for its fold nor the fold's inner counts
+    (for the learned spotter: nor the networks that score its training subjects)."""
     rng = np.random.default_rng(0)
     subject = tiny_videos[0].subject
     corrupted = [
@@ -64,8 +67,10 @@ def test_a_folds_threshold_and_inner_score_never_depend_on_its_test_subject(tiny
         else v
         for v in tiny_videos
     ]
-    clean = evaluate_fold(video_signals(tiny_videos, FOUND), subject)
-    dirty = evaluate_fold(video_signals(corrupted, FOUND), subject)
+    component = SPOTTERS.get(spotter)
+    params = component.resolve(FOUND if spotter == "optical-flow" else {"epochs": 2})
+    clean = evaluate_fold(*component.fold_signals(tiny_videos, params, subject, {}), subject)
+    dirty = evaluate_fold(*component.fold_signals(corrupted, params, subject, {}), subject)
     assert (clean.thresholds, clean.inner) == (dirty.thresholds, dirty.inner)
     assert clean.test != dirty.test
 
@@ -104,7 +109,9 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert main([*args, "--budget", "2"]) == 0
     captured = capsys.readouterr()
     out = captured.out
-    assert re.search(r"trial 1 complete, inner F1 0\.\d{3} \| 2/2 done; best inner F1 0\.\d{3}; eta", captured.err), captured.err
+    assert re.search(
+        r"trial 1 \((optical-flow|shallow-cnn)\) complete, inner F1 0\.\d{3} \| 2/2 done; best inner F1 0\.\d{3}; eta", captured.err
+    )
     assert "per-fold" in out and "global" in out and "nested" in out and "IoU >= 0.5" in out
     assert main([*args, "--budget", "3"]) == 0  # resumes: one more trial, none repeated
     trials = load_spot_trials(tmp_path / "run")
@@ -112,6 +119,8 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert all(len(t.folds) == 3 and 0 <= t.objective <= 1 for t in trials)
     study = optuna.load_study(study_name="spot-synthetic-lv-tiny", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     assert len(study.trials) == 3 and "outer_f1_overall" in study.trials[0].user_attrs
+    assert {t.params["spotter"] for t in study.trials} <= {"optical-flow", "shallow-cnn"}
+    assert [t.spotter for t in trials] == [t.params["spotter"] for t in study.trials]
 
     # --export: the selected spotter with thresholds chosen on every subject; predict --video runs it on a
     # folder of frames and on a video file, and refuses frames of another size or a file that is no video
@@ -149,7 +158,7 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     from merauto.results.spot_store import spot_record
     from merauto.results.spotter_export import export_spotter
 
-    trial = spot_record(0, asdict(FOUND), evaluate_spotter(tiny_videos, FOUND))
+    trial = spot_record(0, {"spotter": "optical-flow", **FOUND}, evaluate(tiny_videos, "optical-flow", FOUND))
     spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
     recogniser = _export(tiny_index, tiny_flow, tmp_path / "trial-0")
     video = tmp_path / "video"
@@ -173,6 +182,33 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     assert all(f"apex {r[1]}: {r[5]}" in page for r in micro)
 
 
+def test_a_learned_spotter_is_exported_with_its_network_and_spots_a_new_video(
+    tiny_videos: list[LongVideo], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from merauto.cli import main
+    from merauto.results.spot_store import spot_record
+    from merauto.results.spotter_export import ExportedSpotter, export_spotter
+
+    params = {"epochs": 2}
+    trial = spot_record(0, {"spotter": "shallow-cnn", **params}, evaluate(tiny_videos, "shallow-cnn", params))
+    spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
+    loaded = ExportedSpotter.load(spotter)
+    fitted = SPOTTERS.get("shallow-cnn").fit(tiny_videos, SPOTTERS.get("shallow-cnn").resolve(params), {})
+    frames = tiny_videos[0].frames
+    assert loaded.spotter == "shallow-cnn" and loaded.thresholds == fitted.thresholds
+    for kind in ("micro", "macro"):  # the network read back scores every frame as the one trained
+        np.testing.assert_allclose(loaded.fitted.raw(frames, TINY_LV.fps)[kind], fitted.raw(frames, TINY_LV.fps)[kind], atol=1e-5)
+    video = tmp_path / "video"
+    video.mkdir()
+    for n, frame in enumerate(frames, 1):
+        cv2.imwrite(str(video / f"img{n:05d}.png"), frame)
+    assert main(["predict", str(spotter), "--video", str(video)]) == 0
+    assert capsys.readouterr().out.startswith("start,apex,end,type,score")
+    (spotter / "spotter.safetensors").unlink()
+    with pytest.raises(MerautoError, match="holds no spotter.safetensors"):
+        ExportedSpotter.load(spotter)
+
+
 def test_spot_refuses_fewer_than_three_subjects_before_searching(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from merauto.cli import main
 
@@ -190,7 +226,7 @@ def test_a_failing_spotter_trial_is_recorded_and_the_search_goes_on(
 
     import merauto.orchestrator.spot_search as spot_search
 
-    real, calls = spot_search.evaluate_spotter, []
+    real, calls = spot_search.evaluate, []
 
     def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         calls.append(1)
@@ -198,8 +234,8 @@ def test_a_failing_spotter_trial_is_recorded_and_the_search_goes_on(
             raise FloatingPointError("the signal diverged")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(spot_search, "evaluate_spotter", flaky)
-    trials = spot_search.run_spot_search(tiny_videos, tmp_path / "run", "s", 3, 0, None, Console(quiet=True))
+    monkeypatch.setattr(spot_search, "evaluate", flaky)
+    trials = spot_search.run_spot_search(tiny_videos, tmp_path / "run", "s", 3, 0, None, Console(quiet=True), ["optical-flow"])
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     states = [t.state.name for t in study.trials]
     assert states == ["COMPLETE", "FAIL", "COMPLETE"] and [t.number for t in trials] == [0, 2]

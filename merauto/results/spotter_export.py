@@ -1,10 +1,13 @@
-"""An exported spotter: the selected spotting trial's parameters with thresholds chosen on every
-subject (``spotter.json``), and what ``merauto predict --video`` runs with it."""
+"""An exported spotter: the selected spotting trial's spotter fitted on every subject, with its
+thresholds (``spotter.json``, plus the spotter's own files, e.g. a network's weights), and what
+``merauto predict --video`` runs with it."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ from merauto import __version__
 from merauto.atomic import write_text_atomic
 from merauto.data.long_videos import LongVideo
 from merauto.errors import MerautoError
-from merauto.evaluator.spotting import Spotted, SpotterParams, VideoSignal, choose_thresholds, spot_video, video_signals
+from merauto.evaluator.spotters import SPOTTERS, FittedSpotter, spot_frames
+from merauto.evaluator.spotting import Spotted, VideoSignal
 from merauto.results.spot_report import spot_estimates
 from merauto.results.spot_store import SpotTrial
 
@@ -23,26 +27,31 @@ SPOTTER_FILE = "spotter.json"
 
 @dataclass(frozen=True)
 class ExportedSpotter:
-    """A spotter ready for new videos: its parameters, per-type thresholds, frame rate and frame size."""
+    """A spotter ready for new videos: the fitted spotter, its name, frame rate and frame size."""
 
-    params: SpotterParams
-    thresholds: dict[str, float]
+    spotter: str
+    fitted: FittedSpotter
     fps: float
     frame_size: tuple[int, int]  # (height, width) of the frames it was chosen on
     provenance: dict[str, Any]
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.fitted.thresholds
+
     @classmethod
     def load(cls, folder: Path) -> ExportedSpotter:
-        """Read ``folder/spotter.json`` (a clear error when it is missing or broken)."""
+        """Read ``folder/spotter.json`` and the spotter's files (a clear error when they are missing or broken)."""
         path = Path(folder) / SPOTTER_FILE
         try:
             record = json.loads(path.read_text())
-            return cls(
-                SpotterParams(**record["params"]), record["thresholds"], record["fps"], tuple(record["frame_size"]), record["provenance"]
-            )
+            name = record.get("spotter", SPOTTERS.default)
+            component = SPOTTERS.get(name)
+            fitted = component.load(Path(folder), component.resolve(record["params"]), record["thresholds"])
+            return cls(name, fitted, record["fps"], tuple(record["frame_size"]), record["provenance"])
         except FileNotFoundError:
             raise MerautoError(f"{folder} holds no {SPOTTER_FILE}", "pass a folder written by merauto spot --export") from None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
             raise MerautoError(f"{path} is not a spotter export ({exc})", "export it again with merauto spot --export") from None
 
     def spot(self, frames: np.ndarray) -> tuple[list[Spotted], VideoSignal]:
@@ -52,19 +61,21 @@ class ExportedSpotter:
                 f"the video's frames are {frames.shape[2]}x{frames.shape[1]}, the spotter's {self.frame_size[1]}x{self.frame_size[0]}",
                 "resize the frames to the size the spotter was chosen on (flow magnitudes are in pixels)",
             )
-        return spot_video(frames, self.fps, self.params, self.thresholds)
+        return spot_frames(self.fitted, frames, self.fps)
 
 
 def export_spotter(trials: list[SpotTrial], videos: list[LongVideo], out_dir: Path) -> Path:
-    """Write the globally selected trial's spotter with thresholds chosen on every subject of ``videos``."""
+    """Write the globally selected trial's spotter fitted on every subject of ``videos`` (replacing an earlier export)."""
     estimate = spot_estimates(trials)[0]
     best = max(trials, key=lambda t: (t.objective, -t.number))
-    params = SpotterParams(**best.params)
-    thresholds = choose_thresholds(video_signals(videos, params))
+    component = SPOTTERS.get(best.spotter)
+    params = component.resolve(best.spotter_params)
+    fitted = component.fit(videos, params, {})
     record = {
         "merauto_version": __version__,
-        "params": asdict(params),
-        "thresholds": thresholds,
+        "spotter": component.name,
+        "params": params,
+        "thresholds": fitted.thresholds,
         "fps": videos[0].fps,
         "frame_size": list(videos[0].frames.shape[1:]),
         "provenance": {
@@ -74,6 +85,13 @@ def export_spotter(trials: list[SpotTrial], videos: list[LongVideo], out_dir: Pa
             "subjects": sorted({v.subject for v in videos}),
         },
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / SPOTTER_FILE, json.dumps(record, indent=2), "the spotter export")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".spotter-", dir=out_dir.parent))  # nothing half-written under out_dir
+    try:
+        fitted.save(staging)
+        write_text_atomic(staging / SPOTTER_FILE, json.dumps(record, indent=2), "the spotter export")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_dir

@@ -1,0 +1,72 @@
+"""The spotter base class and registry, and what runs any spotter: its nested evaluation and spotting new frames."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from merauto.data.long_videos import LongVideo
+from merauto.evaluator.spotting import Detection, SpotOutcome, Spotted, VideoSignal, evaluate_spotter, video_signal
+from merauto.spec.registry import Component, Registry
+
+Memo = dict[tuple[Any, ...], Any]  # what a search keeps across trials (raw signals, flow fields), by video and setting
+
+
+def detection_of(params: dict[str, Any]) -> Detection:
+    """The detection settings inside a spotter's parameters."""
+    return Detection(params["micro_smooth_s"], params["macro_smooth_s"], params["distance_s"], params.get("micro_max_s", 0.5))
+
+
+class FittedSpotter(ABC):
+    """A spotter fitted on every subject of a set: its parameters, per-type thresholds, and its raw signals of new frames."""
+
+    def __init__(self, params: dict[str, Any], thresholds: dict[str, float]) -> None:
+        self.params = params
+        self.thresholds = thresholds
+
+    @abstractmethod
+    def raw(self, frames: np.ndarray, fps: float) -> dict[str, np.ndarray]:
+        """The unsmoothed micro and macro signals of grey ``frames`` (n, H, W)."""
+
+    def save(self, folder: Path) -> list[str]:
+        """Write what this spotter needs besides its parameters into ``folder``; the names of the files written."""
+        return []
+
+
+class Spotter(Component):
+    """A registered spotter: its hyper-parameters are searched, its thresholds chosen by the protocol."""
+
+    @abstractmethod
+    def fold_signals(
+        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo
+    ) -> tuple[list[VideoSignal], list[VideoSignal]]:
+        """Signals of the training subjects' videos (what thresholds are chosen on) and of ``subject``'s
+        videos, for the outer fold that tests ``subject``; nothing of ``subject``'s videos may shape the former."""
+
+    @abstractmethod
+    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> FittedSpotter:
+        """This spotter fitted on every subject of ``videos``, thresholds chosen on signals it would give unseen subjects."""
+
+    @abstractmethod
+    def load(self, folder: Path, params: dict[str, Any], thresholds: dict[str, float]) -> FittedSpotter:
+        """A fitted spotter from an export ``folder`` (:meth:`FittedSpotter.save`)."""
+
+
+SPOTTERS: Registry[Spotter] = Registry("spotter", default="optical-flow")
+
+
+def evaluate(videos: list[LongVideo], name: str, params: dict[str, Any], memo: Memo | None = None) -> SpotOutcome:
+    """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects."""
+    spotter = SPOTTERS.get(name)
+    params = spotter.resolve(params)
+    memo = {} if memo is None else memo
+    return evaluate_spotter([v.subject for v in videos], lambda subject: spotter.fold_signals(videos, params, subject, memo))
+
+
+def spot_frames(fitted: FittedSpotter, frames: np.ndarray, fps: float) -> tuple[list[Spotted], VideoSignal]:
+    """The intervals ``fitted`` spots in ``frames`` (by start frame), and the signals it found them in."""
+    signal = video_signal("new", "new", fitted.raw(frames, fps), (), fps, detection_of(fitted.params))
+    return signal.found(fitted.thresholds), signal
