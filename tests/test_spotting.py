@@ -268,3 +268,38 @@ def test_a_broken_spotter_export_is_refused_with_the_fix(tmp_path: Path) -> None
     (tmp_path / SPOTTER_FILE).write_text('{"params": {}}')
     with pytest.raises(MerautoError, match="is not a spotter export"):
         ExportedSpotter.load(tmp_path)
+
+
+def test_the_spot_then_recognise_score_is_the_product_of_hand_computed_stages() -> None:
+    from merauto.evaluator.spotting_metrics import SpotCounts
+    from merauto.results.spot_then_recognise import Recognised, StrScore
+
+    recognised = [Recognised("a", "v", 0, 1, 2, "negative", "negative"), Recognised("a", "v", 5, 6, 7, "positive", "negative")]
+    score = StrScore({"a": SpotCounts(2, 1, 1)}, recognised, ("negative", "positive", "surprise"), 0)
+    assert score.sf1() == pytest.approx(2 / 3)  # 2 TP, 1 FP, 1 FN
+    assert score.af1() == pytest.approx((2 / 3 + 0) / 2)  # negative: 1 TP, 1 FP; positive: 1 FN; surprise never coded
+    assert score.strs() == pytest.approx(2 / 3 * 1 / 3)
+
+
+def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
+    tiny_videos: list[LongVideo], tiny_index: SampleIndex, tiny_flow: EvalData, tmp_path: Path
+) -> None:
+    from test_onnx_export import _export
+
+    from merauto.results.spot_report import per_fold_choice
+    from merauto.results.spot_store import spot_record
+    from merauto.results.spot_then_recognise import spot_then_recognise
+
+    settings = [FOUND, {**FOUND, "micro_gap_s": 0.3, "top": 0.05}]
+    trials = [spot_record(n, {"spotter": "optical-flow", **p}, evaluate(tiny_videos, "optical-flow", p)) for n, p in enumerate(settings)]
+    score = spot_then_recognise(trials, tiny_videos, _export(tiny_index, tiny_flow, tmp_path / "trial-0"), tmp_path / "cache")
+    chosen = per_fold_choice(trials)
+    assert score.spotting == {s: chosen[s].test_by_subject("micro")[s] for s in chosen}  # each fold's own selection
+    tp = sum(c.tp for c in score.spotting.values())
+    assert tp > 0 and len(score.recognised) + score.excluded == tp
+    coded = {(v.subject, v.name): {t.label for t in v.truth if t.kind == "micro"} for v in tiny_videos}
+    assert all(r.truth in coded[(r.subject, r.video)] and r.label in score.classes for r in score.recognised)
+    assert score.strs() == pytest.approx(score.sf1() * score.af1())
+    unlabelled = [replace(v, truth=tuple(replace(t, label="") for t in v.truth)) for v in tiny_videos]
+    with pytest.raises(MerautoError, match="--recognise needs the coded class of each micro-expression"):
+        spot_then_recognise(trials, unlabelled, tmp_path / "trial-0", tmp_path / "cache")

@@ -2,7 +2,8 @@
 
 The layout (the synthetic long-video set's, and the manifest form for any other set):
 ``ROOT/annotations.csv`` with columns ``subject, video, onset, apex, offset, type`` (frame
-numbers as in the file names, inclusive; type ``micro`` or ``macro``; optionally ``label``)
+numbers as in the file names, inclusive; type ``micro`` or ``macro``; optionally ``label``, the
+class a spot-then-recognise score compares recognised labels with)
 and the frames of video V of subject S in ``ROOT/S/V/``, ordered by the number in their names.
 Every frame is decoded and every row checked when the set is read; a problem names its file
 (and line) and the fix.
@@ -26,11 +27,12 @@ _NUMBER = re.compile(r"(\d+)(?=\.[A-Za-z]+$)")
 
 @dataclass(frozen=True)
 class Interval:
-    """Frames ``start``..``end`` (inclusive, 0-based) of one expression of ``kind`` (micro or macro)."""
+    """Frames ``start``..``end`` (inclusive, 0-based) of one expression of ``kind`` (micro or macro), and its class label when coded."""
 
     start: int
     end: int
     kind: str = "micro"
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -128,6 +130,6 @@ def load_long_videos(annotations: Path, fps: float) -> list[LongVideo]:
                     f"{where}: frames {onset}-{offset} lie outside the video {subject}/{name} (frames {first}-{first + len(frames) - 1})",
                     "fix the row's onset and offset, or the video's frames",
                 )
-            truth.append(Interval(onset - first, offset - first, row["type"]))
+            truth.append(Interval(onset - first, offset - first, row["type"], (row.get("label") or "").strip()))
         videos.append(LongVideo(subject, name, frames, fps, tuple(truth)))
     return videos

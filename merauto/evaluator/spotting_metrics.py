@@ -10,7 +10,7 @@ before precision, recall and F1 are taken (pooled, as MEGC scores a dataset).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,16 +55,22 @@ class SpotCounts:
         return 2 * self.tp / denominator if denominator else 0.0
 
 
-def match(spotted: Iterable[Interval], truth: Iterable[Interval], threshold: float = IOU_THRESHOLD) -> SpotCounts:
+def matched_pairs(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD) -> list[tuple[int, int]]:
     """One-to-one matching of ``spotted`` to ``truth`` (one type): the most pairs at IoU >= ``threshold``
-    (a maximum bipartite matching, scipy's ``linear_sum_assignment``), ties to the larger total IoU."""
-    spotted, truth = list(spotted), list(truth)
+    (a maximum bipartite matching, scipy's ``linear_sum_assignment``), ties to the larger total IoU;
+    as (index in ``spotted``, index in ``truth``) pairs."""
     if not spotted or not truth:
-        return SpotCounts(0, len(spotted), len(truth))
+        return []
     overlap = np.array([[iou(s, t) for t in truth] for s in spotted])
     weight = np.where(overlap >= threshold, 1.0 + 1e-6 * overlap, 0.0)  # a pair counts 1; IoU only breaks ties
     rows, cols = linear_sum_assignment(weight, maximize=True)
-    tp = int(np.sum(weight[rows, cols] > 0))
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if weight[r, c] > 0]
+
+
+def match(spotted: Iterable[Interval], truth: Iterable[Interval], threshold: float = IOU_THRESHOLD) -> SpotCounts:
+    """Counts of the one-to-one matching of ``spotted`` to ``truth`` (:func:`matched_pairs`)."""
+    spotted, truth = list(spotted), list(truth)
+    tp = len(matched_pairs(spotted, truth, threshold))
     return SpotCounts(tp, len(spotted) - tp, len(truth) - tp)
 
 

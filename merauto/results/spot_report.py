@@ -36,13 +36,19 @@ def _fold_test(trial: SpotTrial, subject: str, kind: str) -> SpotCounts:
     return SpotCounts(**fold["test"][kind]) if kind in fold["test"] else SpotCounts()
 
 
+def per_fold_choice(trials: list[SpotTrial]) -> dict[str, SpotTrial]:
+    """For each test subject, the trial whose inner F1 in that subject's fold is best (ties to the earlier trial)."""
+    subjects = [f["subject"] for f in trials[0].folds] if trials else []
+    return {s: max(trials, key=lambda t, s=s: (t.inner_f1(s), -t.number)) for s in subjects}
+
+
 def spot_estimates(trials: list[SpotTrial]) -> list[SpotEstimate]:
     """The global and the per-fold selection of ``trials`` (none while no trial finished)."""
     if not trials:
         return []
     best = max(trials, key=lambda t: (t.objective, -t.number))
     subjects = [f["subject"] for f in best.folds]
-    chosen = {s: max(trials, key=lambda t, s=s: (t.inner_f1(s), -t.number)) for s in subjects}
+    chosen = per_fold_choice(trials)
     return [
         SpotEstimate(
             "global selection",

@@ -29,7 +29,8 @@ def timeline_figure(signal: VideoSignal, spotted: list[Spotted], first: int, thr
         figure.add_vrect(
             x0=first + s.interval.start, x1=first + s.interval.end, fillcolor=COLOURS[s.interval.kind], opacity=0.15, line_width=0
         )
-    figure.update_layout(title="motion signals and spotted intervals", xaxis_title="frame", yaxis_title="motion (px)", height=380)
+    axis = "signal (flow px, or the network's probability)"
+    figure.update_layout(title="spotting signals and spotted intervals", xaxis_title="frame", yaxis_title=axis, height=380)
     return figure
 
 
