@@ -202,6 +202,8 @@ def cmd_prepare(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_datasets_check(args: argparse.Namespace, console: Console) -> int:
     """`merauto datasets check`: read every file of a dataset; exit 1 on anything that would break a search."""
+    if args.dataset in LONG_VIDEO_DATASETS:
+        return _check_long_video_dataset(args, console)
     from rich.progress import Progress
 
     from merauto.data.check import print_check
@@ -213,6 +215,38 @@ def cmd_datasets_check(args: argparse.Namespace, console: Console) -> int:
         loaded = validate_dataset(request, _cache_dir(args), lambda done, total: progress.update(task, completed=done, total=total))
     print_check(loaded, Console(highlight=False))
     return 1 if loaded.errors else 0
+
+
+def _check_long_video_dataset(args: argparse.Namespace, console: Console) -> int:
+    """`merauto datasets check --dataset casme2-lv|samm-lv`: every sheet row and kept frame, read as merauto spot reads them."""
+    from rich.progress import Progress
+
+    from merauto.data.locations import data_root_from, read_data_config
+
+    for option, value in (("--manifest", args.manifest), ("--classes", args.classes), ("--features", args.features)):
+        if value is not None:
+            raise MerautoError(f"{option} applies to the recognition datasets, not the long videos {args.dataset}", f"drop {option}")
+    root = data_root_from(args.data_root)
+    if root is not None and not root.is_dir():
+        raise MerautoError(f"--data-root {root} is not a folder", "pass the folder holding the datasets (or unset MERAUTO_DATA_ROOT)")
+    config = read_data_config(args.data_config) if args.data_config else None
+    from merauto.data.long_video_check import check_long_video_set, print_long_video_check
+    from merauto.data.long_video_sets import LONG_VIDEO_SETS
+
+    step = LONG_VIDEO_SETS[args.dataset].default_step
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"reading every sheet row and every {step}. frame of {args.dataset}", total=None)
+        check = check_long_video_set(
+            args.dataset,
+            root,
+            config,
+            SPOT_FRAME_SIZE,
+            step,
+            _cache_dir(args),
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    print_long_video_check(check, Console(highlight=False))
+    return 1 if check.errors else 0
 
 
 def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
@@ -309,7 +343,82 @@ def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-SPOT_DATASETS = ("synthetic-lv", "manifest")
+LONG_VIDEO_DATASETS = ("casme2-lv", "samm-lv")  # merauto.data.long_video_sets.LONG_VIDEO_SETS, named here so a refusal imports nothing
+SPOT_DATASETS = ("synthetic-lv", "manifest", *LONG_VIDEO_DATASETS)
+SPOT_FRAME_SIZE = 128  # default --frame-size of the licensed long-video sets
+SPOTTER_NAMES = ("optical-flow", "shallow-cnn")  # merauto.evaluator.spotters.SPOTTERS, named here so a refusal imports no torch
+
+
+def _require_subjects(subjects: int, where: str) -> None:
+    if subjects < 3:
+        raise MerautoError(
+            f"{where} codes videos of {subjects} subject(s); nested leave-one-subject-out needs at least 3", "add videos of more subjects"
+        )
+
+
+def _check_long_video_options(args: argparse.Namespace) -> None:
+    """Refuse the licensed long-video sets' options where they do not apply, or out of range, before anything is read."""
+    from merauto.data.locations import data_root_from
+
+    given = {
+        "--data-root": args.data_root,
+        "--data-config": args.data_config,
+        "--frame-size": args.frame_size,
+        "--frame-step": args.frame_step,
+    }
+    if args.dataset not in LONG_VIDEO_DATASETS:
+        for option, value in given.items():
+            if value is not None:
+                raise MerautoError(
+                    f"{option} applies to --dataset {' and '.join(LONG_VIDEO_DATASETS)}, not {args.dataset}", f"drop {option}"
+                )
+        return
+    for option, value in (("--annotations", args.annotations), ("--fps", args.fps)):
+        if value is not None:
+            raise MerautoError(
+                f"{option} applies to --dataset manifest; {args.dataset} is read from its distributed layout",
+                f"drop {option} (the set's coding sheet and frame rate are used)",
+            )
+    if args.frame_size is not None and not 16 <= args.frame_size <= 512:
+        raise MerautoError(f"--frame-size {args.frame_size}: the face crop must be 16 to 512 pixels a side", f"pass e.g. {SPOT_FRAME_SIZE}")
+    if args.frame_step is not None and args.frame_step < 1:
+        raise MerautoError(f"--frame-step {args.frame_step}: keep every N-th frame, N at least 1", "pass e.g. 1 (CAS(ME)^2) or 7 (SAMM)")
+    root = data_root_from(args.data_root)
+    if root is not None and not root.is_dir():
+        raise MerautoError(f"--data-root {root} is not a folder", "pass the folder holding the datasets (or unset MERAUTO_DATA_ROOT)")
+    if args.data_config is not None and not args.data_config.is_file():
+        raise MerautoError(f"--data-config {args.data_config} does not exist", "pass the path of a TOML data config file")
+
+
+def _read_long_video_set(args: argparse.Namespace, console: Console) -> tuple[list, str]:
+    """The licensed long-video set's videos, face-cropped and subsampled (cached), and the study label; its sheet rows
+    and folders are checked before any frame is decoded."""
+    from rich.progress import Progress
+
+    from merauto.data.locations import data_root_from, read_data_config
+    from merauto.data.long_video_sets import LONG_VIDEO_SETS, read_catalogue
+
+    config = read_data_config(args.data_config) if args.data_config else None
+    with console.status(f"listing the frames of {args.dataset} and reading its coding sheet"):
+        catalogue = read_catalogue(args.dataset, data_root_from(args.data_root), config)
+    catalogue.require()
+    _require_subjects(len({v.subject for v in catalogue.videos}), f"{catalogue.title} ({catalogue.origin})")
+    console.print(f"{catalogue.title}: {escape(catalogue.origin)}", highlight=False)
+    from merauto.data.long_video_frames import read_long_videos
+
+    size, step = args.frame_size or SPOT_FRAME_SIZE, args.frame_step or LONG_VIDEO_SETS[args.dataset].default_step
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"reading {len(catalogue.videos)} videos (face crops of {size} px, every {step}. frame)", total=None)
+        videos, found = read_long_videos(
+            catalogue, size, step, _cache_dir(args), lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    warnings = [f for f in (*catalogue.findings, *found) if not f.error]
+    for finding in warnings[:3]:
+        console.print(f"warning: {escape(finding.line())}", highlight=False)
+    if len(warnings) > 3:
+        console.print(f"... and {len(warnings) - 3} more warnings (merauto datasets check --dataset {args.dataset} lists them)")
+    default = (size, step) == (SPOT_FRAME_SIZE, LONG_VIDEO_SETS[args.dataset].default_step)
+    return videos, f"spot-{args.dataset}" + ("" if default else f"-{size}px-step{step}")
 
 
 def cmd_spot(args: argparse.Namespace, console: Console) -> int:
@@ -318,35 +427,43 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
         raise MerautoError(f"--budget {args.budget}: the budget is a number of trials and must be at least 1", "pass e.g. --budget 30")
     if args.resamples < 100:
         raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    spotters = [name.strip() for name in args.spotters.split(",") if name.strip()]
+    unknown = sorted(set(spotters) - set(SPOTTER_NAMES))
+    if unknown or not spotters:
+        raise MerautoError(
+            f"--spotters {args.spotters!r}: unknown spotter {', '.join(unknown) or '(none given)'}",
+            f"choose among {', '.join(SPOTTER_NAMES)}",
+        )
     if args.dataset not in SPOT_DATASETS:
         raise MerautoError(
-            f"--dataset {args.dataset!r} is not a long-video set merauto reads yet",
-            "use synthetic-lv, or --dataset manifest --annotations FILE --fps F (CAS(ME)^2 and SAMM long videos in that layout)",
+            f"--dataset {args.dataset!r} is not a long-video set merauto reads",
+            f"choose one of {', '.join(SPOT_DATASETS)}: casme2-lv and samm-lv are the licensed CAS(ME)^2 and SAMM long videos "
+            "found under --data-root, manifest any other set (--annotations FILE --fps F)",
         )
+    _check_long_video_options(args)
     if args.dataset == "manifest" and (args.annotations is None or not args.annotations.is_file() or not args.fps or args.fps <= 0):
         raise MerautoError(
             "--dataset manifest needs --annotations FILE (an existing annotations.csv) and --fps F > 0",
             "pass the CSV (columns subject, video, onset, apex, offset, type; frames in SUBJECT/VIDEO/ beside it) and its frame rate",
         )
-    from merauto.data.long_videos import load_long_videos
-    from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
-
-    if args.dataset == "synthetic-lv" and args.lv_size not in LONG_VIDEO_SIZES:
-        raise MerautoError(f"--lv-size {args.lv_size!r} is not a size", f"choose one of {', '.join(LONG_VIDEO_SIZES)}")
-    if args.dataset == "synthetic-lv":
-        spec = LongVideoSpec(size=args.lv_size, seed=args.synthetic_seed)
-        with console.status(f"generating the synthetic long videos ({args.lv_size}) on first use"):
-            annotations, fps = ensure_long_videos(spec, _cache_dir(args)), spec.fps
+    if args.dataset in LONG_VIDEO_DATASETS:
+        videos, label = _read_long_video_set(args, console)
     else:
-        annotations, fps = args.annotations, args.fps
-    with console.status(f"reading every frame of the videos coded in {annotations}"):
-        videos = load_long_videos(annotations, fps)
-    if len({v.subject for v in videos}) < 3:
-        raise MerautoError(
-            f"{annotations} codes videos of {len({v.subject for v in videos})} subject(s); nested leave-one-subject-out needs at least 3",
-            "add videos of more subjects",
-        )
-    label = f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
+        from merauto.data.long_videos import load_long_videos
+        from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
+
+        if args.dataset == "synthetic-lv" and args.lv_size not in LONG_VIDEO_SIZES:
+            raise MerautoError(f"--lv-size {args.lv_size!r} is not a size", f"choose one of {', '.join(LONG_VIDEO_SIZES)}")
+        if args.dataset == "synthetic-lv":
+            spec = LongVideoSpec(size=args.lv_size, seed=args.synthetic_seed)
+            with console.status(f"generating the synthetic long videos ({args.lv_size}) on first use"):
+                annotations, fps = ensure_long_videos(spec, _cache_dir(args)), spec.fps
+        else:
+            annotations, fps = args.annotations, args.fps
+        with console.status(f"reading every frame of the videos coded in {annotations}"):
+            videos = load_long_videos(annotations, fps)
+        _require_subjects(len({v.subject for v in videos}), str(annotations))
+        label = f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
     console.print(
         f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"
     )
@@ -355,7 +472,7 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.spot_report import print_spot_report
 
     run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
-    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console)
+    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console, spotters)
     print_spot_report(trials, Console(), args.resamples)
     if args.export and trials:
         from merauto.results.spotter_export import export_spotter
@@ -784,12 +901,43 @@ def build_parser() -> argparse.ArgumentParser:
         "spot",
         help="search spotters of micro- and macro-expressions in long videos (nested leave-one-subject-out, F1 at IoU >= 0.5)",
         formatter_class=FORMATTER,
-        description="An Optuna search over the optical-flow baseline spotter's window, smoothing, peak distance and flow "
-        "statistic. Each trial is scored by nested leave-one-subject-out: per test subject the detection threshold is chosen on "
+        description="An Optuna search over the registered spotters (the MEGC optical-flow baseline and a SOFTNet-like shallow "
+        "network trained on the flow around each frame) and their windows, smoothing and peak distance. Each trial is scored "
+        "by nested leave-one-subject-out: per test subject the detection threshold is chosen on "
         "the other subjects only, and the search sees an inner F1 computed without it. Reports pooled F1 per type (micro, macro) "
         "and overall with subject-bootstrap intervals. Rerun the same command to resume.",
     )
-    spot.add_argument("--dataset", default="synthetic-lv", help="synthetic-lv (generated long videos) or manifest (--annotations)")
+    spot.add_argument(
+        "--dataset",
+        default="synthetic-lv",
+        help="synthetic-lv (generated long videos), casme2-lv or samm-lv (the licensed CAS(ME)^2 and SAMM long videos in their "
+        "distributed layouts, under --data-root) or manifest (--annotations)",
+    )
+    spot.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="casme2-lv, samm-lv: folder holding the licensed datasets under their distributed names, found up to 3 levels down "
+        "(default: $MERAUTO_DATA_ROOT)",
+    )
+    spot.add_argument(
+        "--data-config",
+        type=Path,
+        default=None,
+        help='casme2-lv, samm-lv: TOML file of their paths: [casme2-lv] frames = "...", coding = "..."',
+    )
+    spot.add_argument(
+        "--frame-size",
+        type=int,
+        default=None,
+        help=f"casme2-lv, samm-lv: side of the grey face crop each frame is resized to (default {SPOT_FRAME_SIZE})",
+    )
+    spot.add_argument(
+        "--frame-step",
+        type=int,
+        default=None,
+        help="casme2-lv, samm-lv: keep every N-th frame (default 1 for casme2-lv at 30 fps, 7 for samm-lv: 200/7 = 28.6 fps)",
+    )
     spot.add_argument("--lv-size", default="small", help="synthetic-lv: tiny (3 subjects, 12 s) or small (6 subjects, 2 videos of 60 s)")
     spot.add_argument("--synthetic-seed", type=int, default=0, help="synthetic-lv: seed of the generated videos")
     spot.add_argument("--annotations", type=Path, default=None, help="manifest: annotations.csv (frames in SUBJECT/VIDEO/ beside it)")
@@ -799,6 +947,11 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--run-dir", type=Path, default=None, help="folder for the study and results (default: merauto-runs/<study>)")
     spot.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite file in the run dir)")
     spot.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    spot.add_argument(
+        "--spotters",
+        default=",".join(SPOTTER_NAMES),
+        help=f"comma-separated spotters to search among (default: all): {', '.join(SPOTTER_NAMES)}",
+    )
     spot.add_argument(
         "--export",
         action="store_true",

@@ -303,3 +303,12 @@ def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
     unlabelled = [replace(v, truth=tuple(replace(t, label="") for t in v.truth)) for v in tiny_videos]
     with pytest.raises(MerautoError, match="--recognise needs the coded class of each micro-expression"):
         spot_then_recognise(trials, unlabelled, tmp_path / "trial-0", tmp_path / "cache")
+
+
+@pytest.mark.parametrize("spotter", ["optical-flow", "shallow-cnn"])
+def test_a_video_shorter_than_the_spotters_gap_gives_flat_signals(tiny_videos: list[LongVideo], spotter: str) -> None:
+    component = SPOTTERS.get(spotter)
+    short = [replace(v, frames=v.frames[:10], truth=()) if v.subject == tiny_videos[0].subject else v for v in tiny_videos]
+    params = component.resolve({"micro_gap_s": 0.5, "macro_gap_s": 2.0, "epochs": 1})  # 15 and 60 frames, more than 10
+    train, test = component.fold_signals(short, params, tiny_videos[0].subject, {})
+    assert [len(s.signals["macro"]) for s in test] == [10] and not test[0].found({"micro": 0.5, "macro": 0.5})

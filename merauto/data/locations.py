@@ -86,6 +86,20 @@ NATIVE_LAYOUTS: dict[str, NativeLayout] = {
         r"sub\d+",
         "CASME_raw_selected/sub01/EP01_5/...",
     ),
+    "casme2-lv": NativeLayout(
+        "CAS(ME)^2 long videos",
+        ("rawpic",),
+        ("CAS(ME)^2code_final*.xlsx",),
+        r"s\d+",
+        "rawpic/s15/15_0101disgustingteeth/img1.jpg",
+    ),
+    "samm-lv": NativeLayout(
+        "SAMM long videos",
+        ("SAMM_longvideos", "SAMM_long_videos"),
+        ("SAMM_LongVideos_V*_Release.xlsx", "SAMM_LongVideos_V*_Release.csv"),
+        r"\d{3}_\d+",
+        "SAMM_longvideos/006_1/006_1_0001.jpg",
+    ),
 }
 
 
@@ -174,6 +188,11 @@ def _walk(root: Path, depth: int) -> Iterator[Path]:
                 if entry.is_dir() and not subject_folder.fullmatch(entry.name):
                     below.append(Path(entry.path))
         level = below
+
+
+def search_paths(root: Path) -> Iterator[Path]:
+    """The paths :func:`find_source` looks at: ``root`` and the entries up to ``SEARCH_DEPTH`` levels below it."""
+    return _walk(root, SEARCH_DEPTH)
 
 
 def _distance(a: Path, b: Path) -> int:

@@ -87,6 +87,15 @@ def _table_rows(path: Path) -> Generator[tuple[str, list[list[Any]]], None, None
         workbook.close()
 
 
+def read_tables(path: Path) -> list[tuple[str, list[list[Any]]]]:
+    """(sheet name, rows of cell values) of every worksheet of an xlsx file (or the one table of a csv), headerless sheets included."""
+    path = Path(path)
+    if not path.is_file():
+        raise MerautoError(f"coding sheet {path} does not exist", "point merauto at the dataset's coding sheet")
+    with closing(_table_rows(path)) as tables:
+        return list(tables)
+
+
 def read_sheet(path: Path, columns: Sequence[Column]) -> list[SheetRow]:
     """Rows of the first worksheet whose header row names every required column.
 

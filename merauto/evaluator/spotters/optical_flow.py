@@ -41,7 +41,7 @@ def motion_signal(frames: np.ndarray, gap: int, top: float = 0.05) -> np.ndarray
     stays high across the whole interval; a lasting change (a head shift) is high on one side only.
     """
     forward = pair_motion(frames, gap, top)
-    backward = np.concatenate([np.zeros(gap, np.float32), forward[: len(frames) - gap]])
+    backward = np.concatenate([np.zeros(min(gap, len(frames)), np.float32), forward[: max(0, len(frames) - gap)]])
     return np.minimum(forward, backward)
 
 

@@ -56,7 +56,8 @@ def frame_inputs(frames: np.ndarray, fps: float, params: dict[str, Any], memo: M
         forward = memo[entry] if memo is not None and entry in memo else flow_fields(frames, gap, size)
         if memo is not None:
             memo[entry] = forward
-        backward = np.concatenate([np.zeros((gap, *forward.shape[1:]), np.float16), forward[: len(frames) - gap]])
+        shift = min(gap, len(frames))  # a video shorter than the gap has no flow at all
+        backward = np.concatenate([np.zeros((shift, *forward.shape[1:]), np.float16), forward[: len(frames) - shift]])
         parts += [backward, forward]
     return np.concatenate(parts, axis=1)
 
