@@ -421,6 +421,22 @@ def _read_long_video_set(args: argparse.Namespace, console: Console) -> tuple[li
     return videos, f"spot-{args.dataset}" + ("" if default else f"-{size}px-step{step}")
 
 
+def _checked_spot_storage(url: str) -> str:
+    """``--storage`` made absolute, refused now when its SQLite file cannot be written or its database server cannot be reached."""
+    from merauto.results.run_dir import absolute_storage_url
+    from merauto.results.sqlite_files import check_sqlite_writable, sqlite_path
+
+    url = absolute_storage_url(url, Path.cwd())
+    path = sqlite_path(url)
+    if path is not None:
+        check_sqlite_writable(path, "the spotting study", storage_option=True)
+    else:
+        from merauto.results.storage import open_storage  # a database server: connect now (imports Optuna)
+
+        open_storage(url)
+    return url
+
+
 def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     """`merauto spot`: search spotters over long videos under nested leave-one-subject-out, then report F1 at IoU >= 0.5."""
     if args.budget < 1:
@@ -441,6 +457,12 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
             "found under --data-root, manifest any other set (--annotations FILE --fps F)",
         )
     _check_long_video_options(args)
+    if args.storage is not None:
+        args.storage = _checked_spot_storage(args.storage)
+    if args.recognise is not None:
+        from merauto.results.export_files import require_export
+
+        require_export(args.recognise)
     if args.dataset == "manifest" and (args.annotations is None or not args.annotations.is_file() or not args.fps or args.fps <= 0):
         raise MerautoError(
             "--dataset manifest needs --annotations FILE (an existing annotations.csv) and --fps F > 0",
@@ -467,6 +489,10 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"
     )
+    if args.recognise is not None:
+        from merauto.results.spot_then_recognise import require_labels
+
+        require_labels(videos)
     from merauto.orchestrator.spot_search import run_spot_search
     from merauto.results.run_dir import DEFAULT_RUNS
     from merauto.results.spot_report import print_spot_report
@@ -474,6 +500,13 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
     trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console, spotters)
     print_spot_report(trials, Console(), args.resamples)
+    if args.recognise is not None and trials:
+        from merauto.results.spot_then_recognise import STR_FILE, print_str, spot_then_recognise, write_str
+
+        with console.status("recognising the micro-expressions each fold's selected spotter found"):
+            score = spot_then_recognise(trials, videos, args.recognise, _cache_dir(args))
+        print_str(score, Console(), args.resamples)
+        console.print(f"wrote {write_str(score, run_dir / STR_FILE)}")
     if args.export and trials:
         from merauto.results.spotter_export import export_spotter
 
@@ -947,6 +980,14 @@ def build_parser() -> argparse.ArgumentParser:
     spot.add_argument("--run-dir", type=Path, default=None, help="folder for the study and results (default: merauto-runs/<study>)")
     spot.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite file in the run dir)")
     spot.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    spot.add_argument(
+        "--recognise",
+        type=Path,
+        default=None,
+        metavar="EXPORT",
+        help="then score spot-then-recognise: each fold's correctly spotted micro-expressions classified by this recognition export "
+        "(merauto export; trained on other subjects), SF1 x AF1 as in MEGC2023, to RUN_DIR/spot_then_recognise.json",
+    )
     spot.add_argument(
         "--spotters",
         default=",".join(SPOTTER_NAMES),

@@ -219,6 +219,25 @@ def test_spot_refuses_fewer_than_three_subjects_before_searching(tmp_path: Path,
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--spotters", "optical-flow,softnet"], "--spotters 'optical-flow,softnet': unknown spotter softnet"),
+        (["--storage", "sqlite:////no-such-folder/spot.db"], "cannot open --storage sqlite:////no-such-folder/spot.db"),
+        (["--recognise", "."], "lacks pipeline.json; it is not a merauto export"),
+    ],
+)
+def test_bad_spot_options_are_refused_before_any_video_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str], expected: str
+) -> None:
+    from merauto.cli import main
+
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    assert main(["spot", "--lv-size", "tiny", "--run-dir", str(run_dir), "--cache-dir", str(cache), *option]) == 2
+    assert expected in capsys.readouterr().err
+    assert not run_dir.exists() and not cache.exists()  # refused before the synthetic videos were generated
+
+
 def test_a_failing_spotter_trial_is_recorded_and_the_search_goes_on(
     tiny_videos: list[LongVideo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,7 +301,7 @@ def test_the_spot_then_recognise_score_is_the_product_of_hand_computed_stages() 
 
 
 def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
-    tiny_videos: list[LongVideo], tiny_index: SampleIndex, tiny_flow: EvalData, tmp_path: Path
+    tiny_videos: list[LongVideo], tiny_index: SampleIndex, tiny_flow: EvalData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from test_onnx_export import _export
 
@@ -303,6 +322,16 @@ def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
     unlabelled = [replace(v, truth=tuple(replace(t, label="") for t in v.truth)) for v in tiny_videos]
     with pytest.raises(MerautoError, match="--recognise needs the coded class of each micro-expression"):
         spot_then_recognise(trials, unlabelled, tmp_path / "trial-0", tmp_path / "cache")
+
+    from merauto.cli import main  # the same from the command line, after the search and its report
+
+    run = tmp_path / "run"
+    args = ["spot", "--lv-size", "tiny", "--budget", "1", "--spotters", "optical-flow", "--run-dir", str(run)]
+    assert main([*args, "--cache-dir", str(tmp_path / "cache"), "--resamples", "100", "--recognise", str(tmp_path / "trial-0")]) == 0
+    out = capsys.readouterr().out
+    assert "STRS = SF1 x AF1" in out and "analysis F1 (AF1)" in out
+    stored = json.loads((run / "spot_then_recognise.json").read_text())
+    assert stored["strs"] == pytest.approx(stored["sf1"] * stored["af1"]) and stored["classes"] == list(score.classes)
 
 
 @pytest.mark.parametrize("spotter", ["optical-flow", "shallow-cnn"])
