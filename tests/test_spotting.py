@@ -94,6 +94,18 @@ def test_a_coding_row_outside_the_video_is_refused_naming_the_line(tmp_path: Pat
         load_long_videos(annotations, 30.0)
 
 
+def test_a_coded_subjects_video_without_rows_is_read_with_no_intervals(tmp_path: Path) -> None:
+    annotations = _tree(tmp_path, [{"subject": "s1", "video": "v1", "onset": "2", "apex": "3", "offset": "4", "type": "micro"}])
+    quiet = tmp_path / "s1" / "v2"
+    quiet.mkdir()
+    for n in range(1, 8):
+        cv2.imwrite(str(quiet / f"img{n:05d}.jpg"), np.full((16, 16), 90, np.uint8))
+    (tmp_path / "s1" / "notes").mkdir()  # no numbered frames: not a video
+    videos = {v.name: v for v in load_long_videos(annotations, 30.0)}
+    assert sorted(videos) == ["v1", "v2"] and videos["v2"].truth == () and len(videos["v2"].frames) == 7
+    assert [(i.start, i.end) for i in videos["v1"].truth] == [(1, 3)]
+
+
 def test_a_frame_that_cannot_be_decoded_is_refused_naming_the_file(tmp_path: Path) -> None:
     annotations = _tree(tmp_path, [{"subject": "s1", "video": "v1", "onset": "1", "apex": "2", "offset": "3", "type": "macro"}])
     (tmp_path / "s1" / "v1" / "img00003.jpg").write_bytes(b"not a jpeg")
@@ -341,3 +353,9 @@ def test_a_video_shorter_than_the_spotters_gap_gives_flat_signals(tiny_videos: l
     params = component.resolve({"micro_gap_s": 0.5, "macro_gap_s": 2.0, "epochs": 1})  # 15 and 60 frames, more than 10
     train, test = component.fold_signals(short, params, tiny_videos[0].subject, {})
     assert [len(s.signals["macro"]) for s in test] == [10] and not test[0].found({"micro": 0.5, "macro": 0.5})
+
+
+def test_the_command_line_names_every_registered_spotter() -> None:
+    from merauto.cli import SPOTTER_NAMES
+
+    assert list(SPOTTER_NAMES) == SPOTTERS.names()

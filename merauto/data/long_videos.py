@@ -98,8 +98,22 @@ def read_video(path: Path) -> tuple[np.ndarray, int]:
     return np.stack(frames), 1
 
 
+def _uncoded_videos(root: Path, subjects: set[str], coded: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(subject, video) of every folder of numbered frames in a coded subject's folder that no row names."""
+    return sorted(
+        (subject, folder.name)
+        for subject in subjects
+        if (root / subject).is_dir()
+        for folder in (root / subject).iterdir()
+        if folder.is_dir() and (subject, folder.name) not in coded and any(_NUMBER.search(p.name) for p in folder.iterdir())
+    )
+
+
 def load_long_videos(annotations: Path, fps: float) -> list[LongVideo]:
-    """Every video under ``annotations``' folder with its intervals (rows checked against the frames)."""
+    """Every video under ``annotations``' folder with its intervals (rows checked against the frames).
+
+    A coded subject's videos without any row are read too, with no intervals: what a spotter
+    finds in them is false positives, as MEGC counts them."""
     root = annotations.parent
     rows: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = {}
     with annotations.open(newline="") as handle:
@@ -111,6 +125,8 @@ def load_long_videos(annotations: Path, fps: float) -> list[LongVideo]:
             )
         for line, row in enumerate(reader, 2):
             rows.setdefault((row["subject"], row["video"]), []).append((line, row))
+    for key in _uncoded_videos(root, {subject for subject, _ in rows}, set(rows)):
+        rows[key] = []
     videos = []
     for (subject, name), coded in sorted(rows.items()):
         frames, first = read_frames(root / subject / name)

@@ -1,0 +1,62 @@
+"""What `merauto spot`'s memo saves: spotter trials evaluated under nested LOSO with the memo a
+search keeps across trials (motion signals and flow fields by video and gap, trained scorers by
+training subjects and parameters) against the plain baseline, a fresh memo per trial, in the
+same run on the same parameter draws. Both must give identical scores.
+
+    python benchmarks/bench_spotting.py --size small --trials 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import optuna
+
+from merauto.data.long_videos import load_long_videos
+from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
+from merauto.evaluator.spotters import SPOTTERS, evaluate
+from merauto.spec.registry import suggest_choice
+
+
+def draws(spotter: str, n: int, seed: int) -> list[dict]:
+    """``n`` parameter sets of ``spotter`` drawn at random from its searched choices (seeded)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        _, params = suggest_choice(trial, SPOTTERS, lambda s: s.name == spotter)
+        out.append(params)
+        study.tell(trial, 0.0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="small", help="synthetic long-video size: tiny or small")
+    parser.add_argument("--trials", type=int, default=6, help="parameter draws per spotter")
+    parser.add_argument("--spotters", default=",".join(SPOTTERS.names()))
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/merauto-bench-data"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = LongVideoSpec(size=args.size)
+    videos = load_long_videos(ensure_long_videos(spec, args.cache_dir), spec.fps)
+    frames = sum(len(v.frames) for v in videos)
+    print(f"synthetic-lv {args.size}: {len(videos)} videos, {frames} frames, {len({v.subject for v in videos})} subjects")
+    print(f"{'spotter':<14}{'trials':>7}{'fresh memo s':>14}{'shared memo s':>15}{'ratio':>8}  same scores")
+    for spotter in args.spotters.split(","):
+        settings = draws(spotter, args.trials, args.seed)
+        started = time.perf_counter()
+        fresh = [evaluate(videos, spotter, p, {}).objective() for p in settings]
+        plain = time.perf_counter() - started
+        memo: dict = {}
+        started = time.perf_counter()
+        shared = [evaluate(videos, spotter, p, memo).objective() for p in settings]
+        kept = time.perf_counter() - started
+        print(f"{spotter:<14}{len(settings):>7}{plain:>14.1f}{kept:>15.1f}{plain / kept:>7.1f}x  {fresh == shared}")
+
+
+if __name__ == "__main__":
+    main()
