@@ -8,6 +8,7 @@ subject-bootstrap intervals, chosen on inner scores only (as for recognition, pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -36,6 +37,11 @@ def _fold_test(trial: SpotTrial, subject: str, kind: str) -> SpotCounts:
     return SpotCounts(**fold["test"][kind]) if kind in fold["test"] else SpotCounts()
 
 
+def _named(trials: Iterable[SpotTrial]) -> str:
+    """``'3 (shallow-cnn), 7 (optical-flow)'``: each distinct trial by number, with its spotter."""
+    return ", ".join(f"{t.number} ({t.spotter})" for t in sorted({t.number: t for t in trials}.values(), key=lambda t: t.number))
+
+
 def per_fold_choice(trials: list[SpotTrial]) -> dict[str, SpotTrial]:
     """For each test subject, the trial whose inner F1 in that subject's fold is best (ties to the earlier trial)."""
     subjects = [f["subject"] for f in trials[0].folds] if trials else []
@@ -52,12 +58,12 @@ def spot_estimates(trials: list[SpotTrial]) -> list[SpotEstimate]:
     return [
         SpotEstimate(
             "global selection",
-            f"trial {best.number}, best pooled inner F1 ({best.objective:.3f})",
+            f"trial {best.number} ({best.spotter}), best pooled inner F1 ({best.objective:.3f})",
             {k: {s: _fold_test(best, s, k) for s in subjects} for k in KINDS},
         ),
         SpotEstimate(
             "per-fold selection",
-            f"nested estimate; per test subject the best inner F1 of its fold (trials {sorted({t.number for t in chosen.values()})})",
+            f"nested estimate; per test subject the best inner F1 of its fold (trials {_named(chosen.values())})",
             {k: {s: _fold_test(chosen[s], s, k) for s in subjects} for k in KINDS},
         ),
     ]
