@@ -468,8 +468,15 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
             "--dataset manifest needs --annotations FILE (an existing annotations.csv) and --fps F > 0",
             "pass the CSV (columns subject, video, onset, apex, offset, type; frames in SUBJECT/VIDEO/ beside it) and its frame rate",
         )
+    preprocessing = None  # how a licensed set's frames were cut and subsampled, for its spotter export
     if args.dataset in LONG_VIDEO_DATASETS:
+        from merauto.data.long_video_sets import LONG_VIDEO_SETS
+
         videos, label = _read_long_video_set(args, console)
+        preprocessing = {
+            "frame_size": args.frame_size or SPOT_FRAME_SIZE,
+            "step": args.frame_step or LONG_VIDEO_SETS[args.dataset].default_step,
+        }
     else:
         from merauto.data.long_videos import load_long_videos
         from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
@@ -510,7 +517,7 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     if args.export and trials:
         from merauto.results.spotter_export import export_spotter
 
-        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter')}")
+        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter', preprocessing)}")
     console.print(f"{len(trials)} trials in {run_dir}; rerun the command with a larger --budget to continue")
     return 0
 
@@ -632,7 +639,7 @@ def _predict_video(args: argparse.Namespace, console: Console) -> int:
         from merauto.results.spot_timeline import write_timeline
 
         sys.stdout.flush()
-        page = write_timeline(args.timeline, args.video, frames, first, spotted, signal, spotter.thresholds, labels)
+        page = write_timeline(args.timeline, args.video, frames, first, spotted, signal, spotter.thresholds, labels, spotter.step)
         console.print(f"timeline: {page}")
     return 0
 

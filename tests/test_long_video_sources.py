@@ -4,6 +4,7 @@ real ones) checked for subjects, videos, intervals, the frame step, the cache an
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -350,6 +351,18 @@ def test_spot_runs_end_to_end_on_the_casme2_long_videos(tmp_path: Path, capsys: 
     assert "6 videos, 3 subjects, 4 coded expressions" in captured.err and "1 trials in" in captured.err, captured.err
     assert "IoU >= 0.5" in captured.out
     assert (tmp_path / "run" / "study.db").is_file()
+
+    # its export reads a new video as the set's videos were read: cut to the face, resized, subsampled
+    args += ["--frame-step", "2", "--study", "step2", "--export"]
+    assert main(args) == 0
+    capsys.readouterr()
+    spotter = tmp_path / "run" / "export" / "spotter"
+    assert json.loads((spotter / "spotter.json").read_text())["preprocessing"] == {"frame_size": 32, "step": 2}
+    video = next((root / "CAS(ME)^2" / "rawpic").glob("s15/15_0101*"))  # full-size frames, not the spotter's 32 px
+    assert main(["predict", str(spotter), "--video", str(video), "--timeline", str(tmp_path / "t.html")]) == 0
+    rows = [r.split(",") for r in capsys.readouterr().out.splitlines()[1:]]
+    assert all(1 <= int(r[0]) <= int(r[1]) <= int(r[2]) <= 90 for r in rows)  # the fixture's still frames may show none
+    assert (tmp_path / "t.html").is_file()
 
 
 def test_bad_spot_options_are_refused_before_torch_ray_or_optuna_is_imported(tmp_path: Path) -> None:

@@ -359,3 +359,19 @@ def test_the_command_line_names_every_registered_spotter() -> None:
     from merauto.cli import SPOTTER_NAMES
 
     assert list(SPOTTER_NAMES) == SPOTTERS.names()
+
+
+def test_a_subsampling_spotter_reports_intervals_in_the_new_videos_own_frame_numbers(tiny_videos: list[LongVideo]) -> None:
+    from merauto.data.long_video_frames import face_crops
+    from merauto.evaluator.spotters import spot_frames
+    from merauto.results.spotter_export import ExportedSpotter
+
+    fitted = SPOTTERS.get("optical-flow").fit(tiny_videos, SPOTTERS.get("optical-flow").resolve(FOUND), {})
+    exported = ExportedSpotter("optical-flow", fitted, TINY_LV.fps, (64, 64), {}, {"frame_size": 64, "step": 2})
+    full_rate = np.repeat(tiny_videos[0].frames, 2, axis=0)  # the same video at twice the frame rate
+    spotted, signal = exported.spot(full_rate)
+    kept, _ = spot_frames(fitted, face_crops(full_rate, 2 * TINY_LV.fps, 64, 2)[0], TINY_LV.fps)
+    assert spotted and len(spotted) == len(kept) and len(signal.signals["micro"]) == len(full_rate) // 2
+    for whole, k in zip(spotted, kept, strict=True):
+        assert (whole.interval.start, whole.apex) == (2 * k.interval.start, 2 * k.apex)
+        assert whole.interval.end == min(len(full_rate) - 1, 2 * k.interval.end + 1) and whole.interval.kind == k.interval.kind

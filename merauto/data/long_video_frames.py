@@ -83,12 +83,26 @@ def _crop(video: VideoFolder, fps: float, frame_size: int) -> tuple[Callable[[Pa
                 f"{path} is {size[1]}x{size[0]}, the first frame of its video {shape[1]}x{shape[0]}",
                 "extract every frame of a video at one size",
             )
-        if square is not None:  # pixel centres: full-scale x is (x + 0.5) / reduction - 0.5 at the reduced scale
-            x, y, s = (square[0] + 0.5) / reduction - 0.5, (square[1] + 0.5) / reduction - 0.5, round(square[2] / reduction)
-            frame = cv2.getRectSubPix(frame, (s, s), (x, y))
-        return cv2.resize(frame, (frame_size, frame_size), interpolation=cv2.INTER_AREA)
+        return crop_square(frame, square, frame_size, reduction)
 
     return read, square is not None
+
+
+def crop_square(frame: np.ndarray, square: tuple[float, float, float] | None, frame_size: int, reduction: int = 1) -> np.ndarray:
+    """``frame`` (decoded at 1/``reduction`` scale) cut to the face ``square`` (full-scale centre x, y and side;
+    ``None``: the whole frame) and resized to ``frame_size`` a side."""
+    if square is not None:  # pixel centres: full-scale x is (x + 0.5) / reduction - 0.5 at the reduced scale
+        x, y, s = (square[0] + 0.5) / reduction - 0.5, (square[1] + 0.5) / reduction - 0.5, round(square[2] / reduction)
+        frame = cv2.getRectSubPix(frame, (s, s), (x, y))
+    return cv2.resize(frame, (frame_size, frame_size), interpolation=cv2.INTER_AREA)
+
+
+def face_crops(frames: np.ndarray, fps: float, frame_size: int, step: int) -> tuple[np.ndarray, bool]:
+    """A new video's grey ``frames`` as the long-video sets are read: every ``step``-th frame cut to one face
+    box (found as for a set's videos) and resized to ``frame_size``; and whether a face was found."""
+    gap = max(1, round(fps / 2))
+    square = next((s for k in range(0, min(len(frames), FACE_TRIES * gap), gap) if (s := face_square(frames[k])) is not None), None)
+    return np.stack([crop_square(f, square, frame_size) for f in frames[::step]]), square is not None
 
 
 def processed_frames(

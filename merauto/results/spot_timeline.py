@@ -17,11 +17,11 @@ from merauto.evaluator.spotting import Spotted, VideoSignal
 COLOURS = {"micro": "#d62728", "macro": "#1f77b4"}
 
 
-def timeline_figure(signal: VideoSignal, spotted: list[Spotted], first: int, thresholds: dict[str, float]) -> go.Figure:
-    """Each scale's signal against frame numbers, its detection height dashed, spotted intervals shaded."""
+def timeline_figure(signal: VideoSignal, spotted: list[Spotted], first: int, thresholds: dict[str, float], step: int = 1) -> go.Figure:
+    """Each scale's signal against frame numbers (a value every ``step`` frames), its detection height dashed, spotted intervals shaded."""
     figure = go.Figure()
     for kind, values in signal.signals.items():
-        frames = np.arange(len(values)) + first
+        frames = np.arange(len(values)) * step + first
         figure.add_trace(go.Scatter(x=frames, y=values, name=f"{kind} scale", line={"color": COLOURS[kind], "width": 1}))
         height = float(values.mean() + thresholds[kind] * (values.max() - values.mean()))
         figure.add_hline(y=height, line={"color": COLOURS[kind], "dash": "dash", "width": 1})
@@ -41,7 +41,7 @@ def _thumbnail(frame: np.ndarray) -> str:
 
 def write_timeline(
     path: Path, video: Path, frames: np.ndarray, first: int, spotted: list[Spotted], signal: VideoSignal, thresholds: dict[str, float],
-    labels: dict[int, tuple[str, list[float]]],
+    labels: dict[int, tuple[str, list[float]]], step: int = 1,
 ) -> Path:  # fmt: skip
     """Write the timeline page (self-contained: plotly.js and the apex frames inlined), atomically."""
     cells = []
@@ -54,7 +54,7 @@ def write_timeline(
         cells.append(
             f'<figure><img src="data:image/png;base64,{image}" alt="apex"><figcaption>{html.escape(caption)}</figcaption></figure>'
         )
-    chart = timeline_figure(signal, spotted, first, thresholds).to_html(full_html=False, include_plotlyjs=True)
+    chart = timeline_figure(signal, spotted, first, thresholds, step).to_html(full_html=False, include_plotlyjs=True)
     document = f"""<!doctype html><html><head><meta charset="utf-8"><title>merauto spotting: {html.escape(str(video))}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} figure{{display:inline-block;margin:.4em;text-align:center;font-size:12px}}</style>
 </head><body><h1>Spotted in {html.escape(str(video))}</h1><p>{len(spotted)} intervals in {len(frames)} frames.</p>
