@@ -611,6 +611,8 @@ def _predict_video(args: argparse.Namespace, console: Console) -> int:
     (frame numbers of the video), each micro-expression classified by a recognition export when given."""
     if args.clips or args.clips_csv is not None:
         raise MerautoError("--video spots one long video; clip folders and --clips-csv are for a recognition export", "drop them")
+    if not (args.export_dir / "spotter.json").is_file():  # refused before the spotters' libraries are imported
+        raise MerautoError(f"{args.export_dir} holds no spotter.json", "pass a folder written by merauto spot --export")
     from merauto.data.long_videos import read_video
     from merauto.results.export_files import require_export
     from merauto.results.spotter_export import ExportedSpotter

@@ -224,8 +224,14 @@ RUNS = [
     Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
     Refusal("spot --budget 0", lambda f: ["spot", "--budget", "0"], ("--budget 0",)),
-    Refusal("spot of an unknown long-video set", lambda f: ["spot", "--dataset", "casme2"], ("'casme2'", "--dataset manifest")),
+    Refusal("spot of an unknown long-video set", lambda f: ["spot", "--dataset", "casme2"], ("'casme2'", "casme2-lv", "manifest")),
     Refusal("spot --dataset manifest without its CSV", lambda f: ["spot", "--dataset", "manifest"], ("--annotations FILE",)),
+    Refusal("spot of an unknown spotter", lambda f: ["spot", "--spotters", "softnet"], ("unknown spotter softnet", "shallow-cnn")),
+    Refusal("spot --recognise of a folder that is no export", lambda f: ["spot", "--recognise", str(f)], ("not a merauto export",)),
+    Refusal(
+        "spot --storage in a missing folder", lambda f: ["spot", "--storage", f"sqlite:///{f}/none/s.db"], ("does not exist", "--storage")
+    ),
+    Refusal("spot --frame-step 0", lambda f: ["spot", "--dataset", "samm-lv", "--frame-step", "0"], ("--frame-step 0",)),
     Refusal(
         "predict --video with no spotter export", lambda f: ["predict", str(f), "--video", str(f)], ("holds no spotter.json", "--export")
     ),
