@@ -457,6 +457,9 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
             "found under --data-root, manifest any other set (--annotations FILE --fps F)",
         )
     _check_long_video_options(args)
+    from merauto.orchestrator.options import check_device
+
+    check_device(args.device)
     if args.storage is not None:
         args.storage = _checked_spot_storage(args.storage)
     if args.recognise is not None:
@@ -505,7 +508,7 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     from merauto.results.spot_report import print_spot_report
 
     run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
-    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console, spotters)
+    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console, spotters, args.device)
     print_spot_report(trials, Console(), args.resamples)
     if args.recognise is not None and trials:
         from merauto.results.spot_then_recognise import STR_FILE, print_str, spot_then_recognise, write_str
@@ -517,7 +520,7 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
     if args.export and trials:
         from merauto.results.spotter_export import export_spotter
 
-        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter', preprocessing)}")
+        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter', preprocessing, args.device)}")
     console.print(f"{len(trials)} trials in {run_dir}; rerun the command with a larger --budget to continue")
     return 0
 
@@ -997,6 +1000,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="then score spot-then-recognise: each fold's correctly spotted micro-expressions classified by this recognition export "
         "(merauto export; trained on other subjects), SF1 x AF1 as in MEGC2023, to RUN_DIR/spot_then_recognise.json",
     )
+    spot.add_argument("--device", default="auto", help="torch device of the learned spotters: auto (CUDA when seen), cpu, cuda or cuda:N")
     spot.add_argument(
         "--spotters",
         default=",".join(SPOTTER_NAMES),

@@ -231,6 +231,7 @@ RUNS = [
     Refusal(
         "spot --storage in a missing folder", lambda f: ["spot", "--storage", f"sqlite:///{f}/none/s.db"], ("does not exist", "--storage")
     ),
+    Refusal("spot --device of no device", lambda f: ["spot", "--device", "tpu"], ("--device 'tpu' is not a device",)),
     Refusal("spot --frame-step 0", lambda f: ["spot", "--dataset", "samm-lv", "--frame-step", "0"], ("--frame-step 0",)),
     Refusal(
         "predict --video with no spotter export", lambda f: ["predict", str(f), "--video", str(f)], ("holds no spotter.json", "--export")

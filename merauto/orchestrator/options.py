@@ -56,6 +56,17 @@ class SearchOptions:
     limits: CostLimits = CostLimits()  # --max-params, --max-latency-ms
 
 
+def check_device(device: str, here: bool = True) -> None:
+    """Refuse a ``--device`` that names no torch device, or CUDA where this machine (``here``: it trains here) has none."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise MerautoError(f"--device {device!r} is not a device", f"choose one of {', '.join(DEVICES)} or cuda:N")
+    if device.startswith("cuda") and here:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MerautoError(f"--device {device}: this machine has no CUDA device", "use --device auto or cpu")
+
+
 def validate(options: SearchOptions) -> None:
     """Refuse bad options before any data is touched."""
     if options.budget < 1:
@@ -85,13 +96,7 @@ def validate(options: SearchOptions) -> None:
         check_warm_start(options.warm_start, options.run_dir, options.objectives, options.strict)
     if options.strict and options.pruning != "none":
         raise MerautoError("--strict scores each fold's study on its own fold: fold rungs do not apply", "drop --pruning with --strict")
-    if options.device not in DEVICES and not options.device.startswith("cuda:"):
-        raise MerautoError(f"--device {options.device!r} is not a device", f"choose one of {', '.join(DEVICES)} or cuda:N")
-    if options.device.startswith("cuda") and options.ray_address is None:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise MerautoError(f"--device {options.device}: this machine has no CUDA device", "use --device auto or cpu")
+    check_device(options.device, here=options.ray_address is None)
     if options.init_checkpoint is not None and not options.init_checkpoint.is_file():
         raise MerautoError(
             f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.safetensors (or model.pt) of a merauto export"

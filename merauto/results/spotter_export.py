@@ -82,14 +82,16 @@ class ExportedSpotter:
         return Spotted(replace(spotted.interval, start=start, end=end), spotted.apex * self.step, spotted.score)
 
 
-def export_spotter(trials: list[SpotTrial], videos: list[LongVideo], out_dir: Path, preprocessing: dict[str, Any] | None = None) -> Path:
+def export_spotter(
+    trials: list[SpotTrial], videos: list[LongVideo], out_dir: Path, preprocessing: dict[str, Any] | None = None, device: str = "auto"
+) -> Path:
     """Write the globally selected trial's spotter fitted on every subject of ``videos`` (replacing an earlier export);
     ``preprocessing`` is how a licensed set's videos were cut to the face and subsampled, for new videos to be read alike."""
     estimate = spot_estimates(trials)[0]
     best = max(trials, key=lambda t: (t.objective, -t.number))
     component = SPOTTERS.get(best.spotter)
     params = component.resolve(best.spotter_params)
-    fitted = component.fit(videos, params, {})
+    fitted = component.fit(videos, params, {}, device)
     record = {
         "merauto_version": __version__,
         "spotter": component.name,

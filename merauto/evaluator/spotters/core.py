@@ -41,13 +41,14 @@ class Spotter(Component):
 
     @abstractmethod
     def fold_signals(
-        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo
+        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo, device: str = "auto"
     ) -> tuple[list[VideoSignal], list[VideoSignal]]:
         """Signals of the training subjects' videos (what thresholds are chosen on) and of ``subject``'s
-        videos, for the outer fold that tests ``subject``; nothing of ``subject``'s videos may shape the former."""
+        videos, for the outer fold that tests ``subject``; nothing of ``subject``'s videos may shape the former.
+        A spotter that trains does so on torch ``device``."""
 
     @abstractmethod
-    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> FittedSpotter:
+    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo, device: str = "auto") -> FittedSpotter:
         """This spotter fitted on every subject of ``videos``, thresholds chosen on signals it would give unseen subjects."""
 
     @abstractmethod
@@ -58,12 +59,12 @@ class Spotter(Component):
 SPOTTERS: Registry[Spotter] = Registry("spotter", default="optical-flow")
 
 
-def evaluate(videos: list[LongVideo], name: str, params: dict[str, Any], memo: Memo | None = None) -> SpotOutcome:
-    """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects."""
+def evaluate(videos: list[LongVideo], name: str, params: dict[str, Any], memo: Memo | None = None, device: str = "auto") -> SpotOutcome:
+    """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects (trained on torch ``device``)."""
     spotter = SPOTTERS.get(name)
     params = spotter.resolve(params)
     memo = {} if memo is None else memo
-    return evaluate_spotter([v.subject for v in videos], lambda subject: spotter.fold_signals(videos, params, subject, memo))
+    return evaluate_spotter([v.subject for v in videos], lambda subject: spotter.fold_signals(videos, params, subject, memo, device))
 
 
 def spot_frames(fitted: FittedSpotter, frames: np.ndarray, fps: float) -> tuple[list[Spotted], VideoSignal]:

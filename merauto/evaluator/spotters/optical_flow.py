@@ -100,12 +100,12 @@ class OpticalFlow(Spotter):
     }
 
     def fold_signals(
-        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo
+        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo, device: str = "auto"
     ) -> tuple[list[VideoSignal], list[VideoSignal]]:
         signals = baseline_signals(videos, params, memo)
         return [s for s in signals if s.subject != subject], [s for s in signals if s.subject == subject]
 
-    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> FittedSpotter:
+    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo, device: str = "auto") -> FittedSpotter:
         return FittedOpticalFlow(params, choose_thresholds(baseline_signals(videos, params, memo)))
 
     def load(self, folder: Path, params: dict[str, Any], thresholds: dict[str, float]) -> FittedSpotter:

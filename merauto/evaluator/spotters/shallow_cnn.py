@@ -138,11 +138,11 @@ def train_scorer(videos: list[LongVideo], params: dict[str, Any], memo: Memo, de
     return TrainedScorer(model, scale, device)
 
 
-def _scorer(videos: list[LongVideo], subjects: list[str], params: dict[str, Any], memo: Memo) -> TrainedScorer:
+def _scorer(videos: list[LongVideo], subjects: list[str], params: dict[str, Any], memo: Memo, device: str) -> TrainedScorer:
     """The scorer trained on ``subjects``' videos, kept in ``memo``: folds that train on the same subjects share it."""
     entry = ("scorer", tuple(sorted(subjects)), json.dumps(params, sort_keys=True))
     if entry not in memo:
-        memo[entry] = train_scorer([v for v in videos if v.subject in subjects], params, memo, resolve_device("auto"))
+        memo[entry] = train_scorer([v for v in videos if v.subject in subjects], params, memo, resolve_device(device))
     return memo[entry]
 
 
@@ -156,12 +156,14 @@ def _signals(scorer: TrainedScorer, videos: list[LongVideo], params: dict[str, A
     ]
 
 
-def cross_fitted_signals(videos: list[LongVideo], subjects: list[str], params: dict[str, Any], memo: Memo) -> list[VideoSignal]:
+def cross_fitted_signals(
+    videos: list[LongVideo], subjects: list[str], params: dict[str, Any], memo: Memo, device: str
+) -> list[VideoSignal]:
     """Signals of ``subjects``' videos, each half of the subjects scored by a network trained on the other half."""
     halves = [subjects[0::2], subjects[1::2]]
     signals = []
     for half, other in (halves, halves[::-1]):
-        signals += _signals(_scorer(videos, other, params, memo), [v for v in videos if v.subject in half], params, memo)
+        signals += _signals(_scorer(videos, other, params, memo, device), [v for v in videos if v.subject in half], params, memo)
     return signals
 
 
@@ -212,16 +214,16 @@ class ShallowCNN(Spotter):
     }
 
     def fold_signals(
-        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo
+        self, videos: list[LongVideo], params: dict[str, Any], subject: str, memo: Memo, device: str = "auto"
     ) -> tuple[list[VideoSignal], list[VideoSignal]]:
         train = sorted({v.subject for v in videos} - {subject})
-        test = _signals(_scorer(videos, train, params, memo), [v for v in videos if v.subject == subject], params, memo)
-        return cross_fitted_signals(videos, train, params, memo), test
+        test = _signals(_scorer(videos, train, params, memo, device), [v for v in videos if v.subject == subject], params, memo)
+        return cross_fitted_signals(videos, train, params, memo, device), test
 
-    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> FittedSpotter:
+    def fit(self, videos: list[LongVideo], params: dict[str, Any], memo: Memo, device: str = "auto") -> FittedSpotter:
         subjects = sorted({v.subject for v in videos})
-        thresholds = choose_thresholds(cross_fitted_signals(videos, subjects, params, memo))
-        return FittedShallowCNN(params, thresholds, _scorer(videos, subjects, params, memo))
+        thresholds = choose_thresholds(cross_fitted_signals(videos, subjects, params, memo, device))
+        return FittedShallowCNN(params, thresholds, _scorer(videos, subjects, params, memo, device))
 
     def load(self, folder: Path, params: dict[str, Any], thresholds: dict[str, float]) -> FittedSpotter:
         path = Path(folder) / WEIGHTS_FILE
