@@ -75,21 +75,27 @@ def print_check(loaded: LoadedDataset, console: Console) -> None:
         )
     console.print(table)
 
-    if loaded.warnings:
-        console.print("[bold]warnings[/] (a search runs with these):")
-        for kind, group in _grouped(loaded.warnings).items():
+    print_findings(console, loaded.warnings, loaded.errors, "merauto search", "dataset")
+
+
+def print_findings(console: Console, warnings: list[Finding], errors: list[Finding], command: str, what: str) -> None:
+    """Warnings by kind (counted per source, a few examples) and errors by kind (up to :data:`ERRORS_SHOWN`
+    each), then whether ``command`` can use the ``what`` (dataset, set)."""
+    if warnings:
+        console.print(f"[bold]warnings[/] ({command} runs with these):")
+        for kind, group in _grouped(warnings).items():
             by_source = Counter(f.source for f in group)
             console.print(f"  {kind}: {len(group)} ({', '.join(f'{s} {n}' for s, n in sorted(by_source.items()))}), e.g.", highlight=False)
             for finding in group[:EXAMPLES]:
                 console.print(f"    {escape(finding.line())}", highlight=False)
-    if loaded.errors:
-        console.print("[bold red]errors[/] (a search refuses the dataset until they are fixed):")
-        for kind, group in _grouped(loaded.errors).items():
+    if errors:
+        console.print(f"[bold red]errors[/] ({command} refuses the {what} until they are fixed):")
+        for kind, group in _grouped(errors).items():
             console.print(f"  {kind}: {len(group)}", highlight=False)
             for finding in group[:ERRORS_SHOWN]:
                 console.print(f"    {escape(finding.line())}", highlight=False)
             if len(group) > ERRORS_SHOWN:
                 console.print(f"    ... and {len(group) - ERRORS_SHOWN} more")
-        console.print(f"[bold red]{len(loaded.errors)} error(s)[/]: merauto search would refuse this dataset")
+        console.print(f"[bold red]{len(errors)} error(s)[/]: {command} would refuse this {what}")
     else:
-        console.print("[bold green]ok[/]: merauto search can use this dataset")
+        console.print(f"[bold green]ok[/]: {command} can use this {what}")

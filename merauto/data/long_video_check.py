@@ -3,7 +3,6 @@ every problem found, grouped by kind, each with its file (and row) and the fix."
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,15 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from merauto.data.check import print_findings
 from merauto.data.findings import Finding
 from merauto.data.locations import DataConfig
 from merauto.data.long_video_frames import Progress, read_long_videos
 from merauto.data.long_video_sets import read_catalogue
 from merauto.data.long_videos import LongVideo
 from merauto.data.sources.long_video_catalogue import LongVideoCatalogue
-
-EXAMPLES = 3  # warnings shown per kind
-ERRORS_SHOWN = 20  # errors shown per kind
 
 
 @dataclass(frozen=True)
@@ -73,25 +70,4 @@ def print_long_video_check(check: LongVideoCheck, console: Console) -> None:
         str(warned),
     )
     console.print(table)
-    groups: dict[tuple[bool, str], list[Finding]] = defaultdict(list)
-    for finding in check.findings:
-        groups[(finding.error, finding.kind)].append(finding)
-    warnings = {kind: group for (error, kind), group in groups.items() if not error}
-    errors = {kind: group for (error, kind), group in groups.items() if error}
-    if warnings:
-        console.print("[bold]warnings[/] (spotting runs with these):")
-        for kind, group in warnings.items():
-            console.print(f"  {kind}: {len(group)}, e.g.", highlight=False)
-            for finding in group[:EXAMPLES]:
-                console.print(f"    {escape(finding.line())}", highlight=False)
-    if errors:
-        console.print("[bold red]errors[/] (merauto spot refuses the set until they are fixed):")
-        for kind, group in errors.items():
-            console.print(f"  {kind}: {len(group)}", highlight=False)
-            for finding in group[:ERRORS_SHOWN]:
-                console.print(f"    {escape(finding.line())}", highlight=False)
-            if len(group) > ERRORS_SHOWN:
-                console.print(f"    ... and {len(group) - ERRORS_SHOWN} more")
-        console.print(f"[bold red]{len(check.errors)} error(s)[/]: merauto spot would refuse this set")
-    else:
-        console.print("[bold green]ok[/]: merauto spot can use this set")
+    print_findings(console, [f for f in check.findings if not f.error], [f for f in check.findings if f.error], "merauto spot", "set")
