@@ -633,12 +633,12 @@ def _predict_video(args: argparse.Namespace, console: Console) -> int:
         classes, labels, warnings = recognise_spotted(args.recognise, args.video, frames, first, spotted, _cache_dir(args), args.runtime)
         for line in warnings:
             console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
-    print("start,apex,end,type,score" + ("," + ",".join(["label", *(f"p_{c}" for c in classes)]) if classes else ""))
+    print("start,apex,end,type,score" + ("," + ",".join(["label", "confidence", *(f"p_{c}" for c in classes)]) if classes else ""))
     for k, s in enumerate(spotted):
         row = f"{first + s.interval.start},{first + s.apex},{first + s.interval.end},{s.interval.kind},{s.score:.4f}"
         if classes:
             label, probs = labels.get(k, ("", []))
-            row += f",{label}," + ",".join(f"{p:.4f}" for p in probs) if label else "," * (len(classes) + 1)
+            row += f",{label},{max(probs):.4f}," + ",".join(f"{p:.4f}" for p in probs) if label else "," * (len(classes) + 2)
         print(row)
     if args.timeline is not None:
         from merauto.results.spot_timeline import write_timeline

@@ -124,7 +124,7 @@ def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert re.search(
         r"trial 1 \((optical-flow|shallow-cnn)\) complete, inner F1 0\.\d{3} \| 2/2 done; best inner F1 0\.\d{3}; eta", captured.err
     )
-    assert "per-fold" in out and "global" in out and "nested" in out and "IoU >= 0.5" in out
+    assert "per-fold" in out and "global" in out and "nested" in out and "IoU >= 0.5" in out and "subject by subject" in out
     assert main([*args, "--budget", "3"]) == 0  # resumes: one more trial, none repeated
     trials = load_spot_trials(tmp_path / "run")
     assert [t.number for t in trials] == [0, 1, 2]
@@ -183,11 +183,12 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     captured = capsys.readouterr()
     header, *rows = captured.out.splitlines()
     classes = json.loads((recogniser / "pipeline.json").read_text())["classes"]
-    assert header == "start,apex,end,type,score,label," + ",".join(f"p_{c}" for c in classes)
+    assert header == "start,apex,end,type,score,label,confidence," + ",".join(f"p_{c}" for c in classes)
     micro = [r.split(",") for r in rows if r.split(",")[3] == "micro"]
     macro = [r.split(",") for r in rows if r.split(",")[3] == "macro"]
-    assert micro and all(r[5] in classes and abs(sum(map(float, r[6:])) - 1) < 1e-3 for r in micro)
-    assert all(r[5:] == [""] * (len(classes) + 1) for r in macro)  # the recogniser classifies micro-expressions only
+    assert micro and all(r[5] in classes and abs(sum(map(float, r[7:])) - 1) < 1e-3 for r in micro)
+    assert all(float(r[6]) == max(map(float, r[7:])) for r in micro)  # confidence: the recognised class's probability
+    assert all(r[5:] == [""] * (len(classes) + 2) for r in macro)  # the recogniser classifies micro-expressions only
     assert "trained on clips of" in captured.err  # 64 px long-video frames against the recogniser's training size
     page = (tmp_path / "timeline.html").read_text()  # the signals, the intervals and one apex frame per interval, labelled
     assert "plotly" in page and page.count("<figure>") == len(rows) and page.count('<img src="data:image/png;base64,') == len(rows)

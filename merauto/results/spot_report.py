@@ -90,10 +90,23 @@ def spot_rows(estimates: list[SpotEstimate], n_resamples: int = 1000) -> list[di
     return rows
 
 
+def subject_rows(trials: list[SpotTrial]) -> list[dict[str, str]]:
+    """The nested estimate subject by subject: the trial its fold selected, and that fold's test F1 and counts per type."""
+    rows = []
+    for subject, trial in per_fold_choice(trials).items():
+        row = {"test subject": subject, "selected trial": f"{trial.number} ({trial.spotter})", "inner F1": f"{trial.inner_f1(subject):.3f}"}
+        for kind in KINDS:
+            c = _fold_test(trial, subject, kind)
+            row[f"{kind} F1 (TP/FP/FN)"] = f"{c.f1:.3f} ({c.tp}/{c.fp}/{c.fn})"
+        rows.append(row)
+    return rows
+
+
 def print_spot_report(trials: list[SpotTrial], console: Console, n_resamples: int = 1000) -> None:
-    """The selections' pooled test scores at IoU >= 0.5, on the terminal."""
+    """The selections' pooled test scores at IoU >= 0.5, and the nested estimate per test subject, on the terminal."""
     print_rows(
         console,
         f"spotting at IoU >= 0.5 over {len(trials)} trials (pooled over test subjects)",
         spot_rows(spot_estimates(trials), n_resamples),
     )
+    print_rows(console, "per-fold selection, subject by subject (each fold's test subject)", subject_rows(trials))
