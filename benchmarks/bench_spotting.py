@@ -1,9 +1,10 @@
 """What `merauto spot`'s memo saves: spotter trials evaluated under nested LOSO with the memo a
 search keeps across trials (motion signals and flow fields by video and gap, trained scorers by
 training subjects and parameters) against the plain baseline, a fresh memo per trial, in the
-same run on the same parameter draws. Both must give identical scores.
+same run on the same parameter draws. Both must give identical scores. The draws are a finished
+search's first trials (``--from-run``: what TPE actually asks, revisiting windows) or random.
 
-    python benchmarks/bench_spotting.py --size small --trials 6
+    python benchmarks/bench_spotting.py --size small --trials 8 --from-run merauto-runs/spot-synthetic-lv-small
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import optuna
 from merauto.data.long_videos import load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
 from merauto.evaluator.spotters import SPOTTERS, evaluate
+from merauto.results.spot_store import load_spot_trials
 from merauto.spec.registry import suggest_choice
 
 
@@ -32,6 +34,11 @@ def draws(spotter: str, n: int, seed: int) -> list[dict]:
     return out
 
 
+def search_draws(run_dir: Path, spotter: str, n: int) -> list[dict]:
+    """The parameters of the first ``n`` trials of ``spotter`` in the spotting run ``run_dir``, in the order the search ran them."""
+    return [t.spotter_params for t in sorted(load_spot_trials(run_dir), key=lambda t: t.number) if t.spotter == spotter][:n]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="small", help="synthetic long-video size: tiny or small")
@@ -39,6 +46,7 @@ def main() -> None:
     parser.add_argument("--spotters", default=",".join(SPOTTERS.names()))
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/merauto-bench-data"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--from-run", type=Path, default=None, help="take the draws from this spotting run's trials")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = LongVideoSpec(size=args.size)
@@ -47,7 +55,7 @@ def main() -> None:
     print(f"synthetic-lv {args.size}: {len(videos)} videos, {frames} frames, {len({v.subject for v in videos})} subjects")
     print(f"{'spotter':<14}{'trials':>7}{'fresh memo s':>14}{'shared memo s':>15}{'ratio':>8}  same scores")
     for spotter in args.spotters.split(","):
-        settings = draws(spotter, args.trials, args.seed)
+        settings = search_draws(args.from_run, spotter, args.trials) if args.from_run else draws(spotter, args.trials, args.seed)
         started = time.perf_counter()
         fresh = [evaluate(videos, spotter, p, {}).objective() for p in settings]
         plain = time.perf_counter() - started
