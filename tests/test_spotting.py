@@ -205,6 +205,7 @@ def test_a_learned_spotter_is_exported_with_its_network_and_spots_a_new_video(
     params = {"epochs": 2}
     trial = spot_record(0, {"spotter": "shallow-cnn", **params}, evaluate(tiny_videos, "shallow-cnn", params))
     spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
+    assert spotter.stat().st_mode & 0o055 == 0o055 and not list(tmp_path.glob(".spotter-*"))  # readable by others, no staging left
     loaded = ExportedSpotter.load(spotter)
     fitted = SPOTTERS.get("shallow-cnn").fit(tiny_videos, SPOTTERS.get("shallow-cnn").resolve(params), {})
     frames = tiny_videos[0].frames

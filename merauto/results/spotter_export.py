@@ -109,6 +109,7 @@ def export_spotter(
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".spotter-", dir=out_dir.parent))  # nothing half-written under out_dir
+    staging.chmod(0o755)  # mkdtemp's folder is its owner's alone; an export is shared and archived like the run
     try:
         fitted.save(staging)
         write_text_atomic(staging / SPOTTER_FILE, json.dumps(record, indent=2), "the spotter export")
