@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from sklearn.metrics import f1_score
 
 from merauto.cli import build_parser, main
 from merauto.data.cache import FeatureCache
 from merauto.data.clip_list import NewClip
 from merauto.results.export import ExportedPipeline
-from merauto.results.selection import selected_trial
+from merauto.results.selection import per_fold_selection, selected_trial
 from merauto.results.store import ResultsStore
 
 TINY = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # a bounded epoch limit keeps every sampled trial cheap
@@ -154,7 +155,12 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert "cost model: predicted training time" in report.stdout
     labelled = {row.name: row for row in ResultsStore(run_dir).selections("synthetic-tiny")}
     assert {"global selection", "per-fold selection", "preset ststnet"} <= set(labelled)
-    assert 0 <= labelled["per-fold selection"].scores["uf1"] <= 1 and len(labelled["per-fold selection"].fold_trials) == 6
+    nested = labelled["per-fold selection"]
+    assert len(nested.fold_trials) == 6
+    expected = per_fold_selection(ResultsStore(run_dir).trials("synthetic-tiny"))
+    assert {int(k): v for k, v in nested.fold_trials.items()} == expected.fold_trials
+    by_sklearn = f1_score(expected.y_true, expected.y_pred, average="macro", labels=[0, 1, 2], zero_division=0)
+    assert nested.scores["uf1"] == pytest.approx(by_sklearn)
     # both trials are candidates: the report and merauto ensemble show ensembles chosen on inner validation
     assert {"per-fold ensemble", "global ensemble"} <= set(labelled) and "ensembles of the search's trials" in report.stdout
     assert "Ensembles of the search's trials" in (run_dir / "report.html").read_text()

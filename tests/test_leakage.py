@@ -1,4 +1,4 @@
-"""The leakage invariant of shared/docs/protocol.md, as a test.
+"""The leakage invariant of protocol.md, as a test, at the evaluator (tests/test_handovers.py: where values are handed over).
 
 For an outer fold k, fold k is run twice with the same seeds, the second time with the test
 subject's labels permuted and its features replaced by noise. Every fold-k quantity that a
@@ -33,20 +33,8 @@ AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").
 
 
 def _corrupt_test_rows(data: EvalData, test_rows: np.ndarray, seed: int = 123) -> EvalData:
-    """Labels (and action units) of the test rows permuted and flipped, features replaced by noise."""
-    rng = np.random.default_rng(seed)
-    labels = data.labels.copy()
-    labels[test_rows] = rng.permutation((labels[test_rows] + 1) % data.n_classes)
-    inputs = {}
-    for name, array in data.inputs.items():
-        noisy = array.copy()
-        noisy[test_rows] = rng.normal(0, 5, noisy[test_rows].shape).astype(noisy.dtype)
-        inputs[name] = noisy
-    units = data.action_units
-    if units is not None:
-        units = units.copy()
-        units[test_rows] = 1 - rng.permutation(units[test_rows])
-    return replace(data, inputs=inputs, labels=labels, action_units=units)
+    """Labels (and action units) of the test rows permuted and shifted, features replaced by noise (the ``all`` canary)."""
+    return data.corrupted(test_rows, "all", seed)
 
 
 def selection_differences(a: FoldOutcome, b: FoldOutcome) -> list[str]:

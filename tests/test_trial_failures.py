@@ -13,6 +13,7 @@ import ray
 from conftest import TINY
 from ray import tune
 from rich.console import Console
+from sklearn.metrics import f1_score
 
 from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
@@ -97,7 +98,14 @@ def test_searcher_records_failures_and_successes(tiny_index: SampleIndex, cache_
     study = optuna.load_study(study_name="s", storage=storage)
     bad, good = study.trials
     assert bad.state == optuna.trial.TrialState.FAIL and bad.user_attrs["error"] == "ValueError: boom"
-    assert good.state == optuna.trial.TrialState.COMPLETE and good.value == reports[-1][OBJECTIVE]
+    assert good.state == optuna.trial.TrialState.COMPLETE
+    (_, stored) = store.trials("s")
+    inner_true = [y for f in stored.outcome.folds for y in f.selection.inner_true]
+    inner_pred = [y for f in stored.outcome.folds for y in f.selection.inner_pred]
+    assert good.value == pytest.approx(f1_score(inner_true, inner_pred, average="macro", labels=[0, 1, 2], zero_division=0), abs=1e-12)
+    test_true = [y for f in stored.outcome.folds for y in f.test.y_true]
+    test_pred = [y for f in stored.outcome.folds for y in f.test.y_pred]
+    assert good.user_attrs["outer_uf1"] == round(f1_score(test_true, test_pred, average="macro", labels=[0, 1, 2], zero_division=0), 4)
     assert {"outer_uf1", "outer_uar", "inner_uar", "config", "outer_uf1_casme2"} <= set(good.user_attrs)
     assert len(good.intermediate_values) == len(RUNGS), "one inner-only value per rung of folds"
     assert good.user_attrs["folds_done"] == 6

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from merauto.data.sample_index import SampleIndex
+from merauto.evaluator.canary import corrupt_rows
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.heads import RowTargets
@@ -59,6 +60,11 @@ class EvalData:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def corrupted(self, rows: np.ndarray, kind: str, seed: int) -> EvalData:
+        """This data with ``rows`` corrupted as canary ``kind`` says (:mod:`merauto.evaluator.canary`)."""
+        inputs, labels, units = corrupt_rows(self.inputs, self.labels, self.action_units, self.n_classes, rows, kind, seed)
+        return replace(self, inputs=inputs, labels=labels, action_units=units)
 
 
 @dataclass
@@ -376,8 +382,22 @@ def evaluate_trial(
     done: set[int] = set()
     for rung, members in enumerate(rungs):
         new = [k for k in members if k not in done]
-        outcome.folds += evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init) if new else []
+        outcome.folds += _evaluate_new_folds(config, data, folds, new, settings, init)
         done.update(new)
         if on_rung is not None:
             on_rung(rung, outcome)
     return outcome
+
+
+def _evaluate_new_folds(
+    config: PipelineConfig, data: EvalData, folds: list[OuterFold], new: list[int], settings: EvaluationSettings, init: Checkpoint | None
+) -> list[FoldOutcome]:
+    """Folds ``new`` evaluated together; under a leak canary one by one, each on data whose own test rows are corrupted."""
+    if not new:
+        return []
+    if settings.canary is None:
+        return evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init)
+    return [
+        evaluate_folds(config, data.corrupted(folds[k].test, settings.canary, settings.seed + k), [(k, folds[k])], settings, init)[0]
+        for k in new
+    ]

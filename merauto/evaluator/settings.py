@@ -31,3 +31,4 @@ class EvaluationSettings:
     init_checkpoint: str | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from (part of the protocol)
     pretrain_dataset: str | None = None  # or: the dataset finetune pre-trains on, once per trial (part of the protocol)
     audit: bool = False  # also train each fold's test model to the maximum epochs, recording its test predictions per epoch
+    canary: str | None = None  # the leak canary (merauto.evaluator.canary): folds one by one, each fold's test rows corrupted in it

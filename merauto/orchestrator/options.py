@@ -9,6 +9,7 @@ from pathlib import Path
 
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
+from merauto.evaluator.canary import CANARIES
 from merauto.evaluator.fidelity import parse_pruning
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
@@ -52,6 +53,7 @@ class SearchOptions:
     init_checkpoint: Path | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
     audit: bool = False  # record per-epoch test curves for merauto audit (never read by a selection)
+    canary: str | None = None  # the leak canary (merauto.evaluator.canary), for tests and benchmarks/leak_mutations.py
     objectives: tuple[str, ...] = ("uf1",)  # parse_objectives(--objectives)
     limits: CostLimits = CostLimits()  # --max-params, --max-latency-ms
 
@@ -90,6 +92,8 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--fold-batching {options.fold_batching!r} is not a mode", f"choose one of {', '.join(MODES)}")
     parse_pruning(options.pruning)
     check_limits(options.limits)
+    if options.canary is not None and options.canary not in CANARIES:
+        raise MerautoError(f"canary {options.canary!r} is not a leak canary", f"choose one of {', '.join(CANARIES)}")
     if options.max_epochs < 1:
         raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
     if options.warm_start is not None:

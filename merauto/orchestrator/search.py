@@ -68,6 +68,7 @@ def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
         init_checkpoint=None if options.init_checkpoint is None else str(options.init_checkpoint.resolve()),
         pretrain_dataset=options.pretrain_dataset,
         audit=options.audit,
+        canary=options.canary,
     )
     info = RunInfo(
         options.study_name,

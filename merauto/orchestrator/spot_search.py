@@ -45,9 +45,11 @@ def run_spot_search(
     console: Console,
     spotters: list[str] | None = None,
     device: str = "auto",
+    canary: str | None = None,
 ) -> list[SpotTrial]:
     """Run (or resume) the spotting study over ``spotters`` (default: every registered one) to ``budget``
-    finished trials, learned spotters trained on torch ``device``; returns every finished trial."""
+    finished trials, learned spotters trained on torch ``device``; returns every finished trial. ``canary``:
+    the leak canary (:mod:`merauto.evaluator.canary`), for tests."""
     spotters = spotters or SPOTTERS.names()
     run_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,7 +78,7 @@ def run_spot_search(
             trial = study.ask()
             params = sample_spotter(trial, spotters)
             try:
-                outcome = evaluate(videos, params["spotter"], params, memo, device)
+                outcome = evaluate(videos, params["spotter"], params, memo, device, canary, seed)
             except Exception as exc:  # a failed trial is recorded as failed and the search goes on
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)

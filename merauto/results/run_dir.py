@@ -88,6 +88,7 @@ class RunInfo:
             **({"init_checkpoint": self.evaluation.init_checkpoint} if self.evaluation.init_checkpoint else {}),
             **({"pretrain_dataset": self.evaluation.pretrain_dataset} if self.evaluation.pretrain_dataset else {}),
             **({"audit": True} if self.evaluation.audit else {}),
+            **({"canary": self.evaluation.canary} if self.evaluation.canary else {}),
             **({"objectives": list(self.objectives)} if self.objectives != ("uf1",) else {}),
             **({"max_params": self.limits.max_params} if self.limits.max_params is not None else {}),
             **({"max_latency_ms": self.limits.max_latency_ms} if self.limits.max_latency_ms is not None else {}),
@@ -114,6 +115,7 @@ class RunInfo:
             init_checkpoint=data.get("init_checkpoint"),
             pretrain_dataset=data.get("pretrain_dataset"),
             audit=bool(data.get("audit", False)),
+            canary=data.get("canary"),
         )
         dataset = DatasetRequest.from_json(data["dataset"])
         return cls(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from merauto.data.long_videos import LongVideo
+from merauto.evaluator.canary import corrupt_videos
 from merauto.evaluator.spotting import Detection, SpotOutcome, Spotted, VideoSignal, evaluate_spotter, video_signal
 from merauto.spec.registry import Component, Registry
 
@@ -59,12 +60,27 @@ class Spotter(Component):
 SPOTTERS: Registry[Spotter] = Registry("spotter", default="optical-flow")
 
 
-def evaluate(videos: list[LongVideo], name: str, params: dict[str, Any], memo: Memo | None = None, device: str = "auto") -> SpotOutcome:
-    """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects (trained on torch ``device``)."""
+def evaluate(
+    videos: list[LongVideo],
+    name: str,
+    params: dict[str, Any],
+    memo: Memo | None = None,
+    device: str = "auto",
+    canary: str | None = None,
+    seed: int = 0,
+) -> SpotOutcome:
+    """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects (trained on torch
+    ``device``); with a leak ``canary`` each fold sees its test subject's videos corrupted (:mod:`merauto.evaluator.canary`)."""
     spotter = SPOTTERS.get(name)
     params = spotter.resolve(params)
     memo = {} if memo is None else memo
-    return evaluate_spotter([v.subject for v in videos], lambda subject: spotter.fold_signals(videos, params, subject, memo, device))
+    subjects = sorted({v.subject for v in videos})
+
+    def fold_signals(subject: str) -> tuple[list[VideoSignal], list[VideoSignal]]:
+        seen = videos if canary is None else corrupt_videos(videos, subject, canary, seed + subjects.index(subject))
+        return spotter.fold_signals(seen, params, subject, memo, device)
+
+    return evaluate_spotter([v.subject for v in videos], fold_signals)
 
 
 def spot_frames(fitted: FittedSpotter, frames: np.ndarray, fps: float) -> tuple[list[Spotted], VideoSignal]:
