@@ -16,7 +16,7 @@ subject) changes them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -107,7 +107,7 @@ def recording_handovers() -> Iterator[dict[str, list]]:
             def on_trial_result(self, controller: Any, trial: Any, result: dict[str, Any]) -> str:
                 decision = super().on_trial_result(controller, trial, result)
                 seen = {key: result.get(key) for key in (OBJECTIVE, RUNG, FOLD_SCORES, "status", "folds_done")}
-                log["scheduler"].append({**seen, "decision": decision})
+                log["scheduler"].append({**seen, "decision": decision, "compares": scheduler_state(self)})
                 return decision
 
         scheduler.__class__ = Recording
@@ -122,6 +122,14 @@ def recording_handovers() -> Iterator[dict[str, list]]:
         yield log
     finally:
         tune_runner.fold_scheduler, tune_runner.make_sampler = build_scheduler, build_sampler
+
+
+def scheduler_state(scheduler: Any) -> Any:
+    """What a scheduler compares the next result with: racing's leader of each rung, or the scores ASHA
+    recorded at each milestone (by value: Ray Tune's trial ids differ between runs)."""
+    if isinstance(scheduler, RacingScheduler):
+        return dict(scheduler.leaders)
+    return [(milestone, sorted(recorded.values())) for bracket in scheduler._brackets for milestone, recorded in bracket._rungs]
 
 
 # --- what the results store hands to selections, confirm, repeat and ensembles --------------------------------
@@ -218,7 +226,7 @@ def raced(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_dir
 def selected(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, dict[str, Any]]:
     """A search seeded with presets, then merauto confirm, repeat and export of its selection."""
     root, out = tmp_path_factory.mktemp("selected"), {}
-    for canary in ("control", "all"):
+    for canary in ("control", "all", "labels"):
         run, log = search(root, canary, cache_dir, seed_presets=True)
         confirm_run(run, top=2, seeds=1, cache_dir=cache_dir, device="cpu", console=QUIET)
         repeat_trial(run, None, 1, cache_dir, "cpu", QUIET)
@@ -235,25 +243,31 @@ def selected(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_
 
 SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "asha": (("control", "all"), {"pruning": "asha:2", "outer": OuterSpec("lovo"), "budget": 2, "max_epochs": 1}),
-    "audit": (("control", "all", "labels"), {"audit": True, "budget": 2, "seed_presets": True}),
-    "strict": (("control", "all"), {"strict": True, "outer": OuterSpec("kfold", 3), "budget": 1, "seed_presets": True, "max_epochs": 1}),
+    "audit": (("control", "all", "labels"), {"audit": True, "budget": 2, "seed_presets": True, "max_epochs": 3}),
+    "strict": (("control", "all"), {"strict": True, "outer": OuterSpec("kfold", 3), "budget": 2, "seed_presets": True, "max_epochs": 1}),
     "no-refit": (("control", "all", "labels"), {"refit": False, "inner": InnerSpec("kfold", 2), "budget": 2, "seed_presets": True}),
     "warm-start": (("control", "all"), {"budget": 1, "max_epochs": 1}),  # warm trials count as the startup: TPE samples at once
 }
 
 
 @pytest.fixture(scope="module")
-def scenarios(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, selected: Any) -> dict[str, dict[str, Any]]:
-    """ASHA, --audit, --strict, --no-refit, and a warm start from the selected run, each under the canaries it needs."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, (canaries, options) in SCENARIOS.items():
-        root = tmp_path_factory.mktemp(name)
-        out[name] = {}
-        for canary in canaries:
-            warm = {"warm_start": selected[canary]["run"]} if name == "warm-start" else {}
-            run, log = search(root, canary, cache_dir, **options, **warm)
-            out[name][canary] = captured(run, {"search": log})
-    return out
+def scenario(
+    ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, request: pytest.FixtureRequest
+) -> Callable[[str], dict[str, Any]]:
+    """``scenario(name)``: the runs of one of :data:`SCENARIOS` under each canary it needs (run on first use)."""
+    runs: dict[str, dict[str, Any]] = {}
+
+    def get(name: str) -> dict[str, Any]:
+        if name not in runs:
+            canaries, options = SCENARIOS[name]
+            root, runs[name] = tmp_path_factory.mktemp(name), {}
+            for canary in canaries:
+                warm = {"warm_start": request.getfixturevalue("selected")[canary]["run"]} if name == "warm-start" else {}
+                run, log = search(root, canary, cache_dir, **options, **warm)
+                runs[name][canary] = captured(run, {"search": log})
+        return runs[name]
+
+    return get
 
 
 @pytest.fixture(scope="module")
@@ -300,27 +314,43 @@ def test_racing_and_a_resumed_race_receive_nothing_of_a_test_subject(raced: dict
 
 
 def test_confirm_repeat_ensembles_and_export_receive_nothing_of_a_test_subject(selected: dict[str, dict[str, Any]]) -> None:
-    control, corrupted = selected["control"], selected["all"]
-    assert_same_handovers(control, corrupted, (*HANDED_OVER, "export", "repeats"))
-    assert control["test"] != corrupted["test"] and control["repeat_outer"] != corrupted["repeat_outer"]
+    control = selected["control"]
+    for canary in ("all", "labels"):
+        assert_same_handovers(control, selected[canary], (*HANDED_OVER, "export", "repeats"))
+        assert control["test"] != selected[canary]["test"] and control["repeat_outer"] != selected[canary]["repeat_outer"]
     # what the comparison saw: repetitions, confirmed candidates, ensembles and an exported pipeline
     assert control["repeats"] and any(t["confirmed"] for t in control["store"]["s"])
     assert control["choices"]["s"]["per_fold_ensemble"] is not None and control["export"]["epochs"] >= 1
 
 
+def test_the_selections_are_the_best_inner_scores(selected: dict[str, dict[str, Any]]) -> None:
+    """The selected trial and the per-fold selections, recomputed here from the stored inner scores alone."""
+    for canary in ("control", "all", "labels"):
+        stored, chosen = selected[canary]["store"]["s"], selected[canary]["choices"]["s"]
+        pool = [t for t in stored if t["state"] == "complete" and t["folds"] and len(t["folds"]) == 6]
+        confirmed = [t for t in pool if t["confirmed"]]
+        mean = {t["number"]: (t["objective"] + sum(t["repeat_inner"])) / (1 + len(t["repeat_inner"])) for t in confirmed}
+        assert chosen["selected"] == max(confirmed, key=lambda t: (mean[t["number"]], -t["number"]))["number"]
+
+        def inner(t: dict[str, Any], k: int) -> float:
+            return next(f["inner_uf1"] for f in t["folds"] if f["fold"] == k)
+
+        assert chosen["per_fold"] == {k: max(pool, key=lambda t, k=k: (inner(t, k), -t["number"]))["number"] for k in range(6)}
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_every_scheme_hands_over_nothing_of_a_test_subject(scenarios: dict[str, dict[str, Any]], name: str) -> None:
-    runs = scenarios[name]
+def test_every_scheme_hands_over_nothing_of_a_test_subject(scenario: Callable[[str], dict[str, Any]], name: str) -> None:
+    runs = scenario(name)
     for canary in runs.keys() - {"control"}:
         assert_same_handovers(runs["control"], runs[canary])
     assert runs["control"]["test"] != runs["all"]["test"]
 
 
 @pytest.mark.parametrize("name", [name for name, (canaries, _) in SCENARIOS.items() if "labels" in canaries])
-def test_test_predictions_never_read_test_labels(scenarios: dict[str, dict[str, Any]], name: str) -> None:
+def test_test_predictions_never_read_test_labels(scenario: Callable[[str], dict[str, Any]], name: str) -> None:
     """With only the test labels corrupted, the test predictions (the epoch and inner models that make
     them) are the same; only the truths they are scored against change."""
-    control, relabelled = scenarios[name]["control"], scenarios[name]["labels"]
+    control, relabelled = scenario(name)["control"], scenario(name)["labels"]
     for study in control["test"]:
         for a, b in zip(control["test"][study], relabelled["test"][study], strict=True):
             assert [(f["y_pred"], f["probs"], f["curve"]) for f in a] == [(f["y_pred"], f["probs"], f["curve"]) for f in b]
@@ -328,16 +358,16 @@ def test_test_predictions_never_read_test_labels(scenarios: dict[str, dict[str, 
 
 
 def test_a_warm_start_hands_the_sampler_inner_scores_only(
-    scenarios: dict[str, dict[str, Any]], selected: dict[str, dict[str, Any]]
+    scenario: Callable[[str], dict[str, Any]], selected: dict[str, dict[str, Any]]
 ) -> None:
-    (warm,) = scenarios["warm-start"]["control"]["log"]["search"]["warm"]
+    (warm,) = scenario("warm-start")["control"]["log"]["search"]["warm"]
     complete = [t for t in selected["control"]["optuna"]["s"][1:] if t["state"] == "COMPLETE"]
     assert [values for _, state, values, _, _ in warm if state == "COMPLETE"] == [t["values"] for t in complete]
 
 
-def test_strict_fold_studies_each_select_without_their_test_subject(scenarios: dict[str, dict[str, Any]]) -> None:
-    control = scenarios["strict"]["control"]
-    assert len(control["optuna"]) == 3 and all(len(trials) == 2 for trials in control["optuna"].values())
+def test_strict_fold_studies_each_select_without_their_test_subject(scenario: Callable[[str], dict[str, Any]]) -> None:
+    control = scenario("strict")["control"]
+    assert len(control["optuna"]) == 3 and all(len(trials) == 3 for trials in control["optuna"].values())
     assert sorted(control["choices"]["strict"]) == [0, 1, 2]
 
 

@@ -340,3 +340,20 @@ def test_confirmed_selection_of_a_fold_never_depends_on_its_test_subject(tmp_pat
         outer.append([r.outer_uf1 for r in store.repeats("s")])
     assert chosen[0] == chosen[1]
     assert outer[0] != outer[1]
+
+
+def test_the_canary_corrupts_the_named_rows_only_and_the_control_nothing() -> None:
+    data = random_eval_data()
+    rows = np.flatnonzero(data.subjects == "s02")
+    assert data.corrupted(rows, "control", 0) == data
+    relabelled, noisy = data.corrupted(rows, "labels", 0), data.corrupted(rows, "all", 0)
+    others = np.setdiff1d(np.arange(len(data.labels)), rows)
+    assert (relabelled.labels[rows] == (data.labels[rows] + 1) % 3).all()  # every test label wrong, by a class shift
+    assert np.array_equal(relabelled.inputs["flow"], data.inputs["flow"])
+    assert sorted(noisy.labels[rows]) == sorted((data.labels[rows] + 1) % 3)
+    assert not np.isclose(noisy.inputs["flow"][rows], data.inputs["flow"][rows]).any()
+    for corrupted in (relabelled, noisy):
+        assert np.array_equal(corrupted.labels[others], data.labels[others])
+        assert np.array_equal(corrupted.inputs["flow"][others], data.inputs["flow"][others])
+    with pytest.raises(ValueError, match="canary 'most'"):
+        data.corrupted(rows, "most", 0)

@@ -7,10 +7,12 @@ fold. Against a ``control`` run (folds evaluated one by one, nothing corrupted),
 reaches Optuna, a pruner, a warm start, ``confirm``/``repeat`` records, a selection or an export
 must be byte-identical; only test predictions and test scores may differ.
 
-- ``labels``: the test rows' labels (and action units) permuted and shifted. The test predictions
-  themselves must not change either: only a leak that reads test labels changes them (say, the
-  epoch or the inner model that scores best on the test subject predicting it).
-- ``all``: labels as above, and every input stream of the test rows replaced by noise.
+- ``labels``: every test label shifted to the next class (and action units flipped), so a model's
+  test score falls as its true test score rises and a choice made on test scores turns over. The
+  test predictions themselves must not change: only a leak that reads test labels changes them
+  (say, the epoch or the inner model that scores best on the test subject predicting it).
+- ``all``: the shifted labels also permuted across the test rows, and every input stream of the
+  test rows replaced by noise.
 
 Spotting's canary corrupts each fold's test subject's long videos in that fold only: ``labels`` moves
 every coded interval, ``all`` also replaces the frames by noise (and renames the videos, so signals
@@ -49,11 +51,11 @@ def corrupt_rows(
     if kind == "control" or len(rows) == 0:
         return inputs, labels, action_units
     rng = np.random.default_rng([seed, CANARY_SALT])
-    labels = labels.copy()
-    labels[rows] = rng.permutation((labels[rows] + 1) % n_classes)
+    labels, shifted = labels.copy(), (labels[rows] + 1) % n_classes
+    labels[rows] = shifted if kind == "labels" else rng.permutation(shifted)
     if action_units is not None:
         action_units = action_units.copy()
-        action_units[rows] = 1 - rng.permutation(action_units[rows])
+        action_units[rows] = 1 - (action_units[rows] if kind == "labels" else rng.permutation(action_units[rows]))
     if kind == "all":
         noisy = {}
         for name, array in inputs.items():

@@ -1,7 +1,7 @@
 """Statistics a model fits from its own training rows: input standardisation and class weights.
 
 Nothing here ever sees rows other than the ones passed in: that is what keeps test subjects
-out of every fitted number (shared/docs/protocol.md).
+out of every fitted number (docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nested cross-validation of one candidate pipeline (shared/docs/protocol.md).
+"""Nested cross-validation of one candidate pipeline (docs/protocol.md).
 
 For each outer fold k, inner models are trained on inner-training subjects and scored on
 inner-validation subjects, both drawn from fold k's training rows only; the epoch count comes

@@ -1,6 +1,6 @@
 """`merauto audit`: what each common evaluation protocol would report for a study's candidates.
 
-The nested estimate chooses everything by inner validation (shared/docs/protocol.md). The other
+The nested estimate chooses everything by inner validation (docs/protocol.md). The other
 protocols are the shortcuts the survey (§6.2) warns about, recomputed here from the stored test
 predictions so a researcher sees how much each would inflate the number they publish:
 

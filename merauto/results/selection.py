@@ -1,7 +1,7 @@
 """Final estimates from stored trials: global selection and per-fold (nested) selection.
 
 Both choose by inner-validation scores only and then read the chosen trials' stored
-outer-test predictions (shared/docs/protocol.md, "Final estimate").
+outer-test predictions (docs/protocol.md, "Final estimate").
 """
 
 from __future__ import annotations
