@@ -294,6 +294,7 @@ class Outcome:
     caught_by: list[str]
     seconds: float
     error: str = ""
+    why: str = ""  # the first assertion message of the failure
 
     @property
     def caught(self) -> bool:
@@ -331,7 +332,8 @@ def run_tests(mutation: Mutation, tests: tuple[str, ...], timeout_s: float) -> O
     output = done.stdout + done.stderr
     failed = sorted(set(re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)))
     error = "" if failed or done.returncode == 0 else f"pytest exited {done.returncode}: {output[-500:]}"
-    return Outcome(mutation, failed, time.perf_counter() - started, error)
+    reasons = re.findall(r"^E\s+(\S.*)$", output, re.MULTILINE)
+    return Outcome(mutation, failed, time.perf_counter() - started, error, reasons[0][:120] if reasons else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,17 +351,20 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             print(f"{m.name}\t{m.path}\t{m.old}")
         return 0
-    print("| mutation | planted in | caught by | seconds |\n|---|---|---|---:|", flush=True)
+    print("| mutation | planted in | caught by | first failure | seconds |\n|---|---|---|---|---:|", flush=True)
     outcomes = []
     for mutation in chosen:
         try:
             outcome = run_tests(mutation, LEAK_TESTS if args.all_leak_tests else mutation.tests, args.timeout)
         except LookupError as exc:
-            print(f"| {mutation.name} | {mutation.path} | STALE: {exc} | |", flush=True)
+            print(f"| {mutation.name} | {mutation.path} | STALE: {exc} | | |", flush=True)
             return 2
         outcomes.append(outcome)
-        caught = "<br>".join(t.replace("tests/", "") for t in outcome.caught_by) or f"**ESCAPED** {outcome.error}".strip()
-        print(f"| {mutation.name} | {mutation.path} | {caught} | {outcome.seconds:.0f} |", flush=True)
+        names = [t.replace("tests/", "") for t in outcome.caught_by]
+        shown = names if len(names) <= 3 else [*names[:2], f"and {len(names) - 2} more"]
+        caught = "<br>".join(shown) or f"**ESCAPED** {outcome.error}".strip()
+        why = outcome.why.replace("|", "\\|")
+        print(f"| {mutation.name} | {mutation.path} | {caught} | `{why}` | {outcome.seconds:.0f} |", flush=True)
     escaped = [o.mutation.name for o in outcomes if not o.caught]
     print(f"\n{len(outcomes) - len(escaped)} of {len(outcomes)} planted leaks caught", end="")
     print(f"; escaped: {', '.join(escaped)}" if escaped else "")

@@ -227,7 +227,7 @@ def selected(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_
     """A search seeded with presets, then merauto confirm, repeat and export of its selection."""
     root, out = tmp_path_factory.mktemp("selected"), {}
     for canary in ("control", "all", "labels"):
-        run, log = search(root, canary, cache_dir, seed_presets=True)
+        run, log = search(root, canary, cache_dir, budget=4)  # sampled trials: confirm's candidates are a choice among them
         confirm_run(run, top=2, seeds=1, cache_dir=cache_dir, device="cpu", console=QUIET)
         repeat_trial(run, None, 1, cache_dir, "cpu", QUIET)
         exported = json.loads((export_pipeline(run, None, None, cache_dir, QUIET) / "pipeline.json").read_text())
@@ -324,11 +324,13 @@ def test_confirm_repeat_ensembles_and_export_receive_nothing_of_a_test_subject(s
 
 
 def test_the_selections_are_the_best_inner_scores(selected: dict[str, dict[str, Any]]) -> None:
-    """The selected trial and the per-fold selections, recomputed here from the stored inner scores alone."""
+    """Confirm's candidates, the selected trial and the per-fold selections, recomputed here from the stored inner scores alone."""
     for canary in ("control", "all", "labels"):
         stored, chosen = selected[canary]["store"]["s"], selected[canary]["choices"]["s"]
         pool = [t for t in stored if t["state"] == "complete" and t["folds"] and len(t["folds"]) == 6]
         confirmed = [t for t in pool if t["confirmed"]]
+        by_objective = sorted(pool, key=lambda t: (-t["objective"], t["number"]))
+        assert {t["number"] for t in confirmed} == {t["number"] for t in by_objective[:2] + [t for t in pool if t["preset"]]}
         mean = {t["number"]: (t["objective"] + sum(t["repeat_inner"])) / (1 + len(t["repeat_inner"])) for t in confirmed}
         assert chosen["selected"] == max(confirmed, key=lambda t: (mean[t["number"]], -t["number"]))["number"]
 
