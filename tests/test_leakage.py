@@ -357,3 +357,24 @@ def test_the_canary_corrupts_the_named_rows_only_and_the_control_nothing() -> No
         assert np.array_equal(corrupted.inputs["flow"][others], data.inputs["flow"][others])
     with pytest.raises(ValueError, match="canary 'most'"):
         data.corrupted(rows, "most", 0)
+
+
+def test_an_unknown_canary_is_refused_before_anything_is_imported_or_run(tmp_path) -> None:  # noqa: ANN001
+    """The search's option checks name the setting and the canaries there are, before torch is imported or a folder made."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from merauto.errors import MerautoError\n"
+        "from merauto.orchestrator.options import SearchOptions, validate\n"
+        f"options = SearchOptions(__import__('merauto.data.datasets', fromlist=['x']).DatasetRequest(), Path({str(tmp_path)!r}) / 'run', "
+        f"'s', Path({str(tmp_path)!r}) / 'cache', canary='most')\n"
+        "try:\n    validate(options)\nexcept MerautoError as exc:\n    print(exc)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "canary 'most' is not a leak canary" in out and "control, labels, all" in out
+    assert out.strip().endswith("False")
+    assert not (tmp_path / "run").exists()

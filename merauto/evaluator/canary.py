@@ -26,10 +26,12 @@ so it reaches Ray workers, ``repeat`` and ``confirm`` as the protocol does; test
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from merauto.data.long_videos import LongVideo
+if TYPE_CHECKING:  # the option checks import this module: only what they need
+    from merauto.data.long_videos import LongVideo
 
 CANARIES = ("control", "labels", "all")
 CANARY_SALT = 0xCA7A  # the corruption's own random stream, apart from every seed a model or split draws
