@@ -62,6 +62,12 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
         help="folder of STSTNet's precomputed flow+strain PNGs ('{subject}_{sample} .png', flat or LOSO-arranged): "
         "--dataset composite runs on them without the videos",
     )
+    group.add_argument(
+        "--sources",
+        default=None,
+        help="--dataset composite only: keep these source datasets, comma-separated (any of casme2, samm, smic; default: all); "
+        "with --features or --data-root",
+    )
     _add_cache_dir(group)
     synthetic = parser.add_argument_group("synthetic dataset")
     synthetic.add_argument(
@@ -84,7 +90,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
-    from merauto.data.datasets import LICENSED
+    from merauto.data.datasets import LICENSED, check_sources
     from merauto.data.locations import data_root_from
     from merauto.data.synthetic.generator import SyntheticSpec
 
@@ -109,6 +115,7 @@ def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
         data_config=args.data_config,
         classes=args.classes,
         features=args.features,
+        sources=None if args.sources is None else check_sources(args.dataset, args.sources),
     )
 
 
@@ -223,7 +230,8 @@ def _check_long_video_dataset(args: argparse.Namespace, console: Console) -> int
 
     from merauto.data.locations import data_root_from, read_data_config
 
-    for option, value in (("--manifest", args.manifest), ("--classes", args.classes), ("--features", args.features)):
+    recognition_only = {"--manifest": args.manifest, "--classes": args.classes, "--features": args.features, "--sources": args.sources}
+    for option, value in recognition_only.items():
         if value is not None:
             raise MerautoError(f"{option} applies to the recognition datasets, not the long videos {args.dataset}", f"drop {option}")
     root = data_root_from(args.data_root)

@@ -146,6 +146,11 @@ def _predict_csv(row: str) -> Callable[[Path], list[str]]:
 OPTIONS = [
     Refusal("--budget 0", lambda f: _search(f, *TINY, "--budget", "0"), ("--budget 0",)),
     Refusal("unknown --dataset", lambda f: _search(f, "--dataset", "casme9"), ("--dataset 'casme9'",)),
+    Refusal(
+        "unknown --sources",
+        lambda f: _search(f, "--dataset", "composite", "--sources", "casme2,smc"),
+        ("--sources casme2,smc", "'smc' is not a source dataset", "casme2, samm, smic"),
+    ),
     Refusal("--trial-timeout 0", lambda f: _search(f, *TINY, "--trial-timeout", "0"), ("--trial-timeout",)),
     Refusal("--time-budget 0", lambda f: _search(f, *TINY, "--time-budget", "0"), ("--time-budget '0'",)),
     Refusal("--time-budget abc", lambda f: _search(f, *TINY, "--time-budget", "abc"), ("--time-budget 'abc'",)),

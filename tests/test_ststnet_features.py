@@ -110,3 +110,38 @@ def test_a_search_on_precomputed_inputs_is_not_exported_for_frames(ststnet_featu
     with pytest.raises(MerautoError, match="precomputed inputs") as error:
         export_pipeline(tmp_path, trial=None, out_dir=None, cache_dir=tmp_path, console=Console())
     assert "--data-root" in error.value.fix
+
+
+def test_sources_keep_a_subset_of_the_composite(ststnet_features: Path, native_root: Path, tmp_path: Path) -> None:
+    """``--sources casme2,smic`` reads only those sources' clips, from features or frames, and names itself so."""
+    partial = tmp_path / "casme2-smic"
+    partial.mkdir()
+    for png in ststnet_features.iterdir():
+        if not png.name[0].isdigit():  # SAMM's subjects are numbers: leave them out, as ../real-dev does
+            shutil.copy(png, partial / png.name)
+    whole = load_dataset(DatasetRequest("composite", features=partial), tmp_path)
+    assert {f.source for f in whole.errors} == {"samm"}  # without --sources the missing SAMM part is refused
+    request = DatasetRequest("composite", features=partial, sources=("smic", "casme2"))
+    features = load_dataset(request, tmp_path)
+    assert not features.errors and set(features.index.sources) == {"casme2", "smic"}
+    every = load_dataset(DatasetRequest("composite", features=ststnet_features), tmp_path).index
+    assert len(features.index) == sum(s.dataset != "samm" for s in every)
+    assert request.sources == ("casme2", "smic") and request.label() == "composite-features-casme2+smic"
+    assert DatasetRequest.from_json(request.to_json()) == request
+    frames = load_dataset(DatasetRequest("composite", data_root=native_root, sources=("samm",)), tmp_path)
+    assert set(frames.index.sources) == {"samm"} and len(frames.index) == 133 and set(frames.expected) == {"samm"}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "sources", "message"),
+    [
+        ("composite", ("casme",), "'casme' is not a source dataset of the composite"),
+        ("composite", (), "names no source dataset"),
+        ("synthetic", ("smic",), "not of --dataset synthetic"),
+    ],
+)
+def test_bad_sources_are_refused_with_the_valid_names(dataset: str, sources: tuple[str, ...], message: str) -> None:
+    with pytest.raises(MerautoError, match=message) as refused:
+        DatasetRequest(dataset, sources=sources)
+    expected_fix = "casme2, samm, smic" if dataset == "composite" else "drop --sources"
+    assert expected_fix in (refused.value.fix or "")

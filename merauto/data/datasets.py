@@ -42,7 +42,8 @@ class DatasetRequest:
 
     ``data_root``/``data_config`` say where licensed data lives; ``classes`` names a class
     scheme (default: the dataset's first); ``features`` reads the composite's precomputed
-    flow+strain instead of frames.
+    flow+strain instead of frames; ``sources`` keeps a subset of the composite's source
+    datasets (``None``: all of them), for per-dataset and cross-dataset comparisons.
     """
 
     name: str = "synthetic"
@@ -52,6 +53,7 @@ class DatasetRequest:
     data_config: Path | None = None
     classes: str | None = None
     features: Path | None = None
+    sources: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
@@ -64,6 +66,8 @@ class DatasetRequest:
         if self.manifest is not None and not Path(self.manifest).is_file():
             raise MerautoError(f"--manifest {self.manifest} does not exist", "pass the path of an existing CSV file")
         self._check_licensed_options()
+        if self.sources is not None:
+            object.__setattr__(self, "sources", check_sources(self.name, self.sources))
 
     def _check_licensed_options(self) -> None:
         if self.name == "manifest" and self.classes is not None:
@@ -102,6 +106,8 @@ class DatasetRequest:
             return f"synthetic-{self.synthetic.size}"
         if self.name == "manifest":
             return f"manifest-{Path(self.manifest).stem}"
+        if self.sources is not None:
+            return f"{self.name}{'-features' if self.features is not None else ''}-{'+'.join(self.sources)}"
         if self.features is not None:
             return f"{self.name}-features"
         if len(CLASS_SCHEMES[self.name]) == 1:
@@ -117,6 +123,8 @@ class DatasetRequest:
                 data[key] = str(Path(getattr(self, key)).resolve())
         if self.classes is not None:
             data["classes"] = self.classes
+        if self.sources is not None:
+            data["sources"] = list(self.sources)
         return data
 
     @classmethod
@@ -132,6 +140,7 @@ class DatasetRequest:
             data_config=path("data_config"),
             classes=data.get("classes"),
             features=path("features"),
+            sources=tuple(data["sources"]) if data.get("sources") else None,
         )
 
 
@@ -153,18 +162,38 @@ def _read(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int
         assert request.manifest is not None
         return read_manifest(Path(request.manifest), name, manifest_classes(request.classes))
     if request.features is not None:
-        return read_ststnet(Path(request.features), name)
+        return read_ststnet(Path(request.features), name, request.sources)
     config = read_data_config(request.data_config) if request.data_config else None
     if request.data_root is None and config is None:
-        raise no_data_error(NEEDS[request.name])
+        raise no_data_error(list(request.sources or NEEDS[request.name]))
     assert request.classes is not None
     if request.name == "composite":
-        return read_composite(request.data_root, config, name)
+        return read_composite(request.data_root, config, name, request.sources)
     location = locate(request.name, request.data_root, config)
     if request.name == "smic":
         return read_smic(location, name)
     assert request.name in CODED
     return read_coded(request.name, location, request.classes, name)
+
+
+def check_sources(dataset: str, sources: tuple[str, ...] | str) -> tuple[str, ...]:
+    """``--sources``: a non-empty subset of the composite's source datasets, in the composite's order.
+
+    >>> check_sources("composite", "smic,casme2")
+    ('casme2', 'smic')
+    """
+    if dataset != "composite":
+        raise MerautoError(f"--sources selects source datasets of the composite, not of --dataset {dataset}", "drop --sources")
+    names = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else [s.strip() for s in sources]
+    names = [s for s in names if s]
+    unknown = [s for s in names if s not in COMPOSITE_SOURCES]
+    if unknown or not names:
+        what = f"{', '.join(map(repr, unknown))} {'is not a source dataset' if len(unknown) == 1 else 'are not source datasets'}"
+        raise MerautoError(
+            f"--sources {','.join(names) or repr(sources)}: {what if unknown else 'names no source dataset'} of the composite",
+            f"choose any of {', '.join(COMPOSITE_SOURCES)}, comma-separated (e.g. --sources casme2,smic)",
+        )
+    return tuple(s for s in COMPOSITE_SOURCES if s in names)
 
 
 def manifest_classes(text: str | None) -> tuple[str, ...] | None:

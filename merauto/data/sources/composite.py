@@ -108,15 +108,16 @@ def _specs(source: str, rows: list[CompositeRow], location: SourceLocation) -> t
     return specs, found
 
 
-def read_composite(root: Path | None, config: DataConfig | None, index_name: str) -> LoadedDataset:
-    """The composite from the user's CASME II, SAMM and SMIC-HS; a source that cannot be found or
-    read becomes one error finding, so the others are still checked."""
-    rows = composite_rows()
+def read_composite(root: Path | None, config: DataConfig | None, index_name: str, sources: tuple[str, ...] | None = None) -> LoadedDataset:
+    """The composite from the user's CASME II, SAMM and SMIC-HS (those of ``sources`` when given);
+    a source that cannot be found or read becomes one error finding, so the others are still checked."""
+    kept = SOURCES if sources is None else tuple(s for s in SOURCES if s in sources)
+    rows = [r for r in composite_rows() if r.dataset in kept]
     samples: list[Sample] = []
     found: list[Finding] = []
     origins: dict[str, str] = {}
-    expected = {source: sum(r.dataset == source for r in rows) for source in SOURCES}
-    for source in SOURCES:
+    expected = {source: sum(r.dataset == source for r in rows) for source in kept}
+    for source in kept:
         try:
             location = locate(source, root, config)
         except MerautoError as exc:

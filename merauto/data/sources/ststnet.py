@@ -41,8 +41,9 @@ def feature_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def read_ststnet(folder: Path, index_name: str) -> LoadedDataset:
-    """The composite's 442 samples from precomputed PNGs; each missing file is an error naming it."""
+def read_ststnet(folder: Path, index_name: str, sources: tuple[str, ...] | None = None) -> LoadedDataset:
+    """The composite's 442 samples (those of ``sources`` when given) from precomputed PNGs; each
+    missing file is an error naming it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MerautoError(f"--features {folder} is not a folder", "pass the folder holding the STSTNet flow+strain PNGs")
@@ -52,7 +53,8 @@ def read_ststnet(folder: Path, index_name: str) -> LoadedDataset:
             f"--features {folder} holds no PNG files",
             "pass the folder of the STSTNet distribution (files like '006_006_1_2 .png', or its {subject}/u_test/... copy)",
         )
-    rows = composite_rows()
+    every_row = composite_rows()
+    rows = [r for r in every_row if sources is None or r.dataset in sources]
     samples, found = [], []
     for row in rows:
         path = files.get(f"{row.subject}_{row.sample}")
@@ -83,7 +85,7 @@ def read_ststnet(folder: Path, index_name: str) -> LoadedDataset:
                 precomputed={STREAM: path},
             )
         )
-    extra = sorted(set(files) - {f"{r.subject}_{r.sample}" for r in rows})
+    extra = sorted(set(files) - {f"{r.subject}_{r.sample}" for r in every_row})
     if extra:
         found.append(
             Finding(
@@ -100,5 +102,5 @@ def read_ststnet(folder: Path, index_name: str) -> LoadedDataset:
         f"{spaced} of {len(files)} names with the space before .png)"
     )
     index = SampleIndex(index_name, COMPOSITE_CLASSES, tuple(samples), CLASS_SCHEMES["composite"]["3"].description)
-    expected = {source: sum(r.dataset == source for r in rows) for source in FPS}
+    expected = {source: sum(r.dataset == source for r in rows) for source in FPS if sources is None or source in sources}
     return LoadedDataset(index, tuple(found), {"composite": origin}, expected)
