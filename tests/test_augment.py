@@ -6,11 +6,12 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from conftest import random_eval_data
 
 from merauto.data.streams import StreamLayout
-from merauto.evaluator.augment import AUGMENTS, Augmenter, Motion, Spatial, carry_vectors
+from merauto.evaluator.augment import AUGMENTS, Augmenter, CutMix, Motion, Spatial, carry_vectors
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice
@@ -78,10 +79,36 @@ def _partner(x: torch.Tensor, mixed: torch.Tensor, lam: float) -> torch.Tensor:
     return torch.cdist(residual, candidates).argmin(dim=1)
 
 
-def test_augmentation_acts_in_training_and_never_at_prediction() -> None:
+def test_cutmix_pastes_one_rectangle_of_the_partners_maps_and_mixes_labels_by_its_area() -> None:
+    mean, std = _identity_stats(3)
+    layouts = {"flow": FLOW, "hist": StreamLayout(vector=True)}
+    augmenter = Augmenter(layouts, {**mean, "hist": torch.zeros(1, 5)}, {**std, "hist": torch.ones(1, 5)}, cutmix=CutMix(1.0, 1.0))
+    x, hist, y = torch.randn(8, 3, 12, 10), torch.randn(8, 5), torch.arange(8)
+    pasted = 0
+    for seed in range(10):
+        torch.manual_seed(seed)
+        batch = augmenter({"flow": x, "hist": hist}, y)
+        (lam, first), (rest, second) = batch.targets
+        assert lam + rest == 1 and torch.equal(first, y)
+        partner, out = second, batch.inputs["flow"]  # labels are the row numbers: the partner of each row
+        box = (out != x).any(dim=0).any(dim=0)  # the pixels pasted into some sample
+        rows, cols = box.any(dim=1), box.any(dim=0)
+        assert torch.equal(box, rows[:, None] & cols[None, :])  # one rectangle
+        assert abs(rest - box.sum().item() / box.numel()) < 1e-9  # the partner's weight is the pasted area
+        assert torch.equal(out[:, :, ~box], x[:, :, ~box])  # outside the box: untouched
+        assert torch.equal(out[:, :, box], x[partner][:, :, box])  # inside: the partner's values
+        torch.testing.assert_close(batch.inputs["hist"], lam * hist + rest * hist[partner])  # a vector: mixed with the same weight
+        pasted += bool(box.any())
+    assert pasted >= 5
+    only_vectors = augmenter({"hist": hist}, y)
+    assert only_vectors.targets == [(1.0, y)] and torch.equal(only_vectors.inputs["hist"], hist)  # nothing to paste into
+
+
+@pytest.mark.parametrize("policy", ["combined", "cutmix"])
+def test_augmentation_acts_in_training_and_never_at_prediction(policy: str) -> None:
     data = random_eval_data()
     rows = np.arange(24)
-    config = replace(PRESETS["ststnet"], augment=Choice("combined", AUGMENTS.get("combined").resolve({})))
+    config = replace(PRESETS["ststnet"], augment=Choice(policy, AUGMENTS.get(policy).resolve({})))
     augmented = ModelSet(config, data.inputs, data.labels, [Member(rows, 0)], 3, torch.device("cpu"))
     plain = ModelSet(PRESETS["ststnet"], data.inputs, data.labels, [Member(rows, 0)], 3, torch.device("cpu"))
     (first,), (second,) = augmented.predict_proba([0], [rows]), augmented.predict_proba([0], [rows])

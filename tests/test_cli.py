@@ -104,7 +104,7 @@ def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(cap
 
     assert main(["space"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
-    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (5 hyper-parameters and 2 components)" in out
+    assert f"block ({len(BLOCKS.names())} choices)" in out and "training (7 hyper-parameters and 3 components)" in out
     for registry in (BLOCKS, OPTIMISERS, SCHEDULES, VECTOR_TRUNKS, TEMPORAL_TRUNKS):  # every registered component is shown
         assert all(f"{name} (" in out for name in registry.names()), registry.slot
     assert f"optimiser ({len(OPTIMISERS.names())} choices)" in out and f"schedule ({len(SCHEDULES.names())} choices)" in out

@@ -67,7 +67,7 @@ def test_a_modality_in_one_module_is_searched_built_cached_described_and_trained
 ) -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sampled = set()
-    for _ in range(40):
+    for _ in range(60):
         trial = study.ask()
         config = define_by_run(trial)
         sampled.add(config.input.name)

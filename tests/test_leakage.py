@@ -90,6 +90,23 @@ def test_augmentation_and_mixup_see_training_rows_only(mode: str) -> None:
     assert clean.test.probs != corrupted.test.probs
 
 
+RECIPES = {
+    "cutmix": replace(CONFIG, augment=Choice("cutmix", AUGMENTS.get("cutmix").resolve({"prob": 1.0}))),
+    "ema": replace(CONFIG, training=replace(CONFIG.training, averaging="ema", ema_decay=0.9)),
+    "swa": replace(CONFIG, training=replace(CONFIG.training, averaging="swa", swa_start=0.25)),
+    "balanced": replace(CONFIG, training=replace(CONFIG.training, sampling="balanced")),
+}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_cutmix_weight_averaging_and_balanced_sampling_keep_the_invariant(recipe: str) -> None:
+    """CutMix pastes from training batches; averages and sampling weights read the member's own steps and rows."""
+    settings = EvaluationSettings(inner=InnerSpec("holdout", 0.25), refit=recipe != "ema", seed=5)
+    clean, corrupted = _run_twice(random_eval_data(), 2, settings, batch=(0, 4), config=RECIPES[recipe])
+    assert selection_differences(clean, corrupted) == []
+    assert clean.test.probs != corrupted.test.probs
+
+
 @pytest.mark.parametrize("loss", LOSSES.names())
 def test_every_loss_optimiser_and_schedule_keeps_the_invariant(loss: str) -> None:
     """Embedding losses compare samples within a training batch; schedules read epoch counts only."""

@@ -13,7 +13,7 @@ from conftest import random_eval_data
 
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
-from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import define_by_run
 from merauto.spec.config import PipelineConfig
@@ -103,6 +103,7 @@ def test_the_space_samples_every_optimiser_and_schedule_with_its_learning_rate_r
         study.tell(trial, 0.0)
     assert {t.optimiser for t in sampled} == set(OPTIMISERS.names())
     assert {t.schedule for t in sampled} == set(SCHEDULES.names())
+    assert {t.averaging for t in sampled} == set(AVERAGING.names()) and {t.sampling for t in sampled} == {"shuffle", "balanced"}
     assert all(OPTIMISERS.get(t.optimiser).lr_range[0] <= t.lr <= OPTIMISERS.get(t.optimiser).lr_range[1] for t in sampled)
 
 

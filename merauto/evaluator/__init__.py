@@ -1,6 +1,6 @@
 """A pure function of config, data and protocol: the registered network parts (blocks,
-topologies, trunks, fusion, heads, losses, optimisers, schedules, augmentation, training
-strategies), the model factory, the fold-parallel training engine, pre-training, the
+topologies, trunks, fusion, heads, losses, optimisers, schedules, weight averages, augmentation,
+training strategies), the model factory, the fold-parallel training engine, pre-training, the
 protocols (nested LOSO and friends), the metrics, and a trained network as ONNX (export,
 latency, the check against torch). Runs without Ray or Optuna."""
 
@@ -33,6 +33,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "LOSSES": "losses",
         "OPTIMISERS": "optim",
         "SCHEDULES": "optim",
+        "AVERAGING": "optim",
         "AUGMENTS": "augment",
         "STRATEGIES": "strategies",
         "initial_weights": "pretrain",

@@ -13,6 +13,12 @@ what the channels mean (the stream's :class:`~merauto.data.streams.StreamLayout`
   frames move from their reference frame f0 to f0 + r (f - f0), EVM's linear model), and
   TIM-style temporal resampling of a random sub-window of evenly spaced sequences.
 - ``mixup``: convex combinations of sample pairs and of their labels.
+- ``cutmix``: a random rectangle of each sample's image maps replaced by its partner's, the labels
+  mixed by the area pasted (Yun et al. 2019). Flow, strain and frames are local, so a pasted
+  patch is what the partner's face did there; the rectangle is the same fraction of every map
+  (each region's patch, every frame of a sequence), and streams that are not maps (feature
+  vectors, landmark graphs) are mixed with the same weight as mixup mixes them, so the label
+  weights describe every stream; an input without a map is left as it is.
 """
 
 from __future__ import annotations
@@ -135,8 +141,42 @@ class Motion:
         return clips.reshape(x.shape)
 
 
+@dataclass(frozen=True)
+class CutMix:
+    """CutMix with probability ``prob`` per batch: the kept fraction lam ~ Beta(alpha, alpha), the pasted
+    rectangle of side fractions sqrt(1 - lam) centred uniformly and clipped to the map, one per batch."""
+
+    alpha: float
+    prob: float
+
+    def __call__(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, maps: list[str]) -> AugmentedBatch:
+        """Mix the batch with a permutation of itself: the streams named in ``maps`` (n, C, H, W) by pasting,
+        the others convexly with the weight of the largest map's kept area. Without a map, the batch as it is."""
+        if not maps or float(torch.rand(())) >= self.prob:
+            return AugmentedBatch(inputs, [(1.0, labels)])
+        lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
+        side = math.sqrt(1 - lam)
+        centre_x, centre_y = torch.rand(2).tolist()
+        perm = torch.randperm(len(labels), device=labels.device)
+        mixed, kept = {}, {}
+        for name in maps:
+            x = inputs[name]
+            h, w = x.shape[-2:]
+            y0, y1 = (min(max(round((centre_y + d * side / 2) * h), 0), h) for d in (-1, 1))
+            x0, x1 = (min(max(round((centre_x + d * side / 2) * w), 0), w) for d in (-1, 1))
+            mixed[name] = x.clone()
+            mixed[name][:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+            kept[name] = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+        lam = kept[max(maps, key=lambda name: inputs[name].shape[-2] * inputs[name].shape[-1])]
+        for name, x in inputs.items():
+            if name not in maps:
+                mixed[name] = lam * x + (1 - lam) * x[perm]
+        return AugmentedBatch(mixed, [(lam, labels), (1 - lam, labels[perm])])
+
+
 class Augmenter:
-    """Augments a standardised training batch; streams without a layout or with vectors pass through."""
+    """Augments a standardised training batch; streams without a layout or with vectors pass through
+    the transforms, and CutMix pastes into image maps only."""
 
     def __init__(
         self,
@@ -145,11 +185,13 @@ class Augmenter:
         std: dict[str, torch.Tensor],
         transforms: tuple[Spatial | Motion, ...] = (),
         mixup: float = 0.0,
+        cutmix: CutMix | None = None,
     ) -> None:
         self.layouts = layouts
         self.mean, self.std = mean, std
         self.transforms = transforms
         self.mixup = mixup
+        self.cutmix = cutmix
 
     def _transform(self, name: str, x: torch.Tensor) -> torch.Tensor:
         layout = self.layouts.get(name)
@@ -161,8 +203,15 @@ class Augmenter:
             raw = transform(raw, layout, roles)
         return (raw - self.mean[name]) / self.std[name]
 
+    def _is_map(self, name: str, x: torch.Tensor) -> bool:
+        """Whether stream ``name`` is an image map (n, C, H, W) whose pixels are places on the face."""
+        layout = self.layouts.get(name)
+        return layout is not None and not layout.vector and x.ndim == 4
+
     def __call__(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> AugmentedBatch:
         inputs = {name: self._transform(name, x) for name, x in inputs.items()}
+        if self.cutmix is not None and len(labels) >= 2:
+            return self.cutmix(inputs, labels, [name for name, x in inputs.items() if self._is_map(name, x)])
         if self.mixup <= 0 or len(labels) < 2:
             return AugmentedBatch(inputs, [(1.0, labels)])
         lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
@@ -178,10 +227,14 @@ class Augmentation(Component):
         self, params: dict[str, Any], layouts: dict[str, StreamLayout | None], mean: dict[str, torch.Tensor], std: dict[str, torch.Tensor]
     ) -> Augmenter:
         """The augmenter of this policy for streams of the given layouts and standardisation."""
-        return Augmenter(layouts, mean, std, self.transforms(params), float(params.get("mixup", 0.0)))
+        return Augmenter(layouts, mean, std, self.transforms(params), float(params.get("mixup", 0.0)), self.cutmix(params))
 
     def transforms(self, params: dict[str, Any]) -> tuple[Spatial | Motion, ...]:
         return ()
+
+    def cutmix(self, params: dict[str, Any]) -> CutMix | None:
+        """The CutMix of this policy (``None``: it pastes nothing)."""
+        return None
 
 
 AUGMENTS: Registry[Augmentation] = Registry("augment")
@@ -271,6 +324,19 @@ class CombinedAugmentation(Augmentation):
 
     def transforms(self, params: dict[str, Any]) -> tuple[Spatial | Motion, ...]:
         return (_motion(params), _spatial(params))
+
+
+@AUGMENTS.register
+class CutMixAugmentation(Augmentation):
+    name = "cutmix"
+    description = "CutMix: a rectangle of each sample's maps pasted from another's, labels mixed by the area"
+    defaults = {"alpha": 1.0, "prob": 0.5}
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        return {"alpha": trial.suggest_float(prefix + "alpha", 0.2, 1.0), "prob": trial.suggest_float(prefix + "prob", 0.25, 1.0)}
+
+    def cutmix(self, params: dict[str, Any]) -> CutMix | None:
+        return CutMix(float(params["alpha"]), float(params["prob"]))
 
 
 def build_augmenter(config: Any, mean: dict[str, np.ndarray], std: dict[str, np.ndarray], device: torch.device) -> Augmenter:

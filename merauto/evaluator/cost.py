@@ -6,10 +6,10 @@ under ``torch.utils.flop_counter`` and a dispatch counter, with one member and w
 gives the FLOPs and ATen operators each stepping member adds and the operators a step costs
 once; one inference chunk is counted the same way. (For networks this small the fixed cost of
 each operator, not the arithmetic, is most of the time.) Both are multiplied out over what the
-protocol trains: every inner model, refit and audit test model on its rows, a distillation
-teacher's models, and the inner-validation predictions after each epoch, all to the epoch
-limit. Early stopping ends most trials sooner, so the work is an upper bound; the calibration
-absorbs how much of it a typical trial does.
+protocol trains: every inner model, refit and audit test model on its rows (``training.seeds``
+of each under seed bagging), a distillation teacher's models, and the inner-validation
+predictions after each epoch, all to the epoch limit. Early stopping ends most trials sooner,
+so the work is an upper bound; the calibration absorbs how much of it a typical trial does.
 
 :class:`CostModel` turns work into seconds, ``seconds = a + b * GFLOP + c * Mops`` (a: a trial's
 fixed cost; a, b, c >= 0), fitted on the trials already finished on the same kind of device by
@@ -128,7 +128,7 @@ def step_cost(config: PipelineConfig, data: EvalData, device: torch.device, mode
 def trial_work(config: PipelineConfig, data: EvalData, settings: EvaluationSettings, device: torch.device) -> TrialWork:
     """The work of evaluating ``config`` on ``data`` under ``settings`` (every fold), see the module docstring."""
     mode = resolve_mode(settings.fold_batching, device)
-    member_rows, validation_rows, test_model_rows = training_rows(data, settings)
+    member_rows, validation_rows, test_model_rows = training_rows(data, settings, config.training.seeds)
     step = step_cost(config, data, device, mode)
     work = _model_set_work(step, config.training, member_rows, validation_rows)
     work = work + _model_set_work(step, config.training, test_model_rows, [])

@@ -3,9 +3,12 @@
 A :class:`ModelSet` holds M members: models of the same config, each with its own training
 rows, seed and fitted statistics (normalisation, class weights), with their parameters
 stacked along a leading member axis. An epoch of a member is ceil(n / batch) steps of exactly
-``batch`` rows of a seeded permutation of its rows (the last batch wraps around). A step
-updates only the members marked active; the others keep weights, optimiser state and
-batch-norm statistics bit for bit, and consume no random numbers.
+``batch`` rows of a seeded permutation of its rows (the last batch wraps around), or with
+``training.sampling = "balanced"`` of n rows drawn with replacement, each class equally often
+in expectation. A step updates only the members marked active; the others keep weights,
+optimiser state and batch-norm statistics bit for bit, and consume no random numbers. With a
+weight average (``training.averaging``) each member is evaluated with its averaged weights:
+inner validation, snapshots, test predictions and exported weights.
 
 ``vmap`` runs all members as one batched computation (torch.func); ``loop`` runs them one
 after another. They share every other line, so they give the same predictions up to
@@ -32,12 +35,12 @@ from torch.func import functional_call, stack_module_state
 
 from merauto.errors import MerautoError, TrialDiverged
 from merauto.evaluator.augment import build_augmenter
-from merauto.evaluator.fitted import Inputs, Standardiser, class_weights
+from merauto.evaluator.fitted import Inputs, Standardiser, class_weights, sampling_weights
 from merauto.evaluator.heads import TASKS, AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.limits import check_limits
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
-from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
 from merauto.evaluator.settings import MODES
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.spec.config import PipelineConfig
@@ -114,6 +117,10 @@ class ModelSet:
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
         self.optimiser = OPTIMISERS.get(training.optimiser).build(self.params, training.weight_decay)
         self.schedule = SCHEDULES.get(training.schedule)
+        averaging, averaging_params = AVERAGING.resolved(training.averaging_choice())
+        self.average = averaging.build(self.params, self.buffers, averaging_params, training.max_epochs)
+        draws = [sampling_weights(labels[m.rows], training.sampling) for m in self.members]
+        self.draw_weights = [None if w is None else torch.from_numpy(w) for w in draws]
         self.steps = torch.zeros(self.size, dtype=torch.float64, device=device)
         self.epochs_done = np.zeros(self.size, dtype=int)
 
@@ -174,21 +181,28 @@ class ModelSet:
         ``loop`` computes only ``members`` (and ``x`` holds only theirs). With ``amp`` the
         forward pass runs under bfloat16 autocast and its outputs come back in float32.
         """
+        params, buffers = (self.params, self.buffers) if self.base.training else self._evaluated()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             if self.mode == "vmap":
                 in_dims = (0, 0, 0, None if head_mask is None else 0)
-                logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(self.params, self.buffers, x, head_mask)
+                logits, features = torch.vmap(self._call, in_dims=in_dims, randomness="error")(params, buffers, x, head_mask)
                 ids = torch.tensor(members, device=self.device)
                 logits, features = logits[ids], features[ids]
             else:
                 outputs = []
                 for i, m in enumerate(members):
-                    params = {k: v[m] for k, v in self.params.items()}
-                    buffers = {k: v[m] for k, v in self.buffers.items()}  # views: batch norm updates them in place
+                    own = {k: v[m] for k, v in params.items()}
+                    own_buffers = {k: v[m] for k, v in buffers.items()}  # views: batch norm updates them in place
                     mask = None if head_mask is None else head_mask[i]
-                    outputs.append(self._call(params, buffers, {n: v[i] for n, v in x.items()}, mask))
+                    outputs.append(self._call(own, own_buffers, {n: v[i] for n, v in x.items()}, mask))
                 logits, features = torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
         return logits.float(), features.float()
+
+    def _evaluated(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The stacked parameters and buffers members are evaluated with: averaged when the config averages."""
+        if self.average is None:
+            return self.params, self.buffers
+        return self.average.params, self.average.buffers
 
     # ----------------------------------------------------------------------------- training
     def train_epoch(self, active: Sequence[bool]) -> None:
@@ -197,15 +211,23 @@ class ModelSet:
         if not active_ids:
             return
         batch = self.config.training.batch_size
-        orders = {}
-        for m in active_ids:
-            rows = self.members[m].rows
-            orders[m] = torch.from_numpy(rows)[torch.randperm(len(rows), generator=self.generators[m])]
+        orders = {m: torch.from_numpy(self.members[m].rows)[self._draw(m)] for m in active_ids}
         n_steps = {m: math.ceil(len(self.members[m].rows) / batch) for m in active_ids}
         for step in range(max(n_steps.values())):
             stepping = [m for m in active_ids if step < n_steps[m]]
             self._step(stepping, orders, torch.arange(step * batch, (step + 1) * batch))
         self.epochs_done[active_ids] += 1
+        if self.average is not None:
+            ids = torch.tensor(active_ids, device=self.device)
+            self.average.after_epoch(ids, torch.from_numpy(self.epochs_done[active_ids]).to(self.device))
+
+    def _draw(self, member: int) -> torch.Tensor:
+        """Positions in a member's rows of its next epoch, from its own generator: a permutation, or
+        (balanced sampling) as many draws with replacement weighted by inverse class frequency."""
+        n, weights = len(self.members[member].rows), self.draw_weights[member]
+        if weights is None:
+            return torch.randperm(n, generator=self.generators[member])
+        return torch.multinomial(weights, n, replacement=True, generator=self.generators[member])
 
     def _placeholder_rows(self, member: int, batch: int) -> torch.Tensor:
         """Rows a non-stepping member is fed under vmap (its output is discarded; no RNG is used)."""
@@ -313,6 +335,8 @@ class ModelSet:
         factors = [self.schedule.factor(int(self.epochs_done[m]), training.max_epochs) for m in stepping]
         lr = torch.tensor([training.lr * f for f in factors], dtype=torch.float64, device=self.device)
         self.optimiser.step(members, grads, lr, self.steps[members])
+        if self.average is not None:
+            self.average.after_step(members, self.steps[members])
 
     # ----------------------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -350,17 +374,18 @@ class ModelSet:
 
     # ----------------------------------------------------------------------------- state
     def snapshot(self, member: int) -> dict[str, torch.Tensor]:
-        """A copy of one member's weights and buffers."""
-        state = {k: v[member].detach().clone() for k, v in self.params.items()}
-        state.update({k: v[member].clone() for k, v in self.buffers.items()})
+        """A copy of the weights and buffers one member is evaluated with (its averaged ones when the config averages)."""
+        params, buffers = self._evaluated()
+        state = {k: v[member].detach().clone() for k, v in params.items()}
+        state.update({k: v[member].clone() for k, v in buffers.items()})
         return state
 
     def restore(self, member: int, state: dict[str, torch.Tensor]) -> None:
+        """Make ``state`` one member's weights and buffers, trained and averaged alike."""
         with torch.no_grad():
-            for k, v in self.params.items():
-                v[member] = state[k]
-            for k, v in self.buffers.items():
-                v[member] = state[k]
+            for stacked in (self.params, self.buffers, *((self.average.params, self.average.buffers) if self.average is not None else ())):
+                for k, v in stacked.items():
+                    v[member] = state[k]
 
     def state_dict(self, member: int) -> dict[str, torch.Tensor]:
         """One member as an ordinary ``nn.Module`` state dict, without its auxiliary heads

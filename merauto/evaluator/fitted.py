@@ -1,4 +1,4 @@
-"""Statistics a model fits from its own training rows: input standardisation and class weights.
+"""Statistics a model fits from its own training rows: input standardisation, class weights and row sampling weights.
 
 Nothing here ever sees rows other than the ones passed in: that is what keeps test subjects
 out of every fitted number (docs/protocol.md).
@@ -58,3 +58,16 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray |
         raise ValueError(f"unknown class weighting {mode!r}")
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     return (len(labels) / (n_classes * np.maximum(counts, 1))).astype(np.float32)
+
+
+SAMPLINGS = ("shuffle", "balanced")  # training.sampling
+
+
+def sampling_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
+    """How likely each training row is to be drawn: ``balanced``, 1 / its class's count, so an epoch drawn
+    with replacement holds every class equally often in expectation; ``shuffle``: None (a permutation)."""
+    if mode == "shuffle":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"unknown sampling {mode!r}; choose from {SAMPLINGS}")
+    return 1.0 / np.bincount(labels)[labels]

@@ -12,6 +12,11 @@ All folds of a batch (a rung, or the whole trial) are trained together on a
 With ``EvaluationSettings.audit`` each fold's test model also trains on to the maximum epochs,
 predicting the test rows after every epoch. Those curves are stored with the test predictions
 for ``merauto audit`` and read by nothing that chooses.
+
+Seed bagging (``training.seeds = K``, an option of the pipeline like any other): every inner
+split and every fold's refit trains K models that differ only in their seeds (:func:`bag_seed`),
+and wherever one model's class probabilities were read (inner validation, hence early stopping
+and the objective; the test rows; the audit curves) the mean of the K models' is read instead.
 """
 
 from __future__ import annotations
@@ -162,9 +167,24 @@ def fold_seeds(seed: int, fold: int) -> tuple[int, int, int]:
     return int(split_seed), int(model_seed) % 2**31, int(refit_seed) % 2**31
 
 
+def bag_seed(seed: int, bag: int) -> int:
+    """The seed of model ``bag`` of a seed bag whose first model has ``seed`` (bag 0: ``seed`` itself,
+    so a bag of one is the model trained without bagging)."""
+    return seed if bag == 0 else int(np.random.SeedSequence([seed, bag]).generate_state(1)[0]) % 2**31
+
+
+def _bag_means(probs: Sequence[np.ndarray], groups: int, bags: int, bag_major: bool) -> list[np.ndarray]:
+    """The mean probabilities of each of ``groups`` bags of ``bags`` models in ``probs``: ordered
+    group by group (``bag_major=False``: group g is ``probs[g * bags : (g + 1) * bags]``) or bag by
+    bag (``bag_major=True``: group g is ``probs[g::groups]``). A bag of one is its model's probabilities."""
+    if bags == 1:
+        return list(probs)
+    return [np.mean(probs[g::groups] if bag_major else probs[g * bags : (g + 1) * bags], axis=0) for g in range(groups)]
+
+
 @dataclass
 class _FoldPlan:
-    """Fold k's inner split: members (one per inner split) and their validation rows."""
+    """Fold k's inner split: members (``bags`` per inner split, split by split) and each split's validation rows."""
 
     index: int
     fold: OuterFold
@@ -177,31 +197,46 @@ class _FoldPlan:
     best_states: list[dict[str, torch.Tensor]] = field(default_factory=list)
     training: bool = True
 
+    @property
+    def bags(self) -> int:
+        """Models per inner split (``training.seeds``)."""
+        return len(self.members) // len(self.validation)
 
-def _plan(data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings) -> tuple[list[_FoldPlan], list[Member]]:
+    def member_validation(self) -> list[np.ndarray]:
+        """The validation rows of each member (its split's)."""
+        return [v for v in self.validation for _ in range(self.bags)]
+
+
+def _plan(
+    data: EvalData, folds: Sequence[tuple[int, OuterFold]], settings: EvaluationSettings, bags: int = 1
+) -> tuple[list[_FoldPlan], list[Member]]:
+    """Each fold's inner splits and their members: ``bags`` models per split (split by split)."""
+    if bags < 1:
+        raise ValueError(f"training.seeds must be at least 1, not {bags}")
     plans, members = [], []
     for index, fold in folds:
         split_seed, model_seed, _ = fold_seeds(settings.seed, index)
         rows = fold.train
         splits = inner_splits(settings.inner, data.labels[rows], data.subjects[rows], data.sources[rows], split_seed)
-        ids = list(range(len(members), len(members) + len(splits)))
-        members += [Member(rows[tr], model_seed + j) for j, (tr, _) in enumerate(splits)]
+        ids = list(range(len(members), len(members) + bags * len(splits)))
+        members += [Member(rows[tr], bag_seed(model_seed + j, b)) for j, (tr, _) in enumerate(splits) for b in range(bags)]
         plans.append(_FoldPlan(index, fold, ids, [rows[va] for _, va in splits]))
     return plans, members
 
 
-def training_rows(data: EvalData, settings: EvaluationSettings) -> tuple[list[int], list[int], list[int]]:
+def training_rows(data: EvalData, settings: EvaluationSettings, bags: int = 1) -> tuple[list[int], list[int], list[int]]:
     """How many rows each model of a full evaluation trains on, for the cost model: each inner
-    model's (every fold), each inner model's validation rows, and each fold's test model's
-    (refit or audit; none without)."""
-    plans, members = _plan(data, list(enumerate(study_folds(data, settings))), settings)
-    validation = [len(v) for plan in plans for v in plan.validation]
-    tests = [len(plan.fold.train) for plan in plans] if settings.refit or settings.audit else []
+    model's (every fold), each inner model's validation rows, and each fold's test models'
+    (refit or audit; none without); ``bags`` models wherever one trains without seed bagging."""
+    plans, members = _plan(data, list(enumerate(study_folds(data, settings))), settings, bags)
+    validation = [len(v) for plan in plans for v in plan.member_validation()]
+    tests = [len(plan.fold.train) for plan in plans for _ in range(bags)] if settings.refit or settings.audit else []
     return [len(m.rows) for m in members], validation, tests
 
 
 def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, plans: list[_FoldPlan], keep_states: bool) -> None:
-    """Train every fold's inner models in lock-step; early-stop each fold on its pooled inner UF1."""
+    """Train every fold's inner models in lock-step; early-stop each fold on its pooled inner UF1
+    (of each split's bag-averaged probabilities)."""
     patience = config.training.patience
     owner = {m: plan for plan in plans for m in plan.members}
     for epoch in range(1, config.training.max_epochs + 1):
@@ -210,10 +245,10 @@ def _select_epochs(config: PipelineConfig, data: EvalData, models: ModelSet, pla
             break
         models.train_epoch(active)
         training = [p for p in plans if p.training]
-        predicted = models.predict_proba([m for p in training for m in p.members], [v for p in training for v in p.validation])
+        predicted = models.predict_proba([m for p in training for m in p.members], [v for p in training for v in p.member_validation()])
         offset = 0
         for plan in training:
-            probs = np.concatenate(predicted[offset : offset + len(plan.members)])
+            probs = np.concatenate(_bag_means(predicted[offset : offset + len(plan.members)], len(plan.validation), plan.bags, False))
             pred = probs.argmax(1)
             offset += len(plan.members)
             true = np.concatenate([data.labels[v] for v in plan.validation])
@@ -237,7 +272,8 @@ def evaluate_folds(
     ``init``: the weights a fine-tuning strategy starts every model from (pre-trained elsewhere)."""
     started = time.perf_counter()
     device = torch.device(settings.device)
-    plans, members = _plan(data, folds, settings)
+    bags = config.training.seeds
+    plans, members = _plan(data, folds, settings, bags)
     targets = data.row_targets()
     batching = (settings.fold_batching, settings.amp, targets, init)
     inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
@@ -246,6 +282,7 @@ def evaluate_folds(
     curves: list[list[list[int]] | None] = [None] * len(plans)
     if settings.refit or settings.audit:
         refits = [Member(plan.fold.train, fold_seeds(settings.seed, plan.index)[2]) for plan in plans]
+        refits += [replace(m, seed=bag_seed(m.seed, b)) for b in range(1, bags) for m in refits]  # bag by bag
         final = ModelSet(config, data.inputs, data.labels, refits, data.n_classes, device, *batching)
         refit_probs, curves = _train_test_models(config, final, plans, settings.audit)
     if settings.refit:
@@ -256,7 +293,7 @@ def evaluate_folds(
             for m, state in zip(plan.members, plan.best_states, strict=True):
                 inner.restore(m, state)
         probs = []
-        for plan in plans:
+        for plan in plans:  # every split's bag weighs the same, so the mean of all its members is the mean of the bags' means
             each = inner.predict_proba(plan.members, [plan.fold.test] * len(plan.members))
             probs.append(np.mean(each, axis=0))
         refit_stats = [None] * len(plans)
@@ -272,24 +309,27 @@ def _train_test_models(
     config: PipelineConfig, models: ModelSet, plans: list[_FoldPlan], audit: bool
 ) -> tuple[list[np.ndarray], list[list[list[int]] | None]]:
     """Train fold k's test model (member k, on all of fold k's training rows) for fold k's selected
-    epochs and predict its test rows: each fold's test probabilities, and no curves.
+    epochs and predict its test rows: each fold's test probabilities, and no curves. With seed
+    bagging fold k's models are members k, k + F, k + 2F, ... (F folds), their probabilities averaged.
 
     With ``audit`` every test model trains on to the trial's maximum epochs and predicts its test
     rows after each epoch (what a leaky protocol would read). A member's training never depends
     on how long the others train, so the probabilities at its selected epoch are the ones the
     model would give had it stopped there; the curves go to the record only.
     """
-    tests = [plan.fold.test for plan in plans]
-    everyone = list(range(len(plans)))
+    bags = models.size // len(plans)
+    tests = [plan.fold.test for plan in plans] * bags
+    epochs = [plan.best_epoch for plan in plans] * bags
+    everyone = list(range(models.size))
     if not audit:
-        for epoch in range(max(plan.best_epoch for plan in plans)):
-            models.train_epoch([epoch < plan.best_epoch for plan in plans])
-        return models.predict_proba(everyone, tests), [None] * len(plans)
+        for epoch in range(max(epochs)):
+            models.train_epoch([epoch < best for best in epochs])
+        return _bag_means(models.predict_proba(everyone, tests), len(plans), bags, True), [None] * len(plans)
     selected: list[np.ndarray] = [np.empty(0)] * len(plans)
     curves: list[list[list[int]]] = [[] for _ in plans]
     for epoch in range(1, config.training.max_epochs + 1):
-        models.train_epoch([True] * len(plans))
-        for k, probs in enumerate(models.predict_proba(everyone, tests)):
+        models.train_epoch([True] * models.size)
+        for k, probs in enumerate(_bag_means(models.predict_proba(everyone, tests), len(plans), bags, True)):
             curves[k].append(probs.argmax(1).tolist())
             if epoch == plans[k].best_epoch:
                 selected[k] = probs
@@ -308,7 +348,7 @@ def _outcome(
     inner_rows = np.concatenate(plan.validation)
     inner_true = data.labels[inner_rows]
     inner_scores = scores(inner_true, plan.best_pred, data.n_classes)
-    fitted = [inner.fitted_statistics(m) for m in plan.members] + ([refit_stats] if refit_stats else [])
+    fitted = [inner.fitted_statistics(m) for m in plan.members[:: plan.bags]] + ([refit_stats] if refit_stats else [])  # one per split
     test = plan.fold.test
     selection = FoldSelection(
         fold=plan.index,

@@ -1,10 +1,12 @@
-"""Optimisers and learning-rate schedules of stacked models (one member axis), registered components.
+"""Optimisers, learning-rate schedules and weight averages of stacked models (one member axis), registered components.
 
 Each optimiser applies torch.optim's update to the stepping members only, with one learning
 rate per member; the others keep weights and state bit for bit. A schedule is a factor of the
-base learning rate per epoch, so members at different epochs step with different rates.
-A config names them in ``training.optimiser`` and ``training.schedule``; adding either is one
-class here.
+base learning rate per epoch, so members at different epochs step with different rates. A weight
+average keeps a second copy of each member's weights, the one it is evaluated with, updated
+after the member's own steps or epochs only.
+A config names them in ``training.optimiser``, ``training.schedule`` and ``training.averaging``;
+adding any is one class here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import optuna
 import torch
 from torch import Tensor
 
+from merauto.spec.config import TrainingConfig
 from merauto.spec.registry import Component, Registry
 
 Grads = dict[str, Tensor | None]
@@ -178,3 +181,98 @@ class WarmupCosine(Schedule):
         if epoch < warm:
             return (epoch + 1) / warm
         return cosine(epoch - warm, epochs - warm)
+
+
+class WeightAverage:
+    """Averaged copies of stacked trained weights (parameters and buffers, batch-norm statistics
+    included), one per member: ``average <- average + w (trained - average)`` with a weight w of
+    each updated member; integer buffers (batch counts) are copied. Starts as the trained weights."""
+
+    def __init__(self, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> None:
+        self.trained = {**params, **buffers}
+        self.params = {k: v.detach().clone() for k, v in params.items()}
+        self.buffers = {k: v.clone() for k, v in buffers.items()}
+
+    def after_step(self, members: Tensor, steps: Tensor) -> None:
+        """After an optimiser step of ``members``; ``steps`` counts each one's steps, this one included."""
+
+    def after_epoch(self, members: Tensor, epochs: Tensor) -> None:
+        """After an epoch of ``members``; ``epochs`` counts each one's epochs, this one included."""
+
+    @torch.no_grad()
+    def _update(self, members: Tensor, weight: Tensor) -> None:
+        for averaged in (self.params, self.buffers):
+            for name, value in averaged.items():
+                current = self.trained[name][members].detach()
+                if not value.is_floating_point():
+                    value[members] = current
+                    continue
+                shape = (-1,) + (1,) * (value.dim() - 1)
+                value[members] = value[members].lerp(current, weight.view(shape).to(value.dtype))
+
+
+class ExponentialAverage(WeightAverage):
+    """Exponential moving average over the steps, zero-debiased as Adam's moments are: after t steps,
+    the weights of steps 1..t weighted by decay^(t-i) (1 - decay) / (1 - decay^t), so a short
+    training is not pulled towards the initial weights."""
+
+    def __init__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], decay: float) -> None:
+        super().__init__(params, buffers)
+        self.decay = decay
+
+    def after_step(self, members: Tensor, steps: Tensor) -> None:
+        self._update(members, (1 - self.decay) / (1 - self.decay**steps))
+
+
+class StochasticAverage(WeightAverage):
+    """The equal average of the weights at the end of each epoch after the first ``start`` epochs
+    (the trained weights until then). Batch-norm statistics are averaged alike, not recomputed
+    with a pass over the training rows as ``torch.optim.swa_utils.update_bn`` would."""
+
+    def __init__(self, params: dict[str, Tensor], buffers: dict[str, Tensor], start: int) -> None:
+        super().__init__(params, buffers)
+        self.start = start
+
+    def after_epoch(self, members: Tensor, epochs: Tensor) -> None:
+        self._update(members, 1 / (epochs - self.start).clamp(min=1).to(torch.float64))
+
+
+class Averaging(Component):
+    """A registered weight average: what each member is evaluated with (inner validation, snapshots,
+    test predictions, exported weights). Its hyper-parameters are training settings named
+    ``<name>_<param>`` (``training.ema_decay``), chosen as :func:`~merauto.spec.registry.suggest_embedded` does."""
+
+    def build(self, params: dict[str, Tensor], buffers: dict[str, Tensor], hyper: dict[str, Any], max_epochs: int) -> WeightAverage | None:
+        """The average of stacked ``params`` and ``buffers`` (``None``: members are evaluated with their trained weights)."""
+        return None
+
+
+AVERAGING: Registry[Averaging] = Registry("averaging", default="none")
+
+
+@AVERAGING.register
+class NoAveraging(Averaging):
+    name = "none"
+    description = "each model evaluated with its trained weights"
+
+
+@AVERAGING.register
+class EMA(Averaging):
+    name = "ema"
+    description = "exponential moving average of the weights over the steps (zero-debiased), batch-norm statistics included"
+    defaults = {"decay": TrainingConfig.ema_decay}
+    choices = {"decay": (0.9, 0.99, 0.999)}
+
+    def build(self, params: dict[str, Tensor], buffers: dict[str, Tensor], hyper: dict[str, Any], max_epochs: int) -> WeightAverage | None:
+        return ExponentialAverage(params, buffers, float(hyper["decay"]))
+
+
+@AVERAGING.register
+class SWA(Averaging):
+    name = "swa"
+    description = "stochastic weight averaging (Izmailov et al. 2018): equal average of each epoch's weights after a fraction of max epochs"
+    defaults = {"start": TrainingConfig.swa_start}
+    choices = {"start": (0.25, 0.5, 0.75)}
+
+    def build(self, params: dict[str, Tensor], buffers: dict[str, Tensor], hyper: dict[str, Any], max_epochs: int) -> WeightAverage | None:
+        return StochasticAverage(params, buffers, round(float(hyper["start"]) * max_epochs))

@@ -15,7 +15,7 @@ import optuna
 from rich.tree import Tree
 
 from merauto.data.streams import PREPROCESSING
-from merauto.evaluator.optim import OPTIMISERS
+from merauto.evaluator.optim import AVERAGING, OPTIMISERS
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import REGISTRIES, TRAINING_REGISTRIES, TRUNKS, SpaceContext, choose_trunks, define_by_run
 from merauto.spec.config import Choice, PipelineConfig
@@ -108,8 +108,10 @@ def input_params(kind: Component) -> list[Param]:
 
 def training_params(max_epochs: int = MAX_EPOCHS) -> list[Param]:
     """The training settings :func:`define_by_run` samples, named without ``training.``, but for the
-    components they name (optimiser, schedule) and the optimiser's own (lr)."""
-    own = {"optimiser", "schedule", *(p.name for o in OPTIMISERS for p in component_params(o, "training."))}
+    components they name (optimiser, schedule, averaging) and their own (lr, ema_decay, ...)."""
+    optimisers = {p.name for o in OPTIMISERS for p in component_params(o, "training.")}
+    averages = {f"{a.name}_{p.name}" for a in AVERAGING for p in component_params(a, "training.")}
+    own = {*TRAINING_REGISTRIES, *optimisers, *averages}
 
     def record(answers: dict[str, Any]) -> list[Param]:
         trial = RecordingTrial({f"training.{k}": v for k, v in answers.items()})

@@ -4,7 +4,7 @@ An input is sampled first; the preprocessing slots (face, magnification, roi) ar
 only when one of its streams reads them, and fusion only when it has more than one stream,
 so no two configs differ by a step that does nothing. The trunks an input's streams need (a
 vector trunk for feature vectors, a temporal trunk for evenly spaced frames) are chosen in
-its parameters; the training settings name a registered optimiser and schedule.
+its parameters; the training settings name a registered optimiser, schedule and weight average.
 What a dataset cannot run (landmark inputs and regions without landmarks, an uninstalled
 backend, a source-dataset head or domain-adversarial training on a single source, an
 action-unit head without AU codes on every clip) is left out by :class:`SpaceContext`,
@@ -13,7 +13,7 @@ fixed for a study.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import optuna
 
@@ -23,10 +23,11 @@ from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.augment import AUGMENTS
 from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.fitted import SAMPLINGS
 from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.heads import TASKS
 from merauto.evaluator.losses import LOSSES
-from merauto.evaluator.optim import OPTIMISERS, SCHEDULES
+from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
 from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES
@@ -48,8 +49,10 @@ REGISTRIES = {
 }
 # Components chosen inside the input's parameters, for the streams that need them.
 TRUNKS = (VECTOR_TRUNKS, TEMPORAL_TRUNKS)
-# Components named by the training settings (training.optimiser, training.schedule).
-TRAINING_REGISTRIES = {"optimiser": OPTIMISERS, "schedule": SCHEDULES}
+# Components named by the training settings (training.optimiser, training.schedule, training.averaging
+# with its hyper-parameters as training.<name>_<param>).
+TRAINING_REGISTRIES = {"optimiser": OPTIMISERS, "schedule": SCHEDULES, "averaging": AVERAGING}
+SEED_BAGS = [1, 3]  # training.seeds: models per inner split and per refit, their probabilities averaged (seed bagging)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,12 @@ def define_by_run(trial: optuna.Trial, context: SpaceContext | None = None, max_
     choices["fusion"] = choose("fusion") if len(streams) > 1 else Choice(IDENTITY_CHOICES["fusion"])
     choices["tasks"] = choose("tasks")
     choices["strategy"] = choose("strategy")
+    training = replace(training, seeds=trial.suggest_categorical("training.seeds", SEED_BAGS))
+    training = replace(
+        training,
+        **suggest_embedded(trial, AVERAGING, "training.", lambda c: c.available(context)),
+        sampling=trial.suggest_categorical("training.sampling", list(SAMPLINGS)),
+    )
     return PipelineConfig(**choices, training=training)
 
 

@@ -36,6 +36,16 @@ class TrainingConfig:
     dropout: float = 0.0
     optimiser: str = "adamw"
     schedule: str = "constant"
+    seeds: int = 1  # seed bagging: K models per inner split and per refit, their class probabilities averaged (1: one model)
+    averaging: str = "none"  # the weight average each model is evaluated with (AVERAGING); its hyper-parameters are <name>_<param>
+    ema_decay: float = 0.99
+    swa_start: float = 0.75
+    sampling: str = "shuffle"  # an epoch's rows: "shuffle" (a permutation) or "balanced" (classes drawn equally, with replacement)
+
+    def averaging_choice(self) -> Choice:
+        """The weight average as a choice: its name and its hyper-parameters (the fields ``<name>_<param>``)."""
+        own = f"{self.averaging}_"
+        return Choice(self.averaging, {k[len(own) :]: v for k, v in asdict(self).items() if k.startswith(own)})
 
 
 SLOTS = ("input", "face", "magnification", "roi", "topology", "block", "loss", "augment", "fusion", "tasks", "strategy")
@@ -126,4 +136,7 @@ class PipelineConfig:
             f"{' + '.join([self.input.summary(), *steps])} | {self.topology.summary()} x {self.block.summary()}{extras} | "
             f"{self.loss.summary()} w={t.class_weighting} lr={t.lr:.2g} wd={t.weight_decay:.2g} "
             f"bs={t.batch_size} ep<={t.max_epochs} drop={t.dropout:.2g} {t.optimiser}/{t.schedule}"
+            + (f" seeds={t.seeds}" if t.seeds > 1 else "")
+            + (f" avg={t.averaging_choice().summary()}" if t.averaging != "none" else "")
+            + (f" sampling={t.sampling}" if t.sampling != "shuffle" else "")
         )
