@@ -119,6 +119,18 @@ def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
     )
 
 
+def _trial_limit(text: str) -> dict[str, float | None]:
+    """``--max-trial-seconds``: auto (a multiple of the reference preset's predicted time), none, or a duration."""
+    from merauto.search_space.defaults import RELATIVE_TRIAL_LIMIT
+    from merauto.spec.durations import parse_duration
+
+    if text == "auto":
+        return {"max_trial_seconds": None, "relative_trial_limit": RELATIVE_TRIAL_LIMIT}
+    if text == "none":
+        return {"max_trial_seconds": None, "relative_trial_limit": None}
+    return {"max_trial_seconds": parse_duration(text, "--max-trial-seconds"), "relative_trial_limit": None}
+
+
 def _cache_dir(args: argparse.Namespace) -> Path:
     from merauto.data.cache import default_cache_dir
 
@@ -149,7 +161,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         storage_url=args.storage,
         time_budget_s=None if args.time_budget is None else parse_duration(args.time_budget, "--time-budget"),
         trial_timeout_s=args.trial_timeout,
-        max_trial_seconds=None if args.max_trial_seconds is None else parse_duration(args.max_trial_seconds, "--max-trial-seconds"),
+        **_trial_limit(args.max_trial_seconds),
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
@@ -159,13 +171,14 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         outer=parse_outer(args.outer),
         fold_batching=args.fold_batching,
         amp=args.amp,
-        pruning=args.pruning,
+        pruning=args.pruning or ("none" if args.strict else "race"),
         strict=args.strict,
         max_epochs=args.max_epochs,
         refit=args.refit,
         device=args.device,
         seed_presets=args.seed_presets,
         startup_trials=args.startup_trials,
+        sampler=args.sampler,
         warm_start=args.warm_start,
         init_checkpoint=args.init_checkpoint,
         pretrain_dataset=args.pretrain_dataset,
@@ -722,10 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-trial-seconds",
-        default=None,
+        default="auto",
         metavar="DURATION",
-        help="a sampled pipeline whose training the cost model predicts to take longer is not trained: it is recorded as "
-        "pruned with its predicted cost, and the sampler treats it as infeasible",
+        help="a proposal whose training the cost model predicts to take longer is not trained and does not count against "
+        "--budget: the sampler learns it is infeasible and proposes again. auto (default): 8 times the STSTNet preset's "
+        "predicted time on this dataset and device; none: no limit; or a duration (20m, 1200)",
     )
     run.add_argument(
         "--trial-timeout",
@@ -737,8 +751,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seed-presets",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="enqueue the literature presets (STSTNet-like) as the first trials",
+        default=True,
+        help="enqueue the literature presets (STSTNet-like) as the first trials (default; --no-seed-presets to sample only)",
+    )
+    search.add_argument(
+        "--sampler",
+        default="tpe",
+        choices=("tpe", "local"),
+        help="tpe: Optuna's multivariate TPE (default); local: half of the trials after the first complete one mutate the best "
+        "trial so far (its inner-validation UF1), the others are TPE's",
     )
     search.add_argument(
         "--startup-trials",
@@ -772,11 +793,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     protocol.add_argument(
         "--pruning",
-        default="none",
-        help="multi-fidelity over folds: none; race[:ALPHA] (score trials on a stratified 1/16 of the folds first, then 1/4, then "
-        "all, and stop a trial that a paired t-test over the rung's folds puts below the rung's leader at ALPHA, default 0.05); or "
-        "asha[:ETA] (rungs of 1/ETA^2, 1/ETA, all folds; Ray Tune's ASHA stops a trial below the rung's top 1/ETA so far; ETA "
-        "default 4). Only all-fold trials can be selected",
+        default=None,
+        help="multi-fidelity over folds (default: race, or none with --strict): none; race[:ALPHA] (score trials on a "
+        "stratified 1/16 of the folds first, then 1/4, then all, and stop a trial that a paired t-test over the rung's folds puts "
+        "below the rung's leader at ALPHA, default 0.05); or asha[:ETA] (rungs of 1/ETA^2, 1/ETA, all folds; Ray Tune's ASHA "
+        "stops a trial below the rung's top 1/ETA so far; ETA default 4). Only all-fold trials can be selected",
     )
     protocol.add_argument(
         "--strict",

@@ -27,13 +27,14 @@ from merauto.evaluator.strategies import widen
 from merauto.orchestrator import trainable
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.proposals import TrialCostLimit
 from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
 from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
-from merauto.results.report import Report, leaderboard_rows
+from merauto.results.report import Report, leaderboard_rows, preset_verdict, trial_counts
 from merauto.results.run_dir import RunInfo
-from merauto.results.storage import RETRY_OF_ATTR
+from merauto.results.storage import NOT_TRAINED_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.presets import PRESETS
 from merauto.spec.config import Choice, PipelineConfig
@@ -99,7 +100,7 @@ def test_bad_durations_name_the_option(text: str) -> None:
         parse_duration(text, "--time-budget")
 
 
-def _searcher(tmp_path: Path, **ceilings: float) -> tuple[RecordingOptunaSearch, optuna.storages.RDBStorage, ResultsStore]:
+def _searcher(tmp_path: Path, **ceilings: object) -> tuple[RecordingOptunaSearch, optuna.storages.RDBStorage, ResultsStore]:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/study.db")
     store = ResultsStore(tmp_path)
     searcher = RecordingOptunaSearch(
@@ -125,7 +126,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_trial_predicted_over_max_trial_seconds_is_not_trained_and_is_recorded_with_its_reason(
     tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
 ) -> None:
-    searcher, storage, store = _searcher(tmp_path, max_trial_seconds=1e-3)
+    searcher, storage, store = _searcher(tmp_path, trial_limit=TrialCostLimit(seconds=1e-3))  # no predictor: the worker checks
     config = searcher.suggest("t")
     reports: list[dict] = []
     evaluate_params(config, _context(tiny_index, cache_dir), report=reports.append)
@@ -175,14 +176,20 @@ def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(tiny_index
     ResultsStore(run_dir).record_timing("s", TrialTiming(99, "cpu x1", 1.0, 1e7, 1.0, 0.01, 0.01, 1.0))  # measured: very slow
     stopped = run_search(replace(options, time_budget_s=3600), Console(quiet=True))
     assert stopped.stopped_early and stopped.finished == 0
-    assert [t.number for t in ResultsStore(run_dir).trials("s")] == [], "nothing was trained"
+    stored = ResultsStore(run_dir).trials("s")
+    assert stored and all(t.outcome is None and t.state == "pruned" for t in stored), "nothing was trained"
+
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{run_dir}/study.db")
+    refused = [t for t in study.trials if NOT_TRAINED_ATTR in t.user_attrs]
+    assert refused and all("--time-budget" in t.user_attrs[NOT_TRAINED_ATTR] for t in refused)
+    assert sorted(t.number for t in refused) == sorted(t.number for t in stored)
 
     resumed = run_search(options, Console(quiet=True))
     assert not resumed.stopped_early and resumed.finished == 2
-    study = optuna.load_study(study_name="s", storage=f"sqlite:///{run_dir}/study.db")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    (retried,) = [t for t in complete if RETRY_OF_ATTR in t.user_attrs]
-    assert retried.user_attrs["preset"] == "ststnet", "the trial that did not fit the budget ran on resume"
+    assert sorted(t.user_attrs.get("preset") for t in complete) == ["off_apexnet", "ststnet"], "presets that did not fit ran on resume"
+    verdict = preset_verdict(ResultsStore(run_dir).trials("s"))
+    assert verdict is not None and verdict.startswith("the selection is the literature preset") and "no sampled pipeline" in verdict
     assert all(t.user_attrs["train_seconds"] > 0 and t.user_attrs["predicted_seconds"] > 0 for t in complete)
     assert "cpu x1" in study.user_attrs["cost_model"]
 
@@ -220,3 +227,27 @@ def test_calibration_scales_a_pruned_trials_work_and_the_report_plots_predicted_
     figure = cost_prediction_figure(timings)
     trained = {trace.name: list(trace.x) for trace in figure.data if trace.name.startswith("trained on")}
     assert trained == {"trained on NVIDIA H100": [5.0], "trained on cpu x1": [10.0, 4.0]}, "a pruned trial is compared for the folds it ran"
+
+
+def test_refused_proposals_do_not_consume_the_budget(cache_dir: Path, tmp_path: Path) -> None:
+    """A proposal predicted over the trial limit is refused in the driver: told PRUNED and infeasible,
+    stored with its reason, never trained, and the budget still buys that many trained pipelines."""
+    run_dir = tmp_path / "run"
+    options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=3, max_epochs=4, max_concurrent=1, relative_trial_limit=1.5)
+    out = io.StringIO()
+    summary = run_search(options, Console(file=out, width=200))
+    assert summary.finished == 3 and not summary.stopped_early
+
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{run_dir}/study.db")
+    refused = [t for t in study.trials if NOT_TRAINED_ATTR in t.user_attrs]
+    trained = [t for t in study.trials if NOT_TRAINED_ATTR not in t.user_attrs]
+    assert refused, "the space holds pipelines over 1.5x STSTNet's predicted cost: some proposals were refused"
+    assert len(trained) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trained)
+    assert all(t.state == optuna.trial.TrialState.PRUNED and t.constraints["max_trial_seconds"] > 0 for t in refused)
+    assert all(t.constraints["max_trial_seconds"] <= 0 for t in trained), "what was trained was predicted under the limit"
+    stored = {t.number: t for t in ResultsStore(run_dir).trials("s")}
+    assert all(stored[t.number].outcome is None and "--max-trial-seconds" in stored[t.number].error for t in refused)
+    assert all(stored[t.number].state == "complete" for t in trained)
+    assert "x the ststnet preset's predicted training time" in out.getvalue(), "the limit is said before the first trial"
+    counts = trial_counts(list(stored.values()))
+    assert counts.startswith("3 trained on every fold") and f"{len(refused)} proposals not trained" in counts

@@ -25,12 +25,14 @@ from typing import Any
 import optuna
 import pytest
 from conftest import TINY
+from optuna.study._constrained_optimization import _CONSTRAINTS_KEY as CONSTRAINTS_KEY
 from rich.console import Console
 
 import merauto.orchestrator.tune_runner as tune_runner
 from merauto.data.long_videos import load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
+from merauto.orchestrator.local_sampler import PROPOSAL_ATTR
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.ray_session import open_ray
 from merauto.orchestrator.schedulers import RacingScheduler
@@ -46,7 +48,7 @@ from merauto.results.run_dir import fold_study_name, load_run
 from merauto.results.selection import confirmed_per_fold_selection, per_fold_selection, selected_trial, strict_selection
 from merauto.results.spot_report import per_fold_choice, spot_estimates
 from merauto.results.spot_store import load_spot_trials
-from merauto.results.storage import DRIVER_ATTR, LEASE_ATTR, PROTOCOL_ATTR, open_storage
+from merauto.results.storage import DRIVER_ATTR, LEASE_ATTR, NOT_TRAINED_ATTR, PROTOCOL_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,7 @@ QUIET = Console(quiet=True)
 PEOPLE_ONLY = ("outer_",)  # user attributes for people (optuna-dashboard) that hold test scores: allowed to differ
 WALL_CLOCK = {"seconds", "train_seconds", "predicted_seconds", "ray_node", "cost_model"}  # timings differ between any two runs
 WHO = {DRIVER_ATTR, LEASE_ATTR}  # which driver process ran a trial, and when it last beat
+PRICED = {NOT_TRAINED_ATTR}  # a refusal's reason quotes predicted seconds (wall-clock calibrated): compared as present or not
 
 
 def canonical(value: Any) -> str:
@@ -78,8 +81,12 @@ def optuna_view(storage_url: str, study: str) -> list[dict[str, Any]]:
             "distributions": {k: optuna.distributions.distribution_to_json(d) for k, d in t.distributions.items()},
             "values": t.values,
             "intermediate": t.intermediate_values,
-            "system": t.system_attrs,
-            "user": {k: v for k, v in t.user_attrs.items() if not k.startswith(PEOPLE_ONLY) and k not in WALL_CLOCK | WHO},
+            "system": {k: _rounded(v) if k == CONSTRAINTS_KEY else v for k, v in t.system_attrs.items()},
+            "user": {
+                k: True if k in PRICED else v
+                for k, v in t.user_attrs.items()
+                if not k.startswith(PEOPLE_ONLY) and k not in WALL_CLOCK | WHO
+            },
         }
         for t in loaded.get_trials(deepcopy=False)
     ]
@@ -88,6 +95,17 @@ def optuna_view(storage_url: str, study: str) -> list[dict[str, Any]]:
     if WARM_START_ATTR in attrs:  # the run it came from is another folder in each run
         attrs[WARM_START_ATTR] = {k: v for k, v in attrs[WARM_START_ATTR].items() if k != "run"}
     return [{"study": attrs}, *trials]
+
+
+def _handed_over(attribute: str) -> bool:
+    """Whether a trial's user attribute is compared: not one for people only, nor a wall-clock reading."""
+    return not attribute.startswith(PEOPLE_ONLY) and attribute not in WALL_CLOCK | WHO
+
+
+def _rounded(constraints: list[float]) -> list[float]:
+    """Constraint values to 6 significant digits: a predicted time over a limit is a ratio of two
+    predictions scaled by the same wall-clock calibration, equal between runs up to the last bits."""
+    return [float(f"{v:.6g}") for v in constraints]
 
 
 @contextmanager
@@ -113,9 +131,9 @@ def recording_handovers() -> Iterator[dict[str, list]]:
         scheduler.__class__ = Recording
         return scheduler
 
-    def make_sampler(seed: int, startup_trials: int, warm_trials: list | None = None) -> Any:
+    def make_sampler(seed: int, startup_trials: int, warm_trials: list | None = None, sampler: str = "tpe") -> Any:
         log["warm"].append([(t.number, t.state.name, t.values, t.params, t.intermediate_values) for t in warm_trials or []])
-        return build_sampler(seed, startup_trials, warm_trials)
+        return build_sampler(seed, startup_trials, warm_trials, sampler)
 
     tune_runner.fold_scheduler, tune_runner.make_sampler = fold_scheduler, make_sampler
     try:
@@ -247,6 +265,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "strict": (("control", "all"), {"strict": True, "outer": OuterSpec("kfold", 3), "budget": 2, "seed_presets": True, "max_epochs": 1}),
     "no-refit": (("control", "all", "labels"), {"refit": False, "inner": InnerSpec("kfold", 2), "budget": 2, "seed_presets": True}),
     "warm-start": (("control", "all"), {"budget": 1, "max_epochs": 1}),  # warm trials count as the startup: TPE samples at once
+    # the driver refuses proposals over 1.5x STSTNet's predicted cost; half of the trials mutate the incumbent
+    "local-refusals": (
+        ("control", "all"),
+        {"sampler": "local", "relative_trial_limit": 1.5, "budget": 3, "seed_presets": True, "startup_trials": 2, "max_epochs": 1},
+    ),
 }
 
 
@@ -365,6 +388,12 @@ def test_a_warm_start_hands_the_sampler_inner_scores_only(
     (warm,) = scenario("warm-start")["control"]["log"]["search"]["warm"]
     complete = [t for t in selected["control"]["optuna"]["s"][1:] if t["state"] == "COMPLETE"]
     assert [values for _, state, values, _, _ in warm if state == "COMPLETE"] == [t["values"] for t in complete]
+
+
+def test_the_local_sampler_and_refusals_were_exercised(scenario: Callable[[str], dict[str, Any]]) -> None:
+    """What the local-refusals scenario compared: proposals refused before training, and mutations of an incumbent."""
+    trials = scenario("local-refusals")["control"]["optuna"]["s"][1:]
+    assert any(NOT_TRAINED_ATTR in t["user"] for t in trials) and any(PROPOSAL_ATTR in t["user"] for t in trials)
 
 
 def test_strict_fold_studies_each_select_without_their_test_subject(scenario: Callable[[str], dict[str, Any]]) -> None:

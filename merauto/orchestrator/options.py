@@ -18,6 +18,7 @@ from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.spec.objectives import CostLimits, check_limits
 
 DEVICES = ("auto", "cpu", "cuda")
+SAMPLERS = ("tpe", "local")  # --sampler
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class SearchOptions:
     storage_url: str | None = None
     time_budget_s: float | None = None  # --time-budget: wall time of this search
     trial_timeout_s: float | None = None  # a trial running longer fails
-    max_trial_seconds: float | None = None  # --max-trial-seconds: a trial predicted to train longer is not trained
+    max_trial_seconds: float | None = None  # --max-trial-seconds: a proposal predicted to train longer is not trained
+    relative_trial_limit: float | None = None  # --max-trial-seconds auto: this many times the reference preset's predicted time
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -49,6 +51,7 @@ class SearchOptions:
     max_epochs: int = MAX_EPOCHS
     seed_presets: bool = False
     startup_trials: int = STARTUP_TRIALS  # TPE samples at random until the study holds this many trials
+    sampler: str = "tpe"  # --sampler: tpe, or local (half of the trials mutate the best one so far)
     warm_start: Path | None = None  # a previous run whose finished trials the sampler learns from
     init_checkpoint: Path | None = None  # model.safetensors (or model.pt) that strategy=finetune starts from
     pretrain_dataset: str | None = None  # or: the dataset it pre-trains on (PRETRAIN_DATASETS)
@@ -76,6 +79,8 @@ def validate(options: SearchOptions) -> None:
     for option, seconds in (("--time-budget", options.time_budget_s), ("--max-trial-seconds", options.max_trial_seconds)):
         if seconds is not None and not 0 < seconds < float("inf"):
             raise MerautoError(f"{option} {seconds:g}: must be a positive duration", f"pass e.g. {option} 1h, or omit it for no limit")
+    if options.relative_trial_limit is not None and not options.relative_trial_limit > 0:
+        raise MerautoError(f"relative trial limit {options.relative_trial_limit:g} must be > 0", "use --max-trial-seconds auto")
     if options.trial_timeout_s is not None and options.trial_timeout_s <= 0:
         raise MerautoError(
             f"--trial-timeout {options.trial_timeout_s:g}: must be a positive number of seconds", "omit --trial-timeout for no limit"
@@ -86,6 +91,8 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(f"--gpus-per-trial {options.gpus_per_trial:g} must be >= 0", "pass 0 on a machine without GPUs")
     if options.startup_trials < 1:
         raise MerautoError(f"--startup-trials {options.startup_trials} must be >= 1", f"omit it for the default ({STARTUP_TRIALS})")
+    if options.sampler not in SAMPLERS:
+        raise MerautoError(f"--sampler {options.sampler!r} is not a sampler", f"choose one of {', '.join(SAMPLERS)}")
     if options.max_concurrent is not None and options.max_concurrent < 1:
         raise MerautoError(f"--max-concurrent {options.max_concurrent} must be >= 1", "omit it to fill the available CPUs")
     if options.fold_batching not in MODES:

@@ -13,6 +13,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -25,8 +26,9 @@ from merauto.evaluator.cost import CostModel, CostObservation
 from merauto.evaluator.nested import TrialOutcome
 from merauto.faults import crash_point
 from merauto.orchestrator.driver import DriverPresence
+from merauto.orchestrator.proposals import MAX_REFUSALS_IN_A_ROW, CostPredictor, Refusal, TrialCostLimit, costliest_options
 from merauto.orchestrator.study import COST_CEILINGS, COST_MODEL_ATTR, COST_MODELS, OBJECTIVE, PIPELINE, PREDICTED_ATTR, set_constraints
-from merauto.results.storage import PRESET_ATTR, RETRY_OF_ATTR
+from merauto.results.storage import NOT_TRAINED_ATTR, PRESET_ATTR, RETRY_OF_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
@@ -91,35 +93,106 @@ class RecordingOptunaSearch(OptunaSearch):
         pruned: set[str] | None = None,
         presence: DriverPresence | None = None,
         limits: CostLimits | None = None,
-        max_trial_seconds: float | None = None,
+        trial_limit: TrialCostLimit | None = None,
         deadline: float | None = None,
+        predictor: CostPredictor | None = None,
         **kwargs: Any,
     ) -> None:
-        """``max_trial_seconds``: ``--max-trial-seconds``; ``deadline``: the end of ``--time-budget``
-        (``time.time()`` seconds); both are checked by the worker against the cost model's prediction."""
+        """``trial_limit``: ``--max-trial-seconds``; ``deadline``: the end of ``--time-budget``
+        (``time.time()`` seconds). With a ``predictor`` both are checked here, before a proposal
+        becomes a trial (:mod:`merauto.orchestrator.proposals`); the worker checks them again."""
         super().__init__(*args, **kwargs)
         self.store = store
         self.limits = limits or CostLimits()
         self.pruned = pruned if pruned is not None else set()
         self.presence = presence
-        self.ceilings = {"max_trial_seconds": max_trial_seconds, "deadline": deadline}
-        self.out_of_time = False  # a trial was predicted to overrun --time-budget: start no more
+        self.trial_limit = trial_limit or TrialCostLimit()
+        self.deadline = deadline
+        self.predictor = predictor
+        self.out_of_time = False  # nothing affordable fits the time left of --time-budget: start no more
         self.cost_models = calibrations(store.timings(self._study_name)) if self._study_name else {}
+        self.refused: list[tuple[dict[str, Any], float]] = []  # refused proposals' parameters and predicted seconds
+        self._limit_of: dict[str, float | None] = {}  # trial id -> the trial limit in force when it was accepted
+        self.deferred_presets: list[tuple[dict[str, Any], str]] = []  # presets refused for the time left: queued again at the end
+        self.stopped_why: str | None = None  # set when the search stopped because it found nothing it could afford
+        self.on_refusal: Callable[[int, Refusal], None] = lambda number, refusal: None
+        self.on_accept: Callable[[str, float], None] = lambda trial_id, predicted_s: None
+
+    def ceilings(self) -> dict[str, float]:
+        """The limits the worker checks again: ``max_trial_seconds`` (resolved under today's calibration) and ``deadline``."""
+        limit = self.trial_limit.seconds_under(self._calibration())
+        return {k: v for k, v in (("max_trial_seconds", limit), ("deadline", self.deadline)) if v is not None}
+
+    def _calibration(self) -> CostModel:
+        return self.predictor.model(self.cost_models) if self.predictor is not None else CostModel("unknown")
 
     def suggest(self, trial_id: str) -> dict | None:
-        deadline = self.ceilings["deadline"]
-        if self.out_of_time or (deadline is not None and time.time() >= deadline):
+        if self.out_of_time or (self.deadline is not None and time.time() >= self.deadline):
             return Searcher.FINISHED
-        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for Study.optimize; merauto beats itself
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            config = super().suggest(trial_id)
+        for _ in range(MAX_REFUSALS_IN_A_ROW):
+            with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for Study.optimize; merauto beats itself
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                config = super().suggest(trial_id)
+            if not isinstance(config, dict):
+                return config
+            refusal, predicted = self._price(config)
+            if refusal is None:
+                break
+            self._refuse(trial_id, config, refusal)
+        else:
+            return self._nothing_affordable()
         if self.presence is not None:
             self.presence.track(self._study_name, self._ot_trials[trial_id].number)
         crash_point("sampled")
-        if isinstance(config, dict):
-            config[COST_MODELS] = {kind: model.to_json() for kind, model in self.cost_models.items()}
-            config[COST_CEILINGS] = {k: v for k, v in self.ceilings.items() if v is not None}
+        config[COST_MODELS] = {kind: model.to_json() for kind, model in self.cost_models.items()}
+        config[COST_CEILINGS] = self.ceilings()
+        self._limit_of[trial_id] = config[COST_CEILINGS].get("max_trial_seconds")  # its constraint is read against this limit
+        if predicted is not None:
+            self.on_accept(trial_id, predicted)
         return config
+
+    def _price(self, config: dict[str, Any]) -> tuple[Refusal | None, float | None]:
+        """The refusal of a proposal predicted over a limit (``None``: it is trained) and its predicted seconds."""
+        if self.predictor is None:
+            return None, None
+        model = self._calibration()
+        predicted = model.predict(self.predictor.work(PipelineConfig.from_json(config[PIPELINE])))
+        limit = self.trial_limit.seconds_under(model)
+        if limit is not None and predicted > limit:
+            return Refusal(predicted, limit, "--max-trial-seconds"), predicted
+        if self.deadline is not None and predicted > self.deadline - time.time():
+            return Refusal(predicted, max(0.0, self.deadline - time.time()), "--time-budget"), predicted
+        return None, predicted
+
+    def _refuse(self, trial_id: str, config: dict[str, Any], refusal: Refusal) -> None:
+        """Store and tell a refused proposal: PRUNED and infeasible (its predicted time over the limit,
+        as a constraint TPE reads), marked so it does not count against the budget; Tune never sees it."""
+        trial = self._ot_trials.pop(trial_id)
+        pipeline = PipelineConfig.from_json(config[PIPELINE])
+        trial.set_user_attr(NOT_TRAINED_ATTR, refusal.reason)
+        trial.set_user_attr(PREDICTED_ATTR, round(refusal.predicted_s, 1))
+        trial.set_user_attr("config", pipeline.summary())
+        trial.set_constraint("max_trial_seconds", min(refusal.predicted_s / max(refusal.limit_s, 1e-9) - 1.0, 1e12))
+        preset = trial.user_attrs.get(PRESET_ATTR)
+        self.store.record(
+            self._study_name, trial.number, state="pruned", config=pipeline, preset=preset, error=refusal.reason, feasible=False
+        )
+        self._ot_study.tell(trial, state=TrialState.PRUNED)
+        self.refused.append((trial.params, refusal.predicted_s))
+        if preset is not None and refusal.limit == "--time-budget":
+            self.deferred_presets.append((trial.params, preset))
+        self.on_refusal(trial.number, refusal)
+
+    def _nothing_affordable(self) -> str:
+        """Stop the search after :data:`MAX_REFUSALS_IN_A_ROW` refusals in a row, saying which options cost most."""
+        recent = self.refused[-MAX_REFUSALS_IN_A_ROW:]
+        costly = ", ".join(f"{choice} (median {seconds:.0f} s, {n} proposals)" for choice, seconds, n in costliest_options(recent))
+        self.stopped_why = (
+            f"the last {len(recent)} proposals were all predicted over the trial limit or the time left; "
+            f"the costliest choices among them: {costly or 'none stands out'}"
+        )
+        self.out_of_time = True
+        return Searcher.FINISHED
 
     def number_of(self, trial_id: str) -> int | None:
         """The Optuna trial number of a Ray Tune trial (``None`` before it was asked)."""
@@ -158,7 +231,7 @@ class RecordingOptunaSearch(OptunaSearch):
         if status == "past_budget":
             self.out_of_time = True
             return None  # not started: left RUNNING, failed and queued again when the search ends (resumed by the next)
-        if status == "too_costly":
+        if status == "too_costly":  # predicted over the limit by the worker's own device (the driver's differs)
             return self._record_too_costly(trial_id, trial, result)
         if status == "ok" or (status == "running" and trial_id in self.pruned):
             state = "complete" if status == "ok" else "pruned"
@@ -170,7 +243,7 @@ class RecordingOptunaSearch(OptunaSearch):
             trial.set_user_attr("folds_done", len(outcome.folds))
             trial.set_user_attr("ray_node", result.get("ray_node"))
             self._record_timing(trial, result)
-            max_seconds = self.ceilings["max_trial_seconds"]
+            max_seconds = self._limit_of.get(trial_id)
             set_constraints(trial, self.limits, max_seconds, result["n_params"], latency, result["predicted_s"])
             self.store.record(
                 self._study_name,
@@ -213,7 +286,7 @@ class RecordingOptunaSearch(OptunaSearch):
         trial.set_user_attr("n_params", result["n_params"])
         trial.set_user_attr("config", config.summary())
         self._record_timing(trial, result)
-        set_constraints(trial, self.limits, self.ceilings["max_trial_seconds"], result["n_params"], None, result["predicted_s"])
+        set_constraints(trial, self.limits, self._limit_of.get(trial_id), result["n_params"], None, result["predicted_s"])
         preset = trial.user_attrs.get(PRESET_ATTR)
         self.store.record(
             self._study_name,

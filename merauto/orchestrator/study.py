@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from merauto.errors import MerautoError
+from merauto.orchestrator.local_sampler import LocalSearchSampler
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR, RETRY_OF_ATTR, counted_trials
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
@@ -128,16 +129,17 @@ class GroupedTPESampler(optuna.samplers.TPESampler):
 
 
 def make_sampler(
-    seed: int, startup_trials: int = STARTUP_TRIALS, warm_trials: list[FrozenTrial] | None = None
-) -> optuna.samplers.TPESampler:
+    seed: int, startup_trials: int = STARTUP_TRIALS, warm_trials: list[FrozenTrial] | None = None, sampler: str = "tpe"
+) -> optuna.samplers.BaseSampler:
     """Multivariate TPE that groups conditional parameters, with constant liar for parallel trials;
     with several objectives it is Optuna's multi-objective TPE; trials' constraints
     (:func:`set_constraints`) make it prefer feasible ones. It samples at random until the study
     holds ``startup_trials`` trials, enqueued presets and ``warm_trials`` (a previous study's finished
-    trials, :func:`warm_start_trials`) included."""
+    trials, :func:`warm_start_trials`) included. ``sampler="local"``: half of the trials are instead
+    mutations of the best trial so far (:mod:`merauto.orchestrator.local_sampler`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return GroupedTPESampler(
+        tpe = GroupedTPESampler(
             seed=seed,
             n_startup_trials=startup_trials,
             multivariate=True,
@@ -145,6 +147,7 @@ def make_sampler(
             constant_liar=True,
             warm_trials=warm_trials,
         )
+    return LocalSearchSampler(tpe, seed=seed) if sampler == "local" else tpe
 
 
 def directions(objectives: tuple[str, ...]) -> list[str]:

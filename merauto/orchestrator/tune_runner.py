@@ -21,6 +21,7 @@ from merauto.orchestrator.driver import DriverPresence
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy
 from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.proposals import CostPredictor, TrialCostLimit
 from merauto.orchestrator.ray_session import open_ray
 from merauto.orchestrator.schedulers import fold_scheduler
 from merauto.orchestrator.searcher import RecordingOptunaSearch, config_or_none, tune_space
@@ -30,7 +31,7 @@ from merauto.orchestrator.warm_start import WARM_START_ATTR, warm_start_trials
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import PRESET_ATTR
 from merauto.results.store import ResultsStore
-from merauto.search_space.space import SpaceContext
+from merauto.search_space.space import SpaceContext, runnable_inputs
 
 MEMORY_FIX = "lower --max-concurrent (or raise --cpus-per-trial) so fewer trials share the machine's memory"
 MEMORY_KILLED = f"Ray's memory monitor killed a worker while this trial ran (the machine ran out of memory); fix: {MEMORY_FIX}"
@@ -55,6 +56,7 @@ class TuneRunner:
         self.index, self.builder, self.space = index, builder, space
         self.started_at = time.monotonic()
         self.interrupted = False
+        self.stopped_why: str | None = None  # the search found nothing it could afford (said to the user)
 
     def __enter__(self) -> TuneRunner:
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -122,23 +124,30 @@ class TuneRunner:
             self.info.measures_latency,
         )
         pruned: set[str] = set()
+        predictor = CostPredictor(
+            self.index, options.cache_dir.resolve(), self.builder.fingerprints, self.info.evaluation, options.device, context.threads
+        )
+        trial_limit = self._trial_limit(predictor)
         searcher = RecordingOptunaSearch(
             space=partial(tune_space, context=self.space, max_epochs=self.info.max_epochs),
             metric=OBJECTIVE if len(self.info.objectives) == 1 else metrics(self.info.objectives),
             mode="max"
             if len(self.info.objectives) == 1
             else ["max" if d == "maximize" else "min" for d in directions(self.info.objectives)],
-            sampler=make_sampler(options.seed + done, options.startup_trials, self.warm_trials(study.name)),
+            sampler=make_sampler(options.seed + done, options.startup_trials, self.warm_trials(study.name), options.sampler),
             study_name=study.name,
             storage=self.storage,
             store=ResultsStore(options.run_dir),
             pruned=pruned,
             presence=self.presence,
             limits=self.info.limits,
-            max_trial_seconds=options.max_trial_seconds,
+            trial_limit=trial_limit,
             deadline=None if time_left is None else time.time() + time_left,
+            predictor=predictor,
         )
+        self.console.print(trial_limit.describe(predictor.model(searcher.cost_models)))
         progress.number_of = searcher.number_of
+        searcher.on_refusal, searcher.on_accept = progress.refused, progress.predicted
         pruning = parse_pruning(self.info.pruning)
         scheduler = None
         if pruning is not None and len(study.rungs) > 1:
@@ -188,8 +197,28 @@ class TuneRunner:
             if finished < done + remaining:
                 self.run(study, done + remaining - finished, finished, progress)
             return
-        finished = finished_trials(optuna.load_study(study_name=study.name, storage=self.storage))
+        optuna_study = optuna.load_study(study_name=study.name, storage=self.storage)
+        for params, preset in searcher.deferred_presets:  # a preset that did not fit the time left runs on resume
+            optuna_study.enqueue_trial(params, user_attrs={PRESET_ATTR: preset})
+        finished = finished_trials(optuna_study)
         self.interrupted = finished < done + remaining
+        if searcher.stopped_why is not None:
+            self.stopped_why = searcher.stopped_why
+            self.console.print(
+                f"[bold]stopped early[/]: {searcher.stopped_why}. Fix: raise --max-trial-seconds (or pass none), lower --max-epochs, "
+                "or give --time-budget more time"
+            )
+
+    def _trial_limit(self, predictor: CostPredictor) -> TrialCostLimit:
+        """``--max-trial-seconds`` as given, or (auto) relative to the reference preset's predicted time."""
+        options = self.options
+        if options.max_trial_seconds is not None or options.relative_trial_limit is None:
+            return TrialCostLimit(seconds=options.max_trial_seconds)
+        reference = predictor.reference(self.info.max_epochs, runnable_inputs(self.space))
+        if reference is None:
+            return TrialCostLimit()
+        name, work = reference
+        return TrialCostLimit(relative=options.relative_trial_limit, reference=work, reference_name=name)
 
     def _fail_killed(self, study: PlannedStudy) -> int:
         """Record the trials a memory kill stopped as failed (the search goes on); returns the finished count."""

@@ -275,6 +275,38 @@ def protocol_line(report: Report) -> str:
     )
 
 
+def trial_counts(trials: list[StoredTrial]) -> str:
+    """What became of the proposals, in words: trained to the end, stopped after a rung of folds
+    (racing or ASHA), not trained for their predicted cost (refused proposals), failed."""
+    complete = sum(t.state == "complete" for t in trials)
+    stopped = [len(t.outcome.folds) for t in trials if t.state == "pruned" and t.outcome is not None]
+    refused = sum(t.state == "pruned" and t.outcome is None for t in trials)
+    parts = [f"{complete} trained on every fold"]
+    if stopped:
+        parts.append(f"{len(stopped)} stopped early after {'/'.join(str(k) for k in sorted(set(stopped)))} folds")
+    if refused:
+        parts.append(f"{refused} proposals not trained (predicted over the trial limit; not counted against --budget)")
+    parts.append(f"{sum(t.state == 'failed' for t in trials)} failed")
+    return ", ".join(parts)
+
+
+def preset_verdict(trials: list[StoredTrial]) -> str | None:
+    """When the selection is a literature preset, say so, and how far the best sampled pipeline
+    trails it on inner-validation UF1 (``None`` when a sampled pipeline was selected)."""
+    chosen = selected_trial(trials)
+    if chosen is None or not chosen.preset:
+        return None
+    sampled = [t for t in eligible(trials) if not t.preset]
+    if not sampled:
+        return f"the selection is the literature preset {chosen.preset} (trial {chosen.number}): no sampled pipeline finished"
+    best = max(sampled, key=lambda t: (t.objective, -t.number))
+    return (
+        f"the selection is the literature preset {chosen.preset} (trial {chosen.number}, inner UF1 {chosen.objective:.3f}): "
+        f"the search found nothing better; its best sampled pipeline (trial {best.number}) trails it by "
+        f"{chosen.objective - best.objective:.3f} inner UF1"
+    )
+
+
 def print_report(report: Report, console: Console, top: int = 10) -> None:
     """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
     console.print(protocol_line(report))
@@ -288,6 +320,10 @@ def print_report(report: Report, console: Console, top: int = 10) -> None:
     pruned = [r for r in rows if r["rank"] == "pruned"]
     columns = ("rank", "trial", "preset", "inner UF1", "inner UAR", "outer UF1", "outer UAR", "config")
     title = f"leaderboard: {len(complete)} complete, {len(pruned)} pruned, {len(failed)} failed (best {min(top, len(complete))} shown)"
+    console.print(f"trials: {trial_counts(report.trials)}", highlight=False)
+    verdict = preset_verdict(report.trials)
+    if verdict is not None:
+        console.print(f"[bold]{verdict}[/]", highlight=False)
     table = Table(title=title)
     for column in columns:
         table.add_column(column, overflow="fold", ratio=6 if column == "config" else None)

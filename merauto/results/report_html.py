@@ -17,7 +17,17 @@ from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
 from merauto.results.ensemble import ensemble_rows
 from merauto.results.pareto import pareto_front
-from merauto.results.report import Report, cost_line, estimate_rows, fold_rows, leaderboard_rows, protocol_line, repeat_rows
+from merauto.results.report import (
+    Report,
+    cost_line,
+    estimate_rows,
+    fold_rows,
+    leaderboard_rows,
+    preset_verdict,
+    protocol_line,
+    repeat_rows,
+    trial_counts,
+)
 from merauto.results.selection import Estimate, eligible, selected_trial
 from merauto.spec.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
 from merauto.spec.objectives import OBJECTIVES
@@ -62,9 +72,12 @@ def _headline(report: Report) -> str:
     hours = sum(t.seconds or 0.0 for t in report.trials) / 3600
     folds = len({f.test.fold for t in report.trials if t.outcome for f in t.outcome.folds})
     cost = (
-        f"{len(report.trials)} trials ({counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed), "
-        f"{folds} outer folds, {hours:.2f} hours of trial time"
+        f"{len(report.trials)} trials ({counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed: "
+        f"{trial_counts(report.trials)}), {folds} outer folds, {hours:.2f} hours of trial time"
     )
+    verdict = preset_verdict(report.trials) if report.fold_trials is None else None
+    if verdict is not None:
+        cost += f". {verdict[0].upper()}{verdict[1:]}."
     if nested is None:
         return f'<div class="headline"><div class="big">no complete trial yet</div><p>{html.escape(cost)}</p></div>'
     s, ci = nested.scores, report.intervals[nested.name]

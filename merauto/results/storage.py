@@ -21,6 +21,7 @@ INTERRUPTED_ATTR = "merauto_interrupted"  # trial: failed by an interruption; re
 PRESET_ATTR = "preset"  # trial: the literature preset it runs
 RUNGS_ATTR = "merauto_rungs"  # study: the fold subsets of multi-fidelity, fixed per study
 RETRY_OF_ATTR = "merauto_retry_of"  # trial: the number of the interrupted trial it runs again (that one no longer counts)
+NOT_TRAINED_ATTR = "merauto_not_trained"  # trial: a proposal refused before training (its predicted cost); not counted
 DRIVER_ATTR = "merauto_driver"  # trial: the search driver (run directory, host, pid) that asked it
 LEASE_ATTR = "merauto_lease"  # study: the driver searching it now and when it last beat
 
@@ -66,7 +67,8 @@ def _unopenable(url: str, exc: BaseException) -> MerautoError:
 
 def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials that count against the budget: complete, pruned and failed ones, except those
-    interrupted (their driver stopped or was killed) and run again."""
+    interrupted (their driver stopped or was killed) and run again, and proposals refused before
+    training for their predicted cost (:mod:`merauto.orchestrator.proposals`)."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials}
     return [
@@ -74,5 +76,6 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
         for t in trials
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         and not t.user_attrs.get(INTERRUPTED_ATTR)
+        and not t.user_attrs.get(NOT_TRAINED_ATTR)
         and t.number not in retried
     ]
