@@ -251,3 +251,35 @@ def test_refused_proposals_do_not_consume_the_budget(cache_dir: Path, tmp_path: 
     assert "x the ststnet preset's predicted training time" in out.getvalue(), "the limit is said before the first trial"
     counts = trial_counts(list(stored.values()))
     assert counts.startswith("3 trained on every fold") and f"{len(refused)} proposals not trained" in counts
+
+
+def test_calibration_survives_a_loaded_machine() -> None:
+    """Fitted on CPU seconds per thread, the calibration is the same whether the machine was idle or
+    three times oversubscribed; only the load factor of the latest trials scales the predictions."""
+    from merauto.orchestrator.searcher import calibrations, current_load
+
+    truth = (2.0, 0.01, 50.0, 3.0)
+    works = [TrialWork(g, m, e) for g, m, e in ((10, 0.1, 5), (400, 0.05, 1), (50, 0.9, 20), (900, 0.4, 2), (5, 0.02, 30), (70, 0.3, 8))]
+    busy = [float(w.features() @ np.array(truth)) for w in works]
+    idle = [
+        TrialTiming(i, "cpu x1", 1.0, s, w.gflop, w.mops, w.gelements, 1.0, s) for i, (w, s) in enumerate(zip(works, busy, strict=True))
+    ]
+    loaded = [replace(t, train_s=3 * t.busy_s) for t in idle]
+    assert calibrations(loaded) == calibrations(idle) and calibrations(idle)["cpu x1"].coefficients == pytest.approx(truth, rel=1e-6)
+    assert current_load(idle) == pytest.approx(1.0) and current_load(loaded) == pytest.approx(3.0)
+    passed = loaded[:3] + idle[3:]  # the load was early in the search: the latest trials say the machine is idle again
+    assert current_load(passed) == pytest.approx(1.0) and calibrations(passed) == calibrations(idle)
+    wall_only = [replace(t, busy_s=None) for t in loaded]  # run folders written before busy_s: fitted on wall time, as then
+    assert calibrations(wall_only)["cpu x1"].coefficients == pytest.approx(tuple(3 * c for c in truth), rel=1e-6)
+    assert current_load(wall_only) == 1.0
+
+
+def test_a_results_store_written_before_busy_seconds_opens_and_records_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    ResultsStore(tmp_path).record_timing("s", TrialTiming(0, "cpu x1", 1.0, 2.0, 1.0, 0.1, 0.1, 1.0))
+    with sqlite3.connect(tmp_path / "results.db") as db:
+        db.execute("ALTER TABLE trial_timings DROP COLUMN busy_s")  # as an older merauto wrote it
+    store = ResultsStore(tmp_path)
+    store.record_timing("s", TrialTiming(1, "cpu x1", 1.0, 4.0, 1.0, 0.1, 0.1, 1.0, 2.0))
+    assert [(t.number, t.busy_s, t.load) for t in store.timings("s")] == [(0, None, None), (1, 2.0, 2.0)]

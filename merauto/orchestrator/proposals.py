@@ -59,17 +59,17 @@ class TrialCostLimit:
     reference: TrialWork | None = None
     reference_name: str | None = None
 
-    def seconds_under(self, model: CostModel) -> float | None:
-        """The limit in seconds under ``model`` (``None``: no limit)."""
+    def seconds_under(self, model: CostModel, load: float = 1.0) -> float | None:
+        """The limit in seconds under ``model`` and the machine's ``load`` (``None``: no limit)."""
         if self.seconds is not None:
             return self.seconds
         if self.relative is None or self.reference is None:
             return None
-        return self.relative * model.predict(self.reference)
+        return self.relative * model.predict(self.reference) * load
 
-    def describe(self, model: CostModel) -> str:
+    def describe(self, model: CostModel, load: float = 1.0) -> str:
         """The limit in words, for the search's first lines."""
-        limit = self.seconds_under(model)
+        limit = self.seconds_under(model, load)
         if limit is None:
             return "trial cost limit: none (every proposal is trained)"
         if self.seconds is not None:

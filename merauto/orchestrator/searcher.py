@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -27,7 +28,16 @@ from merauto.evaluator.nested import TrialOutcome
 from merauto.faults import crash_point
 from merauto.orchestrator.driver import DriverPresence
 from merauto.orchestrator.proposals import MAX_REFUSALS_IN_A_ROW, CostPredictor, Refusal, TrialCostLimit, costliest_options
-from merauto.orchestrator.study import COST_CEILINGS, COST_MODEL_ATTR, COST_MODELS, OBJECTIVE, PIPELINE, PREDICTED_ATTR, set_constraints
+from merauto.orchestrator.study import (
+    COST_CEILINGS,
+    COST_LOAD,
+    COST_MODEL_ATTR,
+    COST_MODELS,
+    OBJECTIVE,
+    PIPELINE,
+    PREDICTED_ATTR,
+    set_constraints,
+)
 from merauto.results.storage import NOT_TRAINED_ATTR, PRESET_ATTR, RETRY_OF_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.defaults import MAX_EPOCHS
@@ -110,7 +120,8 @@ class RecordingOptunaSearch(OptunaSearch):
         self.deadline = deadline
         self.predictor = predictor
         self.out_of_time = False  # nothing affordable fits the time left of --time-budget: start no more
-        self.cost_models = calibrations(store.timings(self._study_name)) if self._study_name else {}
+        timings = store.timings(self._study_name) if self._study_name else []
+        self.cost_models, self.load = calibrations(timings), current_load(timings)
         self.refused: list[tuple[dict[str, Any], float]] = []  # refused proposals' parameters and predicted seconds
         self._limit_of: dict[str, float | None] = {}  # trial id -> the trial limit in force when it was accepted
         self.deferred_presets: list[tuple[dict[str, Any], str]] = []  # presets refused for the time left: queued again at the end
@@ -120,7 +131,7 @@ class RecordingOptunaSearch(OptunaSearch):
 
     def ceilings(self) -> dict[str, float]:
         """The limits the worker checks again: ``max_trial_seconds`` (resolved under today's calibration) and ``deadline``."""
-        limit = self.trial_limit.seconds_under(self._calibration())
+        limit = self.trial_limit.seconds_under(self._calibration(), self.load)
         return {k: v for k, v in (("max_trial_seconds", limit), ("deadline", self.deadline)) if v is not None}
 
     def _calibration(self) -> CostModel:
@@ -145,6 +156,7 @@ class RecordingOptunaSearch(OptunaSearch):
             self.presence.track(self._study_name, self._ot_trials[trial_id].number)
         crash_point("sampled")
         config[COST_MODELS] = {kind: model.to_json() for kind, model in self.cost_models.items()}
+        config[COST_LOAD] = self.load
         config[COST_CEILINGS] = self.ceilings()
         self._limit_of[trial_id] = config[COST_CEILINGS].get("max_trial_seconds")  # its constraint is read against this limit
         if predicted is not None:
@@ -156,8 +168,8 @@ class RecordingOptunaSearch(OptunaSearch):
         if self.predictor is None:
             return None, None
         model = self._calibration()
-        predicted = model.predict(self.predictor.work(PipelineConfig.from_json(config[PIPELINE])))
-        limit = self.trial_limit.seconds_under(model)
+        predicted = model.predict(self.predictor.work(PipelineConfig.from_json(config[PIPELINE]))) * self.load
+        limit = self.trial_limit.seconds_under(model, self.load)
         if limit is not None and predicted > limit:
             return Refusal(predicted, limit, "--max-trial-seconds"), predicted
         if self.deadline is not None and predicted > self.deadline - time.time():
@@ -313,23 +325,38 @@ class RecordingOptunaSearch(OptunaSearch):
             result["work_mops"],
             result["work_gelements"],
             result.get("work_fraction", 1.0),
+            result.get("busy_s"),
         )
         trial.set_user_attr(PREDICTED_ATTR, round(timing.predicted_s, 1))
         if timing.train_s is not None:
             trial.set_user_attr("train_seconds", round(timing.train_s, 1))
         self.store.record_timing(self._study_name, timing)
         if timing.train_s is not None:
-            self.cost_models = calibrations(self.store.timings(self._study_name))
+            timings = self.store.timings(self._study_name)
+            self.cost_models, self.load = calibrations(timings), current_load(timings)
             models = {kind: model.to_json() for kind, model in self.cost_models.items()}
             self._ot_study.set_user_attr(COST_MODEL_ATTR, models)
 
 
+LOAD_WINDOW = 3  # the latest trained trials whose load says how busy the machine is now
+
+
+def current_load(timings: list[TrialTiming]) -> float:
+    """How much slower than idle the latest trained trials ran (median of their wall over CPU time
+    per thread; 1.0 before any): what the calibrated, idle-machine predictions are multiplied by."""
+    loads = [t.load for t in sorted(timings, key=lambda t: t.number) if t.load is not None][-LOAD_WINDOW:]
+    return float(statistics.median(loads)) if loads else 1.0
+
+
 def calibrations(timings: list[TrialTiming]) -> dict[str, CostModel]:
     """A cost model per device kind, fitted on the trained trials' timings (a pruned trial's work
-    scaled to the folds it trained)."""
+    scaled to the folds it trained). On a CPU it is fitted on each trial's CPU seconds per thread
+    (its time on an idle machine), so trials that ran while the machine was loaded do not make
+    every later prediction slow: the load now is :func:`current_load`, applied to predictions."""
     by_device: dict[str, list[CostObservation]] = {}
     for t in timings:
         if t.train_s is not None and t.work_fraction > 0:
             work = (t.gflop * t.work_fraction, t.mops * t.work_fraction, t.gelements * t.work_fraction)
-            by_device.setdefault(t.device, []).append(CostObservation(*work, t.train_s))
+            seconds = t.busy_s if t.busy_s else t.train_s
+            by_device.setdefault(t.device, []).append(CostObservation(*work, seconds))
     return {device: CostModel.fit(device, observations) for device, observations in by_device.items()}

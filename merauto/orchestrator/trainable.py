@@ -30,7 +30,7 @@ from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
-from merauto.orchestrator.study import COST_CEILINGS, COST_MODELS, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
+from merauto.orchestrator.study import COST_CEILINGS, COST_LOAD, COST_MODELS, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
 from merauto.spec.config import PipelineConfig
 from merauto.spec.objectives import LATENCY_METRIC
 
@@ -65,7 +65,8 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
         kind = device_kind(torch.device(evaluation.device), context.threads)
         work = trial_work(config, data, evaluation, torch.device(evaluation.device))
         models = params.get(COST_MODELS, {})
-        predicted = (CostModel.from_json(models[kind]) if kind in models else CostModel(kind)).predict(work)
+        idle = (CostModel.from_json(models[kind]) if kind in models else CostModel(kind)).predict(work)
+        predicted = idle * float(params.get(COST_LOAD, 1.0))
         n_folds = len(context.rungs[-1])  # rungs are nested: the last one holds every fold
         last_rung = len(context.rungs) - 1
         latency: dict[str, float] = {}
@@ -88,6 +89,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "folds_done": len(outcome.folds),
                 "work_fraction": len(outcome.folds) / n_folds,
                 "train_s": train_s,
+                "busy_s": (time.process_time() - cpu_started) / context.threads if kind.startswith("cpu") else None,
                 PIPELINE: config.to_json(),
                 "n_params": n_params,
                 "seconds": time.perf_counter() - started,
@@ -110,7 +112,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 }
             )
             return
-        training_started = time.perf_counter()
+        training_started, cpu_started = time.perf_counter(), time.process_time()
 
         def on_rung(rung: int, so_far: TrialOutcome) -> None:
             if rung < last_rung:  # a scheduler may stop the trial here; it is then stored as pruned

@@ -145,7 +145,7 @@ class TuneRunner:
             deadline=None if time_left is None else time.time() + time_left,
             predictor=predictor,
         )
-        self.console.print(trial_limit.describe(predictor.model(searcher.cost_models)))
+        self.console.print(trial_limit.describe(predictor.model(searcher.cost_models), searcher.load))
         progress.number_of = searcher.number_of
         searcher.on_refusal, searcher.on_accept = progress.refused, progress.predicted
         pruning = parse_pruning(self.info.pruning)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, delete, select
+from sqlalchemy import JSON, Boolean, DateTime, Engine, Float, Integer, String, Text, create_engine, delete, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -72,6 +72,7 @@ class TrialTimingRow(_Base):
     mops: Mapped[float] = mapped_column(Float)
     gelements: Mapped[float] = mapped_column(Float)
     work_fraction: Mapped[float] = mapped_column(Float)  # folds trained / folds (below 1 for a trial pruned after a rung)
+    busy_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # CPU seconds of training per torch thread (CPU devices)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class TrialTiming:
     mops: float
     gelements: float
     work_fraction: float
+    busy_s: float | None = None  # CPU seconds per torch thread while it trained: its time on an otherwise idle machine
+
+    @property
+    def load(self) -> float | None:
+        """How much longer training took than the CPU it used (1: an idle machine; 2: it got half the cores it asked for)."""
+        return self.train_s / self.busy_s if self.train_s and self.busy_s else None
 
 
 class PredictionRow(_Base):
@@ -204,6 +211,14 @@ class StoredTrial:
         return statistics.fmean([search, *(r[fold] for r in self.repeat_fold_inner.values() if fold in r)])
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Nullable columns added after a run folder was written (``trial_timings.busy_s``), added to its file."""
+    present = {c["name"] for c in inspect(engine).get_columns(TrialTimingRow.__tablename__)}
+    if "busy_s" not in present:
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {TrialTimingRow.__tablename__} ADD COLUMN busy_s FLOAT"))
+
+
 class ResultsStore:
     """Read and write trial results in ``<run_dir>/results.db``."""
 
@@ -212,6 +227,7 @@ class ResultsStore:
         self.engine = create_engine(f"sqlite:///{self.path}")
         try:
             _Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except SQLAlchemyError as exc:
             raise self.error(exc) from None
 
@@ -315,7 +331,10 @@ class ResultsStore:
         """Every stored timing of ``study``, by trial number."""
         with Session(self.engine) as session:
             rows = session.scalars(select(TrialTimingRow).where(TrialTimingRow.study == study).order_by(TrialTimingRow.number)).all()
-            return [TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.gelements, r.work_fraction) for r in rows]
+            return [
+                TrialTiming(r.number, r.device, r.predicted_s, r.train_s, r.gflop, r.mops, r.gelements, r.work_fraction, r.busy_s)
+                for r in rows
+            ]
 
     def record_selection(self, study: str, name: str, description: str, fold_trials: dict[int, Any], scores: dict[str, Any]) -> None:
         """Store (or replace) one labelled final estimate (``fold_trials``: fold -> trial number, or an ensemble's {trial: weight})."""
