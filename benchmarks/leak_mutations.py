@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDOVERS = "tests/test_handovers.py::"
-LEAK_TESTS = ("tests/test_leakage.py", "tests/test_handovers.py", "tests/test_spotting.py")
+LEAK_TESTS = ("tests/test_leakage.py", "tests/test_handovers.py", "tests/test_spotting.py", "tests/test_local_sampler.py")
 
 RACE = HANDOVERS + "test_racing_and_a_resumed_race_receive_nothing_of_a_test_subject"
 SELECTED = (
@@ -44,6 +44,10 @@ WARM = HANDOVERS + "test_a_warm_start_hands_the_sampler_inner_scores_only"
 LABELS_NO_REFIT = HANDOVERS + "test_test_predictions_never_read_test_labels[no-refit]"
 LABELS_AUDIT = HANDOVERS + "test_test_predictions_never_read_test_labels[audit]"
 SPOT = HANDOVERS + "test_the_spotting_search_receives_nothing_of_a_test_subject"
+LOCAL = (
+    HANDOVERS + "test_every_scheme_hands_over_nothing_of_a_test_subject[local-refusals]",
+    "tests/test_local_sampler.py::test_the_incumbent_is_the_best_objective_and_half_the_trials_mutate_it",
+)
 EVALUATOR = "tests/test_leakage.py"
 
 TEST_UF1 = 'outcome.test_scores()["uf1"]'
@@ -62,6 +66,13 @@ class Mutation:
 
 
 MUTATIONS = (
+    Mutation(
+        "local-sampler-incumbent-by-test",
+        "merauto/orchestrator/local_sampler.py",
+        "return max(complete, key=lambda t: (sign * t.values[0], -t.number))",
+        'return max(complete, key=lambda t: (t.user_attrs.get("outer_uf1", 0.0), -t.number))',
+        LOCAL,
+    ),
     Mutation(
         "objective-is-test-uf1",
         "merauto/orchestrator/trainable.py",

@@ -81,7 +81,7 @@ def optuna_view(storage_url: str, study: str) -> list[dict[str, Any]]:
             "distributions": {k: optuna.distributions.distribution_to_json(d) for k, d in t.distributions.items()},
             "values": t.values,
             "intermediate": t.intermediate_values,
-            "system": {k: _rounded(v) if k == CONSTRAINTS_KEY else v for k, v in t.system_attrs.items()},
+            "system": {k: _rounded(v) if k.startswith(CONSTRAINTS_KEY) else v for k, v in t.system_attrs.items()},
             "user": {
                 k: True if k in PRICED else v
                 for k, v in t.user_attrs.items()
@@ -102,10 +102,10 @@ def _handed_over(attribute: str) -> bool:
     return not attribute.startswith(PEOPLE_ONLY) and attribute not in WALL_CLOCK | WHO
 
 
-def _rounded(constraints: list[float]) -> list[float]:
-    """Constraint values to 6 significant digits: a predicted time over a limit is a ratio of two
+def _rounded(constraint: float) -> float:
+    """A constraint value to 6 significant digits: a predicted time over a limit is a ratio of two
     predictions scaled by the same wall-clock calibration, equal between runs up to the last bits."""
-    return [float(f"{v:.6g}") for v in constraints]
+    return float(f"{constraint:.6g}")
 
 
 @contextmanager
@@ -268,7 +268,7 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     # the driver refuses proposals over 1.5x STSTNet's predicted cost; half of the trials mutate the incumbent
     "local-refusals": (
         ("control", "all"),
-        {"sampler": "local", "relative_trial_limit": 1.5, "budget": 3, "seed_presets": True, "startup_trials": 2, "max_epochs": 1},
+        {"sampler": "local", "relative_trial_limit": 1.5, "budget": 3, "startup_trials": 1, "max_epochs": 1},
     ),
 }
 
