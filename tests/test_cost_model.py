@@ -283,3 +283,42 @@ def test_a_results_store_written_before_busy_seconds_opens_and_records_them(tmp_
     store = ResultsStore(tmp_path)
     store.record_timing("s", TrialTiming(1, "cpu x1", 1.0, 4.0, 1.0, 0.1, 0.1, 1.0, 2.0))
     assert [(t.number, t.busy_s, t.load) for t in store.timings("s")] == [(0, None, None), (1, 2.0, 2.0)]
+
+
+def test_a_space_with_nothing_affordable_stops_and_names_the_costliest_choices(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from merauto.orchestrator import searcher as searcher_module
+    from merauto.orchestrator.proposals import CostPredictor, costliest_options
+
+    monkeypatch.setattr(searcher_module, "MAX_REFUSALS_IN_A_ROW", 3)
+    builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))
+    predictor = CostPredictor(tiny_index, cache_dir, builder.fingerprints, EvaluationSettings(), "cpu", 1)
+    searcher, storage, store = _searcher(tmp_path, trial_limit=TrialCostLimit(seconds=1e-6), predictor=predictor)
+    assert searcher.suggest("t") == "FINISHED"
+    assert searcher.stopped_why is not None and "the last 3 proposals were all predicted over" in searcher.stopped_why
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.PRUNED and NOT_TRAINED_ATTR in t.user_attrs for t in trials)
+    assert [t.state for t in store.trials("s")] == ["pruned"] * 3
+    refused = [({"block": "capsule", "loss": "focal"}, 900.0), ({"block": "capsule", "loss": "arcface"}, 700.0)]
+    refused += [({"block": "residual", "loss": "focal"}, 10.0), ({"block": "residual", "loss": "arcface"}, 30.0)]
+    assert [c for c, _, _ in costliest_options(refused)] == ["block=capsule", "loss=focal", "loss=arcface"]
+
+
+def test_the_eta_comes_from_the_predictions_of_the_trials_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running trials count what their prediction leaves; trials not started the mean accepted prediction,
+    scaled by how the finished trials' measured times compared with their predictions; shared among the slots."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    progress = SearchProgress(6, 0, None, Console(quiet=True), slots=2)
+    for trial_id, seconds in (("a", 100.0), ("b", 300.0)):
+        progress.predicted(trial_id, seconds)
+        progress.on_trial_start(0, [], SimpleNamespace(trial_id=trial_id))
+    now[0] += 50.0
+    # running: 50 and 250 s left; 4 not started at the mean prediction 200 s: (300 + 800) / 2 slots
+    assert progress.eta_s() == pytest.approx(550.0)
+    done = {"status": "ok", OBJECTIVE: 0.5, "seconds": 60.0, "predicted_s": 100.0, "train_s": 50.0}
+    progress.on_trial_complete(0, [], SimpleNamespace(trial_id="a", last_result=done))  # trained twice as fast as predicted
+    # running: b, 300 * 0.5 - 50 = 100 s left; 4 not started at 200 * 0.5 = 100 s: (100 + 400) / 2
+    assert progress.eta_s() == pytest.approx(250.0)
+    assert "eta 0:04:10" in progress.describe()
