@@ -32,6 +32,7 @@ from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
 from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
+from merauto.results.integrity import check_integrity
 from merauto.results.report import Report, leaderboard_rows, preset_verdict, trial_counts
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import NOT_TRAINED_ATTR
@@ -249,6 +250,8 @@ def test_refused_proposals_do_not_consume_the_budget(cache_dir: Path, tmp_path: 
     assert all(stored[t.number].outcome is None and "--max-trial-seconds" in stored[t.number].error for t in refused)
     assert all(stored[t.number].state == "complete" for t in trained)
     assert "x the ststnet preset's predicted training time" in out.getvalue(), "the limit is said before the first trial"
+    integrity = check_integrity(study, list(stored.values()))
+    assert integrity.ok and integrity.counted == 3, integrity.describe()
     counts = trial_counts(list(stored.values()))
     assert counts.startswith("3 trained on every fold") and f"{len(refused)} proposals not trained" in counts
 

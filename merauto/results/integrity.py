@@ -2,7 +2,8 @@
 
 A search that was killed and resumed must end with each trial counted once (a trial run again
 after an interruption replaces it), every counted trial's results stored, and nothing stored
-for a trial that does not count. The report prints a warning when this does not hold.
+for a trial that does not count (but the proposals refused for their predicted cost, stored as
+never trained). The report prints a warning when this does not hold.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from merauto.results.storage import PRESET_ATTR, RETRY_OF_ATTR, counted_trials
+from merauto.results.storage import NOT_TRAINED_ATTR, PRESET_ATTR, RETRY_OF_ATTR, counted_trials
 from merauto.results.store import StoredTrial
 
 STORED_STATE = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
@@ -57,6 +58,7 @@ def check_integrity(study: optuna.Study, stored: list[StoredTrial]) -> Integrity
     records = {t.number: t for t in stored}
     lost = [t.number for t in counted if t.number not in records or records[t.number].state != STORED_STATE[t.state]]
     numbers = {t.number for t in counted}
-    stray = sorted(n for n in records if n not in numbers)
+    refused = {n for n, t in trials.items() if NOT_TRAINED_ATTR in t.user_attrs and t.state == TrialState.PRUNED}
+    stray = sorted(n for n, r in records.items() if n not in numbers and not (n in refused and r.state == "pruned" and r.outcome is None))
     running = [t.number for t in trials.values() if t.state == TrialState.RUNNING]
     return Integrity(len(counted), twice, lost, stray, running)
