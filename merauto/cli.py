@@ -756,10 +756,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--sampler",
-        default="tpe",
+        default="local",
         choices=("tpe", "local"),
-        help="tpe: Optuna's multivariate TPE (default); local: half of the trials after the first complete one mutate the best "
-        "trial so far (its inner-validation UF1), the others are TPE's",
+        help="local (default): half of the trials after the first complete one mutate the best trial so far (chosen on "
+        "inner-validation UF1), the others are TPE's; tpe: Optuna's multivariate TPE alone",
     )
     search.add_argument(
         "--startup-trials",
