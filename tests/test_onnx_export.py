@@ -1,13 +1,17 @@
-"""Exports that deploy: every network component exports to ONNX and onnxruntime computes what torch
-does; an export folder holds no pickle, is verified before it is renamed into place (and left
-unwritten when verification fails), loads older ``model.pt`` exports, and predicts the same with
-either runtime, from folders or a CSV of annotated clips, with scores when the CSV has labels."""
+"""Exports that deploy (every registered component's export: tests/test_onnx_registry.py): capsules of any
+length squash in ONNX as in torch; a part that cannot export is named; an export folder holds no pickle,
+is verified before it is renamed into place (and left unwritten when verification fails), loads older
+``model.pt`` exports, and predicts the same with either runtime, from folders or a CSV of annotated
+clips, with scores when the CSV has labels; onnxruntime writes nothing to the home folder."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,102 +26,46 @@ from conftest import TINY
 import merauto
 from merauto.cli import main
 from merauto.data.clip_list import NewClip, check_labels, read_clip_list
-from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.data.validation import frame_size
 from merauto.errors import MerautoError
-from merauto.evaluator.blocks import BLOCKS
+from merauto.evaluator.blocks.capsule import squash
 from merauto.evaluator.engine import Member, ModelSet
-from merauto.evaluator.fusion import FUSIONS
 from merauto.evaluator.metrics import scores
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData
-from merauto.evaluator.onnx_model import export_onnx, onnx_latency_ms, onnx_session, run_onnx, verify_onnx
+from merauto.evaluator.onnx_model import export_onnx, onnx_latency_ms, onnx_session, run_onnx, torch_logits
 from merauto.evaluator.strategies import Checkpoint
-from merauto.evaluator.temporal import TEMPORAL_TRUNKS
-from merauto.evaluator.topologies import TOPOLOGIES
-from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
 from merauto.evaluator.weights_file import load_weights, save_weights
 from merauto.results import export_folder
 from merauto.results.export import ExportedPipeline
 from merauto.results.export_files import LEGACY_WEIGHTS_FILE, ONNX_FILE, WEIGHTS_FILE
 from merauto.results.export_folder import ONNX_ATOL, ONNX_RTOL, write_export
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice, PipelineConfig
+from merauto.spec.config import Choice
 
 STSTNET = PRESETS["ststnet"]
 FLOW = {"flow": (3, 12, 12)}
-LANDMARKS = 5  # points of a landmark graph stream: 2 x 5 displacements + 10 edge length changes
-GRAPH_DIM = 2 * LANDMARKS + LANDMARKS * (LANDMARKS - 1) // 2
 
 
-def _with(**slots: object) -> PipelineConfig:
-    return replace(STSTNET, **slots)
+class _Squash(torch.nn.Module):
+    """The capsule block's non-linearity on a (N, D) stream of vectors."""
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return squash(inputs["vectors"], dim=1)
 
 
-def _component_cases() -> list[tuple[str, str, PipelineConfig, dict[str, tuple[int, ...]]]]:
-    """(slot, name, config, stream shapes): one small network for every registered choice of each slot."""
-    stacked = Choice("stacked", {"depth": 2, "width": 4})
-    cases = [("block", name, _with(topology=stacked, block=Choice(name, BLOCKS.get(name).resolve({}))), FLOW) for name in BLOCKS.names()]
-    topologies = {
-        "stacked": (Choice("stacked", {"depth": 2, "width": 4, "pool": 4}), {"flow": (3, 28, 28)}),  # a 7x7 map pooled to 4x4
-        "branches": (STSTNET.topology, FLOW),
-        "cascade": (Choice("cascade", {"depth": 2, "width": 4, "tail": "gcn", "grid": 3, "gcn_layers": 2}), FLOW),
-    }
-    cases += [("topology", name, _with(topology=topologies[name][0]), topologies[name][1]) for name in TOPOLOGIES.names()]
-    tail = Choice("cascade", {"depth": 1, "width": 4, "tail": "transformer", "encoder_layers": 2, "heads": 2, "position": "sinusoidal"})
-    cases.append(("topology", "cascade-transformer", _with(topology=tail), FLOW))
-    for name in VECTOR_TRUNKS.names():
-        kind, shapes = ("landmark_graph", {"landmarks": (GRAPH_DIM,)}) if name == "gcn" else ("lbp_top", {"lbp_top": (20,)})
-        cases.append(("vector trunk", name, _with(input=Choice(kind, INPUTS.get(kind).resolve({"vector_trunk": name}))), shapes))
-    for name in TEMPORAL_TRUNKS.names():
-        sequence = Choice("sequence", {"size": 12, "frames": 4, "temporal": name})
-        cases.append(
-            ("temporal trunk", name, _with(input=sequence, topology=Choice("stacked", {"depth": 1, "width": 4})), {"sequence": (4, 12, 12)})
-        )
-    for name in FUSIONS.names():
-        both = _with(input=Choice("flow_lbp_top", {"vector_trunk": "mlp"}), fusion=Choice(name, FUSIONS.get(name).resolve({})))
-        cases.append(("fusion", name, both, {**FLOW, "lbp_top": (20,)}))
-    cases.append(("head", "arcface", _with(loss=Choice("arcface", {})), FLOW))  # a cosine head instead of a linear one
-    return cases
-
-
-CASES = _component_cases()
-
-
-def test_the_cases_cover_every_registered_component() -> None:
-    covered = {(slot, name) for slot, name, _, _ in CASES}
-    for slot, registry in (("block", BLOCKS), ("topology", TOPOLOGIES), ("vector trunk", VECTOR_TRUNKS)):
-        assert {(slot, name) for name in registry.names()} <= covered, slot
-    for slot, registry in (("temporal trunk", TEMPORAL_TRUNKS), ("fusion", FUSIONS)):
-        assert {(slot, name) for name in registry.names()} <= covered, slot
-
-
-def _trained_statistics(model: torch.nn.Module, shapes: dict[str, tuple[int, ...]]) -> None:
-    """Batch-norm running statistics away from their initial 0 and 1, as after training."""
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model({name: torch.randn(8, *shape) * 2 + 1 for name, shape in shapes.items()})
-    model.eval()
-
-
-@pytest.mark.parametrize(("slot", "name", "config", "shapes"), CASES, ids=[f"{slot}-{name}" for slot, name, _, _ in CASES])
-def test_every_component_exports_and_onnxruntime_matches_torch(
-    slot: str, name: str, config: PipelineConfig, shapes: dict[str, tuple[int, ...]], tmp_path: Path
-) -> None:
-    torch.manual_seed(0)
-    model = build_model(config, shapes, 3)
-    _trained_statistics(model, shapes)
-    path = tmp_path / "model.onnx"
-    export_onnx(model, shapes, path)
-    rng = np.random.default_rng(0)
-    inputs = {stream: rng.standard_normal((5, *shape)).astype(np.float32) for stream, shape in shapes.items()}
-    assert verify_onnx(path, model, inputs, atol=ONNX_ATOL, rtol=ONNX_RTOL) < ONNX_ATOL
-    session = onnx_session(path)
-    assert [i.name for i in session.get_inputs()] == sorted(shapes) and [o.name for o in session.get_outputs()] == ["logits"]
-    assert all(i.shape[0] == "batch" for i in session.get_inputs())
-    assert run_onnx(session, {k: v[:1] for k, v in inputs.items()}).shape == (1, 3)  # the batch axis is dynamic
+def test_short_capsules_are_squashed_in_onnx_as_in_torch(tmp_path: Path) -> None:
+    # |s|^2 from 1e-14 to 1e6: where it is near the eps of sqrt(|s|^2 + eps), an export that dropped eps differed by up to 1e6x
+    lengths = np.logspace(-7, 3, 41, dtype=np.float32)
+    vectors = np.random.default_rng(0).standard_normal((41, 4)).astype(np.float32)
+    vectors *= (lengths / np.linalg.norm(vectors, axis=1))[:, None]
+    export_onnx(_Squash(), {"vectors": (4,)}, tmp_path / "squash.onnx")
+    expected = torch_logits(_Squash(), {"vectors": vectors})
+    np.testing.assert_allclose(run_onnx(onnx_session(tmp_path / "squash.onnx"), {"vectors": vectors}), expected, rtol=1e-5, atol=0)
+    unscaled = torch.from_numpy(vectors).square().sum(1, keepdim=True)
+    reference = torch.from_numpy(vectors) * unscaled / (1 + unscaled) / torch.sqrt(unscaled + 1e-8)
+    assert torch.equal(torch.from_numpy(expected), reference), "torch computes sqrt(|s|^2 + eps) as it did, to the bit"
 
 
 class _BranchesOnValues(torch.nn.Module):
@@ -142,7 +90,7 @@ def test_a_part_that_cannot_export_is_named_with_the_reason(tmp_path: Path) -> N
 
 
 def test_an_opset_the_exporter_cannot_write_is_refused(tmp_path: Path) -> None:
-    stacked = _with(topology=Choice("stacked", {"depth": 2, "width": 4}))  # its conversion from opset 18 to 17 fails
+    stacked = replace(STSTNET, topology=Choice("stacked", {"depth": 2, "width": 4}))  # its conversion from opset 18 to 17 fails
     with pytest.raises(MerautoError, match="could not write opset 17"):
         export_onnx(build_model(stacked, FLOW, 3), FLOW, tmp_path / "model.onnx", opset=17)
 
@@ -318,6 +266,62 @@ def test_predict_refuses_a_label_the_export_lacks_and_a_csv_beside_folders(
     assert "negative, positive, surprise" in err
     code, _, err = _predict(capsys, str(exported), str(tmp_path), "--clips-csv", str(clips))
     assert code == 2 and "--clips-csv" in err and "fix:" in err
+
+
+def test_predict_on_a_run_folder_points_to_its_export_and_names_a_missing_clip_folder_as_a_clip_folder(
+    exported: Path, tiny_index: SampleIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "merauto.json").write_text(json.dumps({"study_name": "s"}))
+    clip = str(next(iter(tiny_index)).frames[0].parent)
+    code, _, err = _predict(capsys, str(run), clip)
+    assert code == 2 and f"{run} is the run folder of a search and holds no export" in err, err
+    assert f"fix: run merauto export {run} first, then pass the folder it writes, {run / 'export'}/trial-N" in err, err
+    shutil.copytree(exported, run / "export" / "trial-0")
+    code, _, err = _predict(capsys, str(run), clip)
+    assert code == 2 and f"{run} is the run folder of a search, not an export" in err, err
+    assert f"fix: pass one of its exports: {run / 'export' / 'trial-0'}" in err, err
+
+    code, _, err = _predict(capsys, str(exported), clip, str(tmp_path / "nowhere"))
+    assert code == 2 and f"clip folder {tmp_path / 'nowhere'}: no such folder" in err and "--folder" not in err, err
+
+
+EXPORT_AND_VERIFY = """
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import merauto
+from merauto.evaluator.fitted import Standardiser
+from merauto.evaluator.model import build_model
+from merauto.results.export_folder import write_export
+from merauto.search_space.presets import PRESETS
+
+inputs = {"flow": np.random.default_rng(0).standard_normal((4, 3, 12, 12)).astype(np.float32)}
+pipeline = {"merauto_version": merauto.__version__, "config": PRESETS["ststnet"].to_dict(), "classes": ["a", "b", "c"]}
+model = build_model(PRESETS["ststnet"], {"flow": (3, 12, 12)}, 3)
+write_export(Path(sys.argv[1]), pipeline, model, Standardiser.fit(inputs, np.arange(4)), inputs)
+"""
+
+
+def test_exporting_and_predicting_with_onnxruntime_write_nothing_to_the_home_folder(
+    exported: Path, tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    # a fresh interpreter as a user's, onnxruntime's telemetry switch left to merauto and its cache to $HOME
+    unset = {"ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "MERAUTO_CACHE"}
+    env = {name: value for name, value in os.environ.items() if name not in unset} | {"HOME": str(home)}
+    # what merauto export does with the refit network: ONNX written, then checked in onnxruntime against torch
+    subprocess.run([sys.executable, "-c", EXPORT_AND_VERIFY, str(tmp_path / "export")], env=env, check=True, timeout=300)
+    assert (tmp_path / "export" / ONNX_FILE).is_file()
+    clip = str(next(iter(tiny_index)).frames[0].parent)
+    predict = [sys.executable, "-m", "merauto", "predict", str(exported), clip, "--runtime", "onnx", "--cache-dir", str(cache_dir)]
+    predicted = subprocess.run(predict, env=env, capture_output=True, text=True, timeout=300)
+    assert predicted.returncode == 0 and predicted.stdout.startswith("clip,label"), predicted.stderr
+    assert sorted(home.rglob("*")) == []
 
 
 # ----------------------------------------------------------------------------- the CSV of clips

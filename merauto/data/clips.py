@@ -157,7 +157,7 @@ def folder_clip(
     (default: the first), apex at ``apex`` (default: estimated), offset at ``offset`` (default: the last).
 
     ``where`` names the annotation in messages (a CSV file and line, whose columns are then named);
-    empty, the frame numbers came from the command line (``--onset``, ``--apex``). ``sample_id``
+    empty, the folder and frame numbers came from the command line (a clip folder, ``--onset``, ``--apex``). ``sample_id``
     defaults to the folder.
     """
 
@@ -165,7 +165,8 @@ def folder_clip(
         return f"{where}, column {what} ({value})" if where else f"--{what} {value}"
 
     if not Path(folder).is_dir():
-        raise MerautoError(f"{cell('folder', folder)}: no such folder", "pass a folder of the clip's numbered frames")
+        named = cell("folder", folder) if where else f"clip folder {folder}"  # a positional argument, not an option
+        raise MerautoError(f"{named}: no such folder", "pass a folder of the clip's numbered frames")
     frames = ordered_frames(folder)
     if len(frames) < 2:
         raise MerautoError(

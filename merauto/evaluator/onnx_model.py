@@ -16,6 +16,11 @@ exporter exports all of them, each matching torch to 2e-6 or better. Opset 18 is
 implements: asked for 17 it converts after the fact and keeps 18 where the conversion fails, as it
 does for most of these networks, so a request it could not meet is refused here.
 
+The exporter's optimiser (onnxscript's rewrite rules) takes constants within 1e-8 of 0 for 0 and within
+1e-5 of 1 for 1: it drops ``x + 1e-8`` to ``x`` and ``x * (1 + 1e-6)`` to ``x``. A component whose maths needs
+such a constant writes it otherwise (the capsule block's ``squash`` scales its eps by 2^16), and
+``tests/test_onnx_registry.py`` exports every registered component against torch.
+
 Exported files carry no stack traces or other node metadata (they would name local paths).
 """
 

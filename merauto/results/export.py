@@ -35,6 +35,7 @@ from merauto.evaluator.weights_file import load_weights
 from merauto.results.ensemble import global_ensemble
 from merauto.results.export_files import (
     ENSEMBLE_FILE,
+    EXPORTS_FOLDER,
     PIPELINE_FILE,
     PREPROCESSING_FILE,
     member_folders,
@@ -74,7 +75,7 @@ def export_pipeline(
     store = ResultsStore(run_dir)
     chosen = trial_to_use(store.trials(study), trial, "export")
     default_name = f"trial-{chosen.number}" if fold is None else f"fold{fold:03d}-trial-{chosen.number}"
-    out_dir = Path(out_dir or Path(run_dir) / "export" / default_name)
+    out_dir = Path(out_dir or Path(run_dir) / EXPORTS_FOLDER / default_name)
     index = load_index(info.dataset, cache_dir)
     repeats = [r for r in store.repeats(study) if r.trial == chosen.number]
     how = selection_rule(chosen) if trial is None else f"named with --trial {trial}"
@@ -97,7 +98,7 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
             "run merauto search until two trials complete, or export one trial without --ensemble",
         )
     weights = next(iter(found.members.values()))
-    out_dir = Path(out_dir or Path(run_dir) / "export" / "ensemble")
+    out_dir = Path(out_dir or Path(run_dir) / EXPORTS_FOLDER / "ensemble")
     index = load_index(info.dataset, cache_dir)
     by_number = {t.number: t for t in trials}
     with folder_written_whole(out_dir) as scratch:

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from merauto.errors import MerautoError
+from merauto.results.run_dir import RUN_INFO
 
+EXPORTS_FOLDER = "export"  # RUN/export: where merauto export writes the exports of run folder RUN
 PIPELINE_FILE = "pipeline.json"  # config, classes, provenance, scores, the ONNX model's opset and verification
 PREPROCESSING_FILE = "preprocessing.json"  # the input streams and their code versions
 WEIGHTS_FILE = "model.safetensors"  # state dict; stream shapes and standardiser statistics as metadata (merauto.evaluator.weights_file)
@@ -20,12 +22,28 @@ PATH_KEYS = frozenset({"manifest", "data_root", "data_config", "features", "init
 def require_export(export_dir: Path) -> Path:
     """``export_dir``, or a clear error when it is not a folder written by ``merauto export`` (with or without ``--ensemble``)."""
     export_dir = Path(export_dir)
+    if (export_dir / RUN_INFO).is_file():
+        raise _run_folder_refusal(export_dir)
     for folder in member_folders(export_dir):
         for name in (PIPELINE_FILE, PREPROCESSING_FILE):
             if not (folder / name).is_file():
                 raise MerautoError(f"{folder} lacks {name}; it is not a merauto export", "pass a folder written by merauto export")
         weights_file(folder)
     return export_dir
+
+
+def _run_folder_refusal(run_dir: Path) -> MerautoError:
+    """Why a search's run folder is not an export, with the fix: the exports it holds, or the command that writes one."""
+    written = (run_dir / EXPORTS_FOLDER).glob("*")
+    exports = sorted(folder for folder in written if (folder / PIPELINE_FILE).is_file() or (folder / ENSEMBLE_FILE).is_file())
+    if exports:
+        return MerautoError(
+            f"{run_dir} is the run folder of a search, not an export", f"pass one of its exports: {', '.join(map(str, exports))}"
+        )
+    return MerautoError(
+        f"{run_dir} is the run folder of a search and holds no export",
+        f"run merauto export {run_dir} first, then pass the folder it writes, {run_dir / EXPORTS_FOLDER}/trial-N",
+    )
 
 
 def member_folders(export_dir: Path) -> list[Path]:

@@ -12,12 +12,18 @@ from torch import Tensor, nn
 from merauto.evaluator.blocks.core import BLOCKS, Block
 
 PRIMARY_TYPES = 8  # primary capsule types at each position
+# sqrt(|s|^2 + eps) is computed as sqrt(|s|^2 * 2^16 + eps * 2^16) / 2^8: scaling by powers of two is exact, so torch
+# computes the same floats, but the ONNX exporter's optimiser drops the addition of any constant within 1e-8 of zero
+# (onnxscript's "add 0" rewrite), which made model.onnx compute sqrt(|s|^2): short capsules (|s|^2 near eps, or 0) differed.
+_EPS_SCALE = 2.0**16
 
 
 def squash(s: Tensor, dim: int, eps: float = 1e-8) -> Tensor:
-    """Sabour et al.'s non-linearity: the direction of ``s`` with a length |s|^2 / (1 + |s|^2)."""
+    """Sabour et al.'s non-linearity: the direction of ``s`` with a length |s|^2 / (1 + |s|^2), i.e.
+    ``s |s|^2 / ((1 + |s|^2) sqrt(|s|^2 + eps))``, written so that ONNX exports keep ``eps``."""
     norm2 = s.square().sum(dim=dim, keepdim=True)
-    return s * norm2 / (1 + norm2) / torch.sqrt(norm2 + eps)
+    length = torch.sqrt(norm2 * _EPS_SCALE + eps * _EPS_SCALE) / math.sqrt(_EPS_SCALE)
+    return s * norm2 / (1 + norm2) / length
 
 
 class _CapsuleLayer(nn.Module):
