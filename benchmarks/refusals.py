@@ -26,7 +26,8 @@ def main() -> None:
             result = subprocess.run(command(args), capture_output=True, text=True, env={**os.environ, "COLUMNS": "1000"})
             seconds = time.perf_counter() - started
             lines = result.stderr.strip().splitlines()
-            first = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+            # merauto's refusals start "error:"; argparse's "merauto search: error:"
+            first = next((i for i, line in enumerate(lines) if line.startswith("error:") or ": error: " in line), 0)
             message = lines[first] if lines else ""
             if message.endswith("would break a search:") and first + 1 < len(lines):  # a dataset's problems follow, one a line
                 message += " " + lines[first + 1].strip()

@@ -51,3 +51,12 @@ def test_classes_declares_a_label_that_only_looks_misspelt(tmp_path: Path) -> No
     declared = DatasetRequest("manifest", manifest=path, classes="negative,positive,postive,surprise")
     loaded = load_dataset(declared, tmp_path)
     assert not loaded.errors and loaded.index.classes == ("negative", "positive", "postive", "surprise")
+
+
+def test_a_class_of_one_subject_is_kept_with_a_warning_when_classes_declares_it(tmp_path: Path) -> None:
+    path = manifest(tmp_path, lambda rows: rows[0].update(label="fear"))
+    declared = load_dataset(DatasetRequest("manifest", manifest=path, classes="negative,positive,surprise,fear"), tmp_path)
+    assert not declared.errors and "fear" in declared.index.classes
+    assert [f.kind for f in declared.warnings if f.kind == kinds.LONE_CLASS] == [kinds.LONE_CLASS]
+    two_subjects = manifest(tmp_path / "two", lambda rows: [rows[k].update(label="fear") for k in (0, 6)])  # s0 and s1: learnable
+    assert not [f for f in load_dataset(DatasetRequest("manifest", manifest=two_subjects), tmp_path).findings if f.kind == kinds.LONE_CLASS]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from merauto.atomic import shared_mode
 from merauto.data.landmarks import landmarks_path
 from merauto.data.sample_index import Sample
 
@@ -68,6 +69,7 @@ class FeatureCache:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", suffix=".npy", delete=False)
         try:
             with handle:
+                os.fchmod(handle.fileno(), shared_mode())  # a cache shared by a group is readable by it, as the umask says
                 np.save(handle, np.asarray(array), allow_pickle=False)
             os.replace(handle.name, path)
         except BaseException:

@@ -103,6 +103,7 @@ def read_manifest(path: Path, name: str | None = None, classes: tuple[str, ...] 
     labels = classes or tuple(sorted({s.label for s in samples}))
     if classes is None:
         found += misspelt_labels(samples, path)
+    found += lone_classes(samples, seen, path, declared=classes is not None)
     return LoadedDataset(SampleIndex(name or path.stem, labels, tuple(samples)), tuple(found), {name or path.stem: str(path)})
 
 
@@ -143,6 +144,38 @@ def misspelt_labels(samples: list[Sample], path: Path) -> list[Finding]:
 
 
 SIMILAR = 0.8  # difflib ratio from which two labels read as one word misspelt
+MIN_CLASS_SUBJECTS = 2  # under leave-one-subject-out a class is learnt for a test subject only from the clips of another
+SHOWN_LINES = 5
+
+
+def lone_classes(samples: list[Sample], lines: dict[str, int], path: Path, declared: bool) -> list[Finding]:
+    """A finding for each class whose clips all come from one subject: when that subject is tested,
+    no training fold holds the class, so it is never predicted right and UF1 averages in a class
+    scoring 0. An error for classes read from the labels (a stray label, e.g. one ``fear`` clip among
+    three classes), a warning for classes declared with ``--classes`` (kept knowingly)."""
+    subjects: dict[str, set[str]] = {}
+    for sample in samples:
+        subjects.setdefault(sample.label, set()).add(sample.subject)
+    found = []
+    for label, held in sorted(subjects.items()):
+        if len(held) >= MIN_CLASS_SUBJECTS:
+            continue
+        rows = sorted(lines[s.id] for s in samples if s.label == label)
+        where = ", ".join(map(str, rows[:SHOWN_LINES])) + (f" and {len(rows) - SHOWN_LINES} more" if len(rows) > SHOWN_LINES else "")
+        found.append(
+            Finding(
+                samples[0].dataset,
+                "",
+                kinds.LONE_CLASS,
+                f"{path}: class {label!r} has {len(rows)} clip(s), all of subject {next(iter(held))!r} (line {where}): under "
+                "leave-one-subject-out no training fold holds it when they are tested, so it is never learnt and UF1 averages "
+                "in a class scoring 0",
+                "map those rows to another class or drop them from the manifest"
+                + ("" if declared else " (or pass --classes with every class name to keep the class anyway)"),
+                error=not declared,
+            )
+        )
+    return found
 
 
 def _normal(label: str) -> str:

@@ -12,8 +12,10 @@ from merauto.errors import MerautoError
 from merauto.evaluator.canary import CANARIES
 from merauto.evaluator.fidelity import parse_pruning
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
-from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS
-from merauto.results.run_dir import load_run
+from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS, EvaluationSettings
+from merauto.evaluator.weights_check import check_weights_file
+from merauto.orchestrator.settings_diff import dataset_differences
+from merauto.results.run_dir import RunInfo, load_run
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.spec.objectives import CostLimits, check_limits
 
@@ -60,6 +62,32 @@ class SearchOptions:
     objectives: tuple[str, ...] = ("uf1",)  # parse_objectives(--objectives)
     limits: CostLimits = CostLimits()  # --max-params, --max-latency-ms
 
+    def run_info(self, storage_url: str) -> RunInfo:
+        """What this search records in ``merauto.json`` (and must find there to resume a run)."""
+        evaluation = EvaluationSettings(
+            inner=self.inner,
+            refit=self.refit,
+            seed=self.seed,
+            outer=self.outer,
+            fold_batching=self.fold_batching,
+            amp=self.amp,
+            init_checkpoint=None if self.init_checkpoint is None else str(self.init_checkpoint.resolve()),
+            pretrain_dataset=self.pretrain_dataset,
+            audit=self.audit,
+            canary=self.canary,
+        )
+        return RunInfo(
+            self.study_name,
+            storage_url,
+            self.dataset,
+            evaluation,
+            self.pruning,
+            self.strict,
+            self.max_epochs,
+            self.objectives,
+            self.limits,
+        )
+
 
 def check_device(device: str, here: bool = True) -> None:
     """Refuse a ``--device`` that names no torch device, or CUDA where this machine (``here``: it trains here) has none."""
@@ -104,7 +132,7 @@ def validate(options: SearchOptions) -> None:
     if options.max_epochs < 1:
         raise MerautoError(f"--max-epochs {options.max_epochs} must be >= 1", f"omit it for the default ({MAX_EPOCHS})")
     if options.warm_start is not None:
-        check_warm_start(options.warm_start, options.run_dir, options.objectives, options.strict)
+        check_warm_start(options.warm_start, options.run_dir, options.objectives, options.strict, options.dataset)
     if options.strict and options.pruning != "none":
         raise MerautoError("--strict scores each fold's study on its own fold: fold rungs do not apply", "drop --pruning with --strict")
     check_device(options.device, here=options.ray_address is None)
@@ -112,6 +140,8 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(
             f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.safetensors (or model.pt) of a merauto export"
         )
+    if options.init_checkpoint is not None:
+        check_weights_file(options.init_checkpoint)
     if options.init_checkpoint is not None and options.pretrain_dataset is not None:
         raise MerautoError("--init-checkpoint and --pretrain-dataset both say where finetune starts from", "pass one of them")
     if options.pretrain_dataset is not None and options.pretrain_dataset not in PRETRAIN_DATASETS:
@@ -149,11 +179,17 @@ def _check_local_resources(options: SearchOptions) -> None:
 
 
 CONNECT_TIMEOUT_S = 5.0  # how long a --ray-address may take to accept a connection
+ANSWER_TIMEOUT_S = 2.0  # and then to answer an HTTP/2 greeting (a Ray server answers at once)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113, 3.4: what a client sends first
+HTTP2_SETTINGS = 0x4  # the frame type every HTTP/2 server sends first
+EMPTY_SETTINGS = bytes([0, 0, 0, HTTP2_SETTINGS, 0, 0, 0, 0, 0])  # length 0, type SETTINGS, no flags, stream 0
 
 
 def check_reachable(address: str) -> None:
     """Refuse a ``--ray-address`` (``host:port`` or ``ray://host:port``; ``auto`` is not checked) that
-    does not accept a TCP connection within :data:`CONNECT_TIMEOUT_S` (Ray itself retries for ever)."""
+    does not answer as a Ray server: no TCP connection within :data:`CONNECT_TIMEOUT_S`, or no
+    HTTP/2 greeting within :data:`ANSWER_TIMEOUT_S` (Ray's GCS and client server speak gRPC, which
+    is HTTP/2). Ray itself retries for ever, and rewrites 127.0.0.1 to the host's outward address."""
     if address == "auto":
         return
     target = address.removeprefix("ray://")
@@ -161,16 +197,43 @@ def check_reachable(address: str) -> None:
     if not host or not port.isdigit():
         raise MerautoError(f"--ray-address {address!r} is not host:port", "pass e.g. --ray-address 10.0.0.5:6379, ray://host:10001 or auto")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()  # it answers: that is all we ask
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as exc:
         raise MerautoError(
             f"--ray-address {address}: nothing answers at {host}:{port} ({exc.strerror or type(exc).__name__})",
             "start the cluster (ray start --head) and check the address with ray status, or omit --ray-address to run locally",
         ) from None
+    with connection:
+        reply = _http2_reply(connection)
+    if len(reply) < len(EMPTY_SETTINGS) or reply[3] != HTTP2_SETTINGS:
+        heard = "nothing" if not reply else f"{len(reply)} byte(s) that are not HTTP/2"
+        raise MerautoError(
+            f"--ray-address {address}: {host}:{port} accepts connections but does not answer as a Ray cluster "
+            f"(a gRPC greeting got {heard} in {ANSWER_TIMEOUT_S:g} s): another program listens there, or a firewall holds the connection",
+            "check the address and port with ray status on the head node (the GCS port, 6379 by default, or ray://host:10001 "
+            "for the Ray client), or omit --ray-address to run locally",
+        )
 
 
-def check_warm_start(run_dir: Path, new_run_dir: Path, objectives: tuple[str, ...], strict: bool) -> None:
-    """Refuse a warm start that is no run, is the new run itself, or optimised other objectives (reads merauto.json only)."""
+def _http2_reply(connection: socket.socket) -> bytes:
+    """The first bytes (up to a frame header) a server sends back to an HTTP/2 greeting within :data:`ANSWER_TIMEOUT_S`."""
+    connection.settimeout(ANSWER_TIMEOUT_S)
+    reply = b""
+    try:
+        connection.sendall(HTTP2_PREFACE + EMPTY_SETTINGS)
+        while len(reply) < len(EMPTY_SETTINGS):
+            chunk = connection.recv(64)
+            if not chunk:  # it hung up
+                break
+            reply += chunk
+    except OSError:  # no answer in time, or the connection was reset
+        pass
+    return reply
+
+
+def check_warm_start(run_dir: Path, new_run_dir: Path, objectives: tuple[str, ...], strict: bool, dataset: DatasetRequest) -> None:
+    """Refuse a warm start that is no run, is the new run itself, searched another dataset (its
+    scores say nothing about this one) or optimised other objectives (reads merauto.json only)."""
     if strict:
         raise MerautoError("--warm-start shares one run's trials with every fold study of --strict", "drop --warm-start or --strict")
     if Path(run_dir).resolve() == Path(new_run_dir).resolve():
@@ -178,6 +241,13 @@ def check_warm_start(run_dir: Path, new_run_dir: Path, objectives: tuple[str, ..
     info = load_run(run_dir)
     if info.strict:
         raise MerautoError(f"--warm-start {run_dir} is a strict run (a study per fold)", "warm-start from a run without --strict")
+    differences = dataset_differences(info.dataset, dataset)
+    if differences:
+        raise MerautoError(
+            f"--warm-start {run_dir} searched dataset {info.dataset.label()}, this search {dataset.label()} "
+            f"({'; '.join(differences)}): scores on another dataset say nothing about this one",
+            f"warm-start from a run of {dataset.label()} with the same dataset options, or drop --warm-start",
+        )
     if info.objectives != objectives:
         raise MerautoError(
             f"--warm-start {run_dir} optimised {','.join(info.objectives)}, this search {','.join(objectives)}",

@@ -16,6 +16,7 @@ from merauto.data.datasets import validate_dataset
 from merauto.data.sample_index import SampleIndex
 from merauto.evaluator.protocol import check_protocol
 from merauto.orchestrator.options import SearchOptions, validate
+from merauto.orchestrator.settings_diff import check_resumable
 from merauto.results.run_dir import RESULTS_FILE, absolute_storage_url, check_writable, default_storage_url
 from merauto.results.sqlite_files import check_sqlite_writable, sqlite_path
 
@@ -35,6 +36,7 @@ def preflight(options: SearchOptions, console: Console) -> CheckedSearch:
     if options.storage_url is not None:
         options = replace(options, storage_url=absolute_storage_url(options.storage_url, Path.cwd()))
     _check_run_files(options)
+    check_resumable(options.run_dir, options.run_info(options.storage_url or default_storage_url(options.run_dir)))
     if options.storage_url is not None and sqlite_path(options.storage_url) is None:
         from merauto.results.storage import open_storage  # a database server: connect now (imports Optuna)
 

@@ -14,16 +14,17 @@ from merauto.data.cache import FeatureCache
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
 from merauto.errors import MerautoError
-from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.driver import DriverId, DriverPresence, StaleTrials
+from merauto.orchestrator.failures import disk_failure
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.plan import PlannedStudy, plan_studies
 from merauto.orchestrator.preflight import CheckedSearch, preflight
 from merauto.orchestrator.prepare import space_streams
 from merauto.orchestrator.progress import SearchProgress
+from merauto.orchestrator.settings_diff import check_resumable
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
 from merauto.orchestrator.tune_runner import TuneRunner
-from merauto.results.run_dir import RUN_INFO, RunInfo, default_storage_url, load_run
+from merauto.results.run_dir import RunInfo, default_storage_url
 from merauto.results.storage import RUNGS_ATTR, counted_trials, open_storage
 from merauto.results.store import ResultsStore
 from merauto.search_space.space import SpaceContext, runnable_inputs
@@ -42,6 +43,18 @@ class SearchSummary:
     best_value: float | None
     stopped_early: bool = False  # interrupted (Ctrl-C) or --time-budget reached before the budget
 
+    def require_a_trained_trial(self, report: Path) -> None:
+        """Refuse a search that reached its budget with every trial failed: nothing was trained, so
+        the command must not succeed (``report`` lists each trial's error)."""
+        if self.stopped_early or self.failed < self.finished:
+            return
+        raise MerautoError(
+            f"all {self.failed} trial(s) of study {self.study_name!r} failed: no pipeline was trained. Each trial's error is "
+            f"printed above and kept in {report} (merauto report {self.run_dir}); Ray's logs are in {self.run_dir / 'ray' / 'logs'}",
+            "fix what the errors name, then search again in a new --run-dir (the failed trials used up this run's --budget), "
+            "or raise --budget here to try more trials",
+        )
+
 
 def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: Console) -> None:
     """Fill the feature cache with the default streams of every input the dataset can feed, before workers start."""
@@ -58,38 +71,10 @@ def _prepare_features(builder: FeatureBuilder, context: SpaceContext, console: C
 
 
 def _open_run(options: SearchOptions, storage_url: str) -> RunInfo:
-    evaluation = EvaluationSettings(
-        inner=options.inner,
-        refit=options.refit,
-        seed=options.seed,
-        outer=options.outer,
-        fold_batching=options.fold_batching,
-        amp=options.amp,
-        init_checkpoint=None if options.init_checkpoint is None else str(options.init_checkpoint.resolve()),
-        pretrain_dataset=options.pretrain_dataset,
-        audit=options.audit,
-        canary=options.canary,
-    )
-    info = RunInfo(
-        options.study_name,
-        storage_url,
-        options.dataset,
-        evaluation,
-        options.pruning,
-        options.strict,
-        options.max_epochs,
-        options.objectives,
-        options.limits,
-    )
-    if (options.run_dir / RUN_INFO).exists():
-        existing = load_run(options.run_dir)
-        if existing.protocol() != info.protocol() or existing.study_name != info.study_name or existing.storage_url != info.storage_url:
-            raise MerautoError(
-                f"{options.run_dir} holds study {existing.study_name!r} with {existing.protocol()} at {existing.storage_url}; "
-                f"this command asks for {info.study_name!r} with {info.protocol()} at {info.storage_url}",
-                "rerun with the original options to resume, or choose another --run-dir / --study",
-            )
-        return replace(existing, evaluation=evaluation)  # how to execute may change between runs; the protocol may not
+    info = options.run_info(storage_url)
+    existing = check_resumable(options.run_dir, info)
+    if existing is not None:
+        return replace(existing, evaluation=info.evaluation)  # how to execute may change between runs; the protocol may not
     info.save(options.run_dir)
     return info
 
@@ -127,8 +112,8 @@ def run_search(options: SearchOptions, console: Console | None = None, checked: 
     except Timeout:
         raise MerautoError(f"another merauto search is running in {options.run_dir}", "wait for it, or use another --run-dir") from None
     started_trials = False
+    storage_url = options.storage_url or default_storage_url(options.run_dir)
     try:
-        storage_url = options.storage_url or default_storage_url(options.run_dir)
         info = _open_run(options, storage_url)
         stale = StaleTrials()
         storage = open_storage(storage_url, on_stale=stale)
@@ -167,9 +152,12 @@ def run_search(options: SearchOptions, console: Console | None = None, checked: 
             for study in planned:  # trials Ray Tune stopped on Ctrl-C or --time-budget run again next time
                 store.forget(study.name, recover_interrupted(optuna.load_study(study_name=study.name, storage=storage), storage))
         return _summarise(storage, planned, options)
-    except BaseException:
+    except BaseException as exc:
         if created and not started_trials:
             shutil.rmtree(options.run_dir, ignore_errors=True)  # nothing half-written is left behind
+        plain = disk_failure(exc, options.run_dir, storage_url)
+        if plain is not None:
+            raise plain from None
         raise
     finally:
         lock.release()

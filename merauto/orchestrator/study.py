@@ -15,8 +15,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from merauto.errors import MerautoError
 from merauto.orchestrator.local_sampler import LocalSearchSampler
+from merauto.orchestrator.settings_diff import refuse_other_settings
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR, RETRY_OF_ATTR, counted_trials
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
@@ -173,11 +173,8 @@ def open_study(storage: optuna.storages.BaseStorage, info: RunInfo, seed: int) -
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metrics(info.objectives))
         study.set_user_attr(PROTOCOL_ATTR, info.protocol())
-    elif recorded != info.protocol():
-        raise MerautoError(
-            f"study {info.study_name!r} was created with {recorded}, not {info.protocol()}",
-            "rerun with the study's original options, or start a new study with --study NAME (or another --run-dir)",
-        )
+    else:
+        refuse_other_settings(f"study {info.study_name!r}", recorded, info.protocol())
     return study
 
 

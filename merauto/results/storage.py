@@ -15,6 +15,7 @@ import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from merauto.errors import MerautoError
+from merauto.results.sqlite_files import damaged_or_full, sqlite_path
 
 PROTOCOL_ATTR = "merauto_protocol"  # study: the protocol every trial shares (RunInfo.protocol)
 INTERRUPTED_ATTR = "merauto_interrupted"  # trial: failed by an interruption; re-run, not counted
@@ -57,6 +58,10 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
 
 
 def _unopenable(url: str, exc: BaseException) -> MerautoError:
+    path = sqlite_path(url)
+    trouble = None if path is None else damaged_or_full(path, "the study", exc)
+    if trouble is not None:
+        return trouble
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return MerautoError(
         f"cannot open --storage {url!r}: {reason}",

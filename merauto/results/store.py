@@ -21,7 +21,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
 from merauto.faults import crash_point
 from merauto.results.run_dir import RESULTS_FILE
-from merauto.results.sqlite_files import WRITABLE_FIX, check_sqlite_writable
+from merauto.results.sqlite_files import check_sqlite_writable, sqlite_failure
 from merauto.spec.config import PipelineConfig
 
 
@@ -239,8 +239,7 @@ class ResultsStore:
 
     def error(self, exc: BaseException) -> MerautoError:
         """A clear error for a failed read or write of this store (read-only file or folder, full disk, corrupt file)."""
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return MerautoError(f"cannot write the results store {self.path}: {reason}", WRITABLE_FIX)
+        return sqlite_failure(self.path, "the results store", exc)
 
     def check_writable(self) -> None:
         """Write to the store and roll it back: a read-only file or folder fails here, before any trial trains."""
