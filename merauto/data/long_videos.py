@@ -112,8 +112,8 @@ def _uncoded_videos(root: Path, subjects: set[str], coded: set[tuple[str, str]])
 def load_long_videos(annotations: Path, fps: float) -> list[LongVideo]:
     """Every video under ``annotations``' folder with its intervals (rows checked against the frames).
 
-    A coded subject's videos without any row are read too, with no intervals: what a spotter
-    finds in them is false positives, as MEGC counts them."""
+    A coded subject's videos without any row are read too, with no intervals (MEGC's STRS script
+    does not score what is spotted in them: :mod:`merauto.evaluator.spotting_metrics`)."""
     root = annotations.parent
     rows: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = {}
     with annotations.open(newline="") as handle:

@@ -1,11 +1,23 @@
-"""Spotting metrics as MEGC defines them: intervals matched one-to-one at IoU >= 0.5.
+"""Spotting metrics as MEGC's official STRS script computes them (``strs_metric.py`` of the public
+repository genbing99/STRS-Metric, commit eb86468; README, "Spotting in long videos").
 
-A spotted interval is a true positive when its intersection over union with a ground-truth
-interval of the same expression type is at least ``threshold`` (0.5); each ground truth is
-matched by at most one spotted interval and each spotted interval matches at most one ground
-truth (a duplicate is a false positive, a spotted interval covering two ground truths matches
-one of them), and the matching pairs as many as it can. Intervals are inclusive frame ranges. Counts add over videos, subjects and types
-before precision, recall and F1 are taken (pooled, as MEGC scores a dataset).
+Matching, one video at a time: the spotted intervals are taken in order (a prediction file's row
+order; merauto's spotters list them by onset), and each is paired with every ground truth, in
+order, that no earlier spotted interval took and that it overlaps at IoU >= 0.5 (intervals are
+inclusive frame ranges). A spotted interval paired with none is a false positive; a ground truth
+left unpaired is a false negative. Counts add over videos and subjects; F1 = 2PR / (P + R).
+
+The script's quirks, reproduced here, three of which are bugs:
+
+- greedy in prediction order: an earlier spotted interval may take the ground truth a later one
+  needed, which is then a false positive where a maximum matching would have paired it;
+- a spotted interval at IoU >= 0.5 with two ground truths (possible only at IoU exactly 0.5 when
+  they do not overlap) is paired with both: two true positives from one interval (a bug);
+- a subject with no spotted interval is not scored: its ground truths are not false negatives
+  (a bug: spotting nothing in a subject costs nothing);
+- a video without ground truth is not scored: what is spotted in it is not a false positive (a bug).
+
+merauto scores each expression type (micro, macro) as the script scores a set of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from merauto.data.long_videos import Interval
 
@@ -31,7 +42,7 @@ def iou(a: Interval, b: Interval) -> float:
 
 @dataclass(frozen=True)
 class SpotCounts:
-    """True positives, false positives and false negatives, with the scores they give."""
+    """True positives, false positives and false negatives, with the scores the script takes from them."""
 
     tp: int = 0
     fp: int = 0
@@ -50,28 +61,39 @@ class SpotCounts:
 
     @property
     def f1(self) -> float:
-        """2TP / (2TP + FP + FN); 0 when there is nothing to find and nothing spotted."""
-        denominator = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / denominator if denominator else 0.0
+        """2PR / (P + R); 0 when both are 0 (nothing found, or nothing spotted and nothing to find)."""
+        precision, recall = self.precision, self.recall
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def matched_pairs(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD) -> list[tuple[int, int]]:
-    """One-to-one matching of ``spotted`` to ``truth`` (one type): the most pairs at IoU >= ``threshold``
-    (a maximum bipartite matching, scipy's ``linear_sum_assignment``), ties to the larger total IoU;
-    as (index in ``spotted``, index in ``truth``) pairs."""
-    if not spotted or not truth:
-        return []
-    overlap = np.array([[iou(s, t) for t in truth] for s in spotted])
-    weight = np.where(overlap >= threshold, 1.0 + 1e-6 * overlap, 0.0)  # a pair counts 1; IoU only breaks ties
-    rows, cols = linear_sum_assignment(weight, maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if weight[r, c] > 0]
+    """The script's matching of one video: each spotted interval in order paired with every ground truth,
+    in order, still free at IoU >= ``threshold``; as (index in ``spotted``, index in ``truth``) pairs."""
+    taken: set[int] = set()
+    pairs = []
+    for i, s in enumerate(spotted):
+        for j, t in enumerate(truth):
+            if j not in taken and iou(s, t) >= threshold:  # no break: one spotted interval may take several (a bug)
+                taken.add(j)
+                pairs.append((i, j))
+    return pairs
 
 
 def match(spotted: Iterable[Interval], truth: Iterable[Interval], threshold: float = IOU_THRESHOLD) -> SpotCounts:
-    """Counts of the one-to-one matching of ``spotted`` to ``truth`` (:func:`matched_pairs`)."""
+    """Counts of one video's matching (:func:`matched_pairs`): pairs, spotted intervals in none, ground truths in none."""
     spotted, truth = list(spotted), list(truth)
-    tp = len(matched_pairs(spotted, truth, threshold))
-    return SpotCounts(tp, len(spotted) - tp, len(truth) - tp)
+    pairs = matched_pairs(spotted, truth, threshold)
+    return SpotCounts(len(pairs), len(spotted) - len({i for i, _ in pairs}), len(truth) - len(pairs))
+
+
+def subject_counts(videos: Iterable[tuple[Sequence[Interval], Sequence[Interval]]], threshold: float = IOU_THRESHOLD) -> SpotCounts:
+    """One subject's counts over its videos' (spotted, truth) as the script counts them: nothing when
+    nothing was spotted in any of them, and a video without ground truth left out."""
+    videos = list(videos)
+    if not any(spotted for spotted, _ in videos):
+        return SpotCounts()  # the script scores the subjects of the prediction file only (a bug)
+    # and the videos of the truth file only (a bug)
+    return sum((match(spotted, truth, threshold) for spotted, truth in videos if truth), SpotCounts())
 
 
 def subject_bootstrap_f1(by_subject: dict[str, SpotCounts], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:

@@ -3,13 +3,15 @@ recognition export's label for every micro-expression it spotted correctly.
 
 Per test subject, the spotter is the per-fold selection's (the trial with the best inner F1 of
 that subject's fold, chosen without the subject), and its intervals are those its fold spotted
-(stored by the search). Each spotted micro-expression that matches a coded one (IoU >= 0.5,
-one-to-one) is classified by the export as a clip with the spotted onset, apex and offset. As
-in MEGC2023's spot-then-recognise task, the score is the product of the two stages:
+(stored by the search). Each spotted micro-expression that matches a coded one (IoU >= 0.5, as
+MEGC's script matches: :mod:`merauto.evaluator.spotting_metrics`) is classified by the export as a
+clip with the spotted onset, apex and offset. As MEGC2023's official STRS script scores the
+spot-then-recognise task (:mod:`merauto.evaluator.strs`), the score is the product of two stages:
 
 - spotting F1 (SF1): micro-expression F1, pooled over test subjects;
-- analysis F1 (AF1): the unweighted mean over classes of the per-class F1 of the recognised
-  labels of those true positives against their coded labels;
+- analysis F1 (AF1): the harmonic mean of the macro precision and the macro recall of the
+  recognised labels of those true positives against their coded labels, over the coded classes
+  (a true positive coded as none of the export's classes counts, and is never recognised right);
 - STRS = SF1 x AF1, with a subject-bootstrap interval.
 
 The export is fixed before this runs and must not have been trained on these subjects (a
@@ -27,7 +29,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 from rich.console import Console
-from sklearn.metrics import f1_score
 
 from merauto.atomic import write_text_atomic
 from merauto.data.cache import FeatureCache
@@ -35,7 +36,8 @@ from merauto.data.clip_list import NewClip
 from merauto.data.long_videos import LongVideo
 from merauto.errors import MerautoError
 from merauto.evaluator.spotting import Spotted
-from merauto.evaluator.spotting_metrics import SpotCounts, match, matched_pairs
+from merauto.evaluator.spotting_metrics import SpotCounts, matched_pairs, subject_counts
+from merauto.evaluator.strs import analyse
 from merauto.results.export import load_export
 from merauto.results.spot_report import per_fold_choice
 from merauto.results.spot_store import SpotTrial
@@ -63,18 +65,22 @@ class StrScore:
 
     spotting: dict[str, SpotCounts]  # subject -> micro-expression counts
     recognised: list[Recognised]
-    classes: tuple[str, ...]
-    excluded: int  # true positives whose coded label is none of the export's classes
+    classes: tuple[str, ...]  # the export's
+    coded: dict[str, tuple[str, ...]]  # subject -> the classes its micro-expressions are coded as
+
+    @property
+    def outside_classes(self) -> int:
+        """True positives coded as none of the export's classes (scored, as MEGC scores them, and never recognised right)."""
+        return sum(r.truth not in self.classes for r in self.recognised)
 
     def sf1(self, subjects: list[str] | None = None) -> float:
         return sum((self.spotting[s] for s in subjects or self.spotting), SpotCounts()).f1
 
     def af1(self, subjects: list[str] | None = None) -> float:
-        picked = [r for s in subjects or self.spotting for r in self.recognised if r.subject == s]
-        if not picked:
-            return 0.0
-        truth, label = [r.truth for r in picked], [r.label for r in picked]
-        return float(f1_score(truth, label, labels=sorted(set(truth)), average="macro", zero_division=0))
+        """MEGC's analysis F1 of ``subjects``' true positives (all by default), over the classes those subjects are coded as."""
+        subjects = subjects or list(self.spotting)
+        pairs = [(r.truth, r.label) for s in subjects for r in self.recognised if r.subject == s]
+        return analyse(pairs, (label for s in subjects for label in self.coded[s])).f1
 
     def strs(self, subjects: list[str] | None = None) -> float:
         return self.sf1(subjects) * self.af1(subjects)
@@ -118,24 +124,23 @@ def spot_then_recognise(
     require_labels(videos)
     pipeline = load_export(export_dir, runtime=runtime)
     cache = FeatureCache(cache_dir)
-    spotting, recognised, excluded = {}, [], 0
+    spotting, recognised, coded = {}, [], {}
     for subject, trial in per_fold_choice(trials).items():
         found = trial.spotted(subject)
-        counts = SpotCounts()
+        matched = []
         for video in (v for v in videos if v.subject == subject):
             spotted = [s for s in found.get(video.name, []) if s.interval.kind == "micro"]
             truth = [t for t in video.truth if t.kind == "micro"]
-            counts += match([s.interval for s in spotted], truth)
+            matched.append(([s.interval for s in spotted], truth))
             pairs = [(spotted[i], truth[j]) for i, j in matched_pairs([s.interval for s in spotted], truth)]
-            known = [(s, t) for s, t in pairs if t.label in pipeline.classes]
-            excluded += len(pairs) - len(known)
-            labels = _classify(pipeline, video, [s for s, _ in known], cache)
+            labels = _classify(pipeline, video, [s for s, _ in pairs], cache)
             recognised += [
                 Recognised(subject, video.name, s.interval.start, s.apex, s.interval.end, t.label, label)
-                for (s, t), label in zip(known, labels, strict=True)
+                for (s, t), label in zip(pairs, labels, strict=True)
             ]
-        spotting[subject] = counts
-    return StrScore(spotting, recognised, tuple(pipeline.classes), excluded)
+        spotting[subject] = subject_counts(matched)
+        coded[subject] = tuple(t.label for _, truth in matched for t in truth)
+    return StrScore(spotting, recognised, tuple(pipeline.classes), coded)
 
 
 def str_rows(score: StrScore, n_resamples: int = 1000) -> list[dict[str, str]]:
@@ -153,7 +158,7 @@ def str_rows(score: StrScore, n_resamples: int = 1000) -> list[dict[str, str]]:
             "stage": "analysis F1 (AF1)",
             "value": f"{score.af1():.3f}",
             "from": f"{correct} of {len(score.recognised)} true positives recognised"
-            + (f"; {score.excluded} coded outside the export's classes, left out" if score.excluded else ""),
+            + (f"; {score.outside_classes} coded outside the export's classes" if score.outside_classes else ""),
         },
         {"stage": "STRS = SF1 x AF1", "value": f"{score.strs():.3f} [{low:.3f}, {high:.3f}]", "from": "95% subject-bootstrap interval"},
     ]
@@ -171,7 +176,8 @@ def write_str(score: StrScore, path: Path) -> Path:
         "af1": score.af1(),
         "strs": score.strs(),
         "classes": list(score.classes),
-        "excluded": score.excluded,
+        "outside_classes": score.outside_classes,
+        "coded": {s: list(labels) for s, labels in score.coded.items()},
         "spotting": {s: asdict(c) for s, c in score.spotting.items()},
         "recognised": [asdict(r) for r in score.recognised],
     }
