@@ -1,8 +1,10 @@
 """What `merauto spot`'s memo saves: spotter trials evaluated under nested LOSO with the memo a
-search keeps across trials (motion signals and flow fields by video and gap, trained scorers by
-training subjects and parameters) against the plain baseline, a fresh memo per trial, in the
-same run on the same parameter draws. Both must give identical scores. The draws are a finished
-search's first trials (``--from-run``: what TPE actually asks, revisiting windows) or random.
+search keeps across trials (the flow bank: one Farneback pass per video and gap, every statistic
+and field size kept; trained scorers by training subjects and parameters) against the plain
+baseline, a fresh memo per trial, in the same run on the same parameter draws; and a third pass
+as a later run sees it: a fresh memo whose flow bank reads the content-addressed cache the
+second pass wrote. All three must give identical scores. The draws are a finished search's first
+trials (``--from-run``: what TPE actually asks, revisiting windows) or random.
 
     python benchmarks/bench_spotting.py --size small --trials 8 --from-run merauto-runs/spot-synthetic-lv-small
 """
@@ -10,14 +12,17 @@ search's first trials (``--from-run``: what TPE actually asks, revisiting window
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import optuna
 
+from merauto.data.cache import FeatureCache
 from merauto.data.long_videos import load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
-from merauto.evaluator.spotters import SPOTTERS, evaluate
+from merauto.evaluator.spotters import SPOTTERS, Memo, evaluate
+from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.results.spot_store import load_spot_trials
 from merauto.spec.registry import suggest_choice
 
@@ -53,17 +58,24 @@ def main() -> None:
     videos = load_long_videos(ensure_long_videos(spec, args.cache_dir), spec.fps)
     frames = sum(len(v.frames) for v in videos)
     print(f"synthetic-lv {args.size}: {len(videos)} videos, {frames} frames, {len({v.subject for v in videos})} subjects")
-    print(f"{'spotter':<14}{'trials':>7}{'fresh memo s':>14}{'shared memo s':>15}{'ratio':>8}  same scores")
+    header = f"{'spotter':<14}{'trials':>7}{'fresh memo s':>14}{'shared memo s':>15}{'ratio':>8}{'cached flow s':>15}{'ratio':>8}"
+    print(header + "  same scores")
     for spotter in args.spotters.split(","):
         settings = search_draws(args.from_run, spotter, args.trials) if args.from_run else draws(spotter, args.trials, args.seed)
-        started = time.perf_counter()
-        fresh = [evaluate(videos, spotter, p, {}).objective() for p in settings]
-        plain = time.perf_counter() - started
-        memo: dict = {}
-        started = time.perf_counter()
-        shared = [evaluate(videos, spotter, p, memo).objective() for p in settings]
-        kept = time.perf_counter() - started
-        print(f"{spotter:<14}{len(settings):>7}{plain:>14.1f}{kept:>15.1f}{plain / kept:>7.1f}x  {fresh == shared}")
+        with tempfile.TemporaryDirectory() as cache:
+            started = time.perf_counter()
+            fresh = [evaluate(videos, spotter, p, Memo()).objective() for p in settings]
+            plain = time.perf_counter() - started
+            memo = Memo(FlowBank(FeatureCache(Path(cache))))
+            started = time.perf_counter()
+            shared = [evaluate(videos, spotter, p, memo).objective() for p in settings]
+            kept = time.perf_counter() - started
+            started = time.perf_counter()
+            again = [evaluate(videos, spotter, p, Memo(FlowBank(FeatureCache(Path(cache))))).objective() for p in settings]
+            cached = time.perf_counter() - started
+        same = fresh == shared == again
+        ratios = f"{plain / kept:>7.1f}x{cached:>15.1f}{plain / cached:>7.1f}x"
+        print(f"{spotter:<14}{len(settings):>7}{plain:>14.1f}{kept:>15.1f}{ratios}  {same}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from merauto import __version__
+from merauto.cli_parser import MerautoParser
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 
@@ -206,6 +207,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
             "run the same command again to resume"
         )
         return 130
+    summary.require_a_trained_trial(html)
     console.print(f"next: merauto report {run_dir} | merauto export {run_dir} | merauto dashboard {run_dir}")
     return 0
 
@@ -289,10 +291,26 @@ def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    """`merauto report`: the leaderboard and estimates, and report.html."""
-    from merauto.results.run_dir import load_run
+def _spot_report(args: argparse.Namespace, console: Console) -> int:
+    """`merauto report` of a spotting run: its selections on the terminal, and its report.html."""
+    if args.resamples < 100:
+        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    from merauto.results.spot_report import print_spot_report
+    from merauto.results.spot_report_html import write_spot_html
+    from merauto.results.spot_store import load_spot_trials
 
+    trials = load_spot_trials(args.run_dir)
+    print_spot_report(trials, Console(), args.resamples)
+    console.print(f"wrote {write_spot_html(trials, args.run_dir, args.html, args.resamples)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """`merauto report`: the leaderboard and estimates, and report.html (of a search or a spotting run)."""
+    from merauto.results.run_dir import RUN_INFO, load_run
+
+    if (args.run_dir / SPOT_RESULTS).is_file() and not (args.run_dir / RUN_INFO).is_file():
+        return _spot_report(args, console)
     load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
     from merauto.results.report import build_report, print_report
     from merauto.results.report_html import write_html
@@ -368,6 +386,8 @@ LONG_VIDEO_DATASETS = ("casme2-lv", "samm-lv")  # merauto.data.long_video_sets.L
 SPOT_DATASETS = ("synthetic-lv", "manifest", *LONG_VIDEO_DATASETS)
 SPOT_FRAME_SIZE = 128  # default --frame-size of the licensed long-video sets
 SPOTTER_NAMES = ("optical-flow", "shallow-cnn")  # merauto.evaluator.spotters.SPOTTERS, named here so a refusal imports no torch
+LONG_VIDEO_SIZE_NAMES = ("tiny", "small")  # merauto.data.synthetic.long_video.LONG_VIDEO_SIZES
+SPOT_RESULTS = "spot_results.json"  # merauto.results.spot_store.RESULTS: a spot run that wrote it keeps its folder
 
 
 def _require_subjects(subjects: int, where: str) -> None:
@@ -411,9 +431,9 @@ def _check_long_video_options(args: argparse.Namespace) -> None:
         raise MerautoError(f"--data-config {args.data_config} does not exist", "pass the path of a TOML data config file")
 
 
-def _read_long_video_set(args: argparse.Namespace, console: Console) -> tuple[list, str]:
-    """The licensed long-video set's videos, face-cropped and subsampled (cached), and the study label; its sheet rows
-    and folders are checked before any frame is decoded."""
+def _read_long_video_set(args: argparse.Namespace, console: Console) -> list:
+    """The licensed long-video set's videos, face-cropped and subsampled (cached); its sheet rows and folders are
+    checked before any frame is decoded."""
     from rich.progress import Progress
 
     from merauto.data.locations import data_root_from, read_data_config
@@ -438,8 +458,7 @@ def _read_long_video_set(args: argparse.Namespace, console: Console) -> tuple[li
         console.print(f"warning: {escape(finding.line())}", highlight=False)
     if len(warnings) > 3:
         console.print(f"... and {len(warnings) - 3} more warnings (merauto datasets check --dataset {args.dataset} lists them)")
-    default = (size, step) == (SPOT_FRAME_SIZE, LONG_VIDEO_SETS[args.dataset].default_step)
-    return videos, f"spot-{args.dataset}" + ("" if default else f"-{size}px-step{step}")
+    return videos
 
 
 def _checked_spot_storage(url: str) -> str:
@@ -456,6 +475,58 @@ def _checked_spot_storage(url: str) -> str:
 
         open_storage(url)
     return url
+
+
+def _spot_label(args: argparse.Namespace) -> str:
+    """The spotting study's default name: the set, and its frame size and step where they are not the defaults."""
+    if args.dataset in LONG_VIDEO_DATASETS:
+        from merauto.data.long_video_sets import LONG_VIDEO_SETS
+
+        step = LONG_VIDEO_SETS[args.dataset].default_step
+        size_step = (args.frame_size or SPOT_FRAME_SIZE, args.frame_step or step)
+        return f"spot-{args.dataset}" + ("" if size_step == (SPOT_FRAME_SIZE, step) else f"-{size_step[0]}px-step{size_step[1]}")
+    return f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
+
+
+def _spot_videos(args: argparse.Namespace, console: Console) -> tuple[list, dict[str, int] | None]:
+    """The long videos ``spot`` searches over, and how a licensed set's frames were cut and subsampled (for its export)."""
+    if args.dataset in LONG_VIDEO_DATASETS:
+        from merauto.data.long_video_sets import LONG_VIDEO_SETS
+
+        step = args.frame_step or LONG_VIDEO_SETS[args.dataset].default_step
+        return _read_long_video_set(args, console), {"frame_size": args.frame_size or SPOT_FRAME_SIZE, "step": step}
+    from merauto.data.long_videos import load_long_videos
+    from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
+
+    if args.dataset == "synthetic-lv":
+        spec = LongVideoSpec(size=args.lv_size, seed=args.synthetic_seed)
+        with console.status(f"generating the synthetic long videos ({args.lv_size}) on first use"):
+            annotations, fps = ensure_long_videos(spec, _cache_dir(args)), spec.fps
+    else:
+        annotations, fps = args.annotations, args.fps
+    with console.status(f"reading every frame of the videos coded in {annotations}"):
+        videos = load_long_videos(annotations, fps)
+    _require_subjects(len({v.subject for v in videos}), str(annotations))
+    return videos, None
+
+
+def _spot(args: argparse.Namespace, console: Console, spotters: list[str], run_dir: Path, label: str) -> list:
+    """Read the videos, then search, report and export (:func:`merauto.orchestrator.spot_run.run_spot`)."""
+    videos, preprocessing = _spot_videos(args, console)
+    console.print(
+        f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"
+    )
+    if args.recognise is not None:
+        from merauto.results.spot_then_recognise import require_labels
+
+        require_labels(videos)
+    from merauto.orchestrator.spot_run import SpotRequest, run_spot
+
+    request = SpotRequest(
+        run_dir, args.study or label, args.budget, args.seed, args.storage, spotters, args.device, _cache_dir(args),
+        args.resamples, args.recognise, args.export, preprocessing,
+    )  # fmt: skip
+    return run_spot(videos, request, console)
 
 
 def cmd_spot(args: argparse.Namespace, console: Console) -> int:
@@ -492,56 +563,16 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
             "--dataset manifest needs --annotations FILE (an existing annotations.csv) and --fps F > 0",
             "pass the CSV (columns subject, video, onset, apex, offset, type; frames in SUBJECT/VIDEO/ beside it) and its frame rate",
         )
-    preprocessing = None  # how a licensed set's frames were cut and subsampled, for its spotter export
-    if args.dataset in LONG_VIDEO_DATASETS:
-        from merauto.data.long_video_sets import LONG_VIDEO_SETS
+    if args.dataset == "synthetic-lv" and args.lv_size not in LONG_VIDEO_SIZE_NAMES:
+        raise MerautoError(f"--lv-size {args.lv_size!r} is not a size", f"choose one of {', '.join(LONG_VIDEO_SIZE_NAMES)}")
+    from merauto.results.run_dir import DEFAULT_RUNS, check_writable
+    from merauto.results.run_lock import run_dir_lock
 
-        videos, label = _read_long_video_set(args, console)
-        preprocessing = {
-            "frame_size": args.frame_size or SPOT_FRAME_SIZE,
-            "step": args.frame_step or LONG_VIDEO_SETS[args.dataset].default_step,
-        }
-    else:
-        from merauto.data.long_videos import load_long_videos
-        from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
-
-        if args.dataset == "synthetic-lv" and args.lv_size not in LONG_VIDEO_SIZES:
-            raise MerautoError(f"--lv-size {args.lv_size!r} is not a size", f"choose one of {', '.join(LONG_VIDEO_SIZES)}")
-        if args.dataset == "synthetic-lv":
-            spec = LongVideoSpec(size=args.lv_size, seed=args.synthetic_seed)
-            with console.status(f"generating the synthetic long videos ({args.lv_size}) on first use"):
-                annotations, fps = ensure_long_videos(spec, _cache_dir(args)), spec.fps
-        else:
-            annotations, fps = args.annotations, args.fps
-        with console.status(f"reading every frame of the videos coded in {annotations}"):
-            videos = load_long_videos(annotations, fps)
-        _require_subjects(len({v.subject for v in videos}), str(annotations))
-        label = f"spot-{args.dataset}" + (f"-{args.lv_size}" if args.dataset == "synthetic-lv" else "")
-    console.print(
-        f"{len(videos)} videos, {len({v.subject for v in videos})} subjects, {sum(len(v.truth) for v in videos)} coded expressions"
-    )
-    if args.recognise is not None:
-        from merauto.results.spot_then_recognise import require_labels
-
-        require_labels(videos)
-    from merauto.orchestrator.spot_search import run_spot_search
-    from merauto.results.run_dir import DEFAULT_RUNS
-    from merauto.results.spot_report import print_spot_report
-
+    label = _spot_label(args)
     run_dir = args.run_dir or DEFAULT_RUNS / (args.study or label)
-    trials = run_spot_search(videos, run_dir, args.study or label, args.budget, args.seed, args.storage, console, spotters, args.device)
-    print_spot_report(trials, Console(), args.resamples)
-    if args.recognise is not None and trials:
-        from merauto.results.spot_then_recognise import STR_FILE, print_str, spot_then_recognise, write_str
-
-        with console.status("recognising the micro-expressions each fold's selected spotter found"):
-            score = spot_then_recognise(trials, videos, args.recognise, _cache_dir(args))
-        print_str(score, Console(), args.resamples)
-        console.print(f"wrote {write_str(score, run_dir / STR_FILE)}")
-    if args.export and trials:
-        from merauto.results.spotter_export import export_spotter
-
-        console.print(f"spotter exported to {export_spotter(trials, videos, run_dir / 'export' / 'spotter', preprocessing, args.device)}")
+    check_writable(run_dir)
+    with run_dir_lock(run_dir, SPOT_RESULTS):  # held from before the videos are read until the last file is written
+        trials = _spot(args, console, spotters, run_dir, label)
     console.print(f"{len(trials)} trials in {run_dir}; rerun the command with a larger --budget to continue")
     return 0
 
@@ -698,9 +729,38 @@ def cmd_space(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_spot_score(args: argparse.Namespace, console: Console) -> int:
+    """`merauto spot score`: MEGC's SF1, AF1 and STRS of a spotted table against a coded one."""
+    from merauto.results.spot_score import print_score, score_files, score_json
+
+    score = score_files(args.truth, args.spotted)
+    if args.json:
+        print(score_json(score))
+    else:
+        print_score(score, Console())
+    return 0
+
+
+def build_spot_score_parser() -> argparse.ArgumentParser:
+    """The parser of ``merauto spot score`` (apart from ``spot``'s, whose options it shares nothing with)."""
+    parser = MerautoParser(
+        prog="merauto spot score",
+        formatter_class=FORMATTER,
+        description="MEGC's SF1, AF1 and STRS of a table of spotted expressions against the coded ones, exactly as MEGC's official "
+        "STRS script (genbing99/STRS-Metric) computes them: per video, spotted rows in file order matched to coded rows at "
+        "IoU >= 0.5, SF1 the pooled F1, AF1 the harmonic mean of the macro precision and recall of the true positives' emotions, "
+        "STRS = SF1 x AF1. Both CSVs have the columns subject, video, onset, offset, emotion (inclusive frames).",
+    )
+    parser.add_argument("--truth", type=Path, required=True, metavar="GT.csv", help="the coded expressions (MEGC's gt.csv)")
+    parser.add_argument("--spotted", type=Path, required=True, metavar="PRED.csv", help="the spotted expressions (MEGC's pred.csv)")
+    parser.add_argument("--json", action="store_true", help="print the scores and counts as JSON instead of tables")
+    parser.set_defaults(handler=cmd_spot_score)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``merauto`` argument parser: one sub-command per function ``cmd_*``."""
-    parser = argparse.ArgumentParser(
+    parser = MerautoParser(
         prog="merauto", description="AutoML for facial micro-expression recognition, evaluated with nested leave-one-subject-out."
     )
     parser.add_argument("--version", action="version", version=f"merauto {__version__}")
@@ -900,9 +960,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-root", type=Path, default=None, help="folder to look in (default: $MERAUTO_DATA_ROOT)")
     listing.set_defaults(handler=cmd_datasets_list)
 
-    report = commands.add_parser("report", help="print the leaderboard and write report.html for a run", formatter_class=FORMATTER)
-    report.add_argument("run_dir", type=Path, help="run directory written by merauto search")
+    report = commands.add_parser(
+        "report", help="print the leaderboard and write report.html of a run (merauto search or merauto spot)", formatter_class=FORMATTER
+    )
+    report.add_argument("run_dir", type=Path, help="run directory written by merauto search or merauto spot")
     report.add_argument("--top", type=int, default=10, help="rows of the leaderboard to print")
+    report.add_argument("--resamples", type=int, default=1000, help="a spotting run: bootstrap resamples of whole subjects per interval")
     report.add_argument("--html", type=Path, default=None, help="where to write the HTML report (default: RUN_DIR/report.html)")
     report.add_argument(
         "--explain",
@@ -1043,6 +1106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resamples(spot)
     _add_cache_dir(spot)
     spot.set_defaults(handler=cmd_spot)
+    spot.epilog = "merauto spot score --truth GT.csv --spotted PRED.csv [--json]: MEGC's STRS of a table of spotted expressions (no search)"
 
     confirm = commands.add_parser(
         "confirm",
@@ -1129,7 +1193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``merauto`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    score = argv[:2] == ["spot", "score"]  # a parser of its own: spot's options stay free of a sub-command
+    args = build_spot_score_parser().parse_args(argv[2:]) if score else build_parser().parse_args(argv)
     console = Console(stderr=True)
     try:
         return args.handler(args, console)

@@ -21,9 +21,10 @@ import numpy as np
 TINY = ["--synthetic-size", "tiny", "--max-epochs", "2"]
 HEAVY = ("torch", "ray", "optuna")
 
-# Runs the CLI in a fresh interpreter and says, last on stderr, which heavy libraries it imported.
+# Runs the CLI in a fresh interpreter and says, last on stderr, which heavy libraries it imported
+# (also after argparse's refusals, which exit by SystemExit).
 DRIVER = (
-    "import sys; from merauto.cli import main; code = main(sys.argv[1:]); "
+    "import sys; from merauto.cli import main\ntry: code = main(sys.argv[1:])\nexcept SystemExit as exit: code = exit.code\n"
     f"print('imported: ' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr); sys.exit(code)"
 )
 
@@ -91,6 +92,55 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # free once closed: nothing listens there
 
 
+_LISTENING: list[socket.socket] = []  # kept open while the process lives: the refused command runs meanwhile
+
+
+def _silent_port() -> int:
+    """A port of 127.0.0.1 that accepts connections (the kernel completes them) and never answers a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    _LISTENING.append(server)
+    return server.getsockname()[1]
+
+
+def _run_folder(folder: Path, **recorded: object) -> Path:
+    """``folder/earlier``, a run folder as far as commands that read its merauto.json go (no study in it), recording ``recorded`` too."""
+    run = folder / "earlier"
+    run.mkdir()
+    record = {"study_name": "s", "storage_url": "sqlite:///study.db", "dataset": {"name": "synthetic", "synthetic": {"size": "tiny"}}}
+    record |= {"outer": "loso", "inner": "holdout:0.25", "refit": True, "seed": 0}
+    (run / "merauto.json").write_text(json.dumps(record | recorded))
+    return run
+
+
+def _resume_truncated(name: str, size: int) -> Callable[[Path], list[str]]:
+    """search resuming a run folder whose real ``name`` (results.db or study.db) was cut to ``size`` bytes."""
+
+    def build(folder: Path) -> list[str]:
+        import optuna
+
+        from merauto.results.store import ResultsStore
+
+        run = _run_folder(folder)
+        ResultsStore(run)  # its tables made
+        optuna.create_study(storage=f"sqlite:///{run / 'study.db'}", study_name="s")
+        with (run / name).open("r+b") as handle:
+            handle.truncate(size)
+        return ["search", *TINY, "--run-dir", str(run), "--cache-dir", str(folder / "cache")]
+
+    return build
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _dashboard_on_a_taken_port(folder: Path) -> list[str]:
+    return ["dashboard", str(_run_folder(folder)), "--port", str(_silent_port())]
+
+
 def _mixed_sizes(folder: Path) -> list[str]:
     path = manifest(folder)
     _frames(folder / "s0/c00", sizes=[16, 16, 24, 16])
@@ -112,19 +162,36 @@ def _warm_start_from(objectives: list[str]) -> Callable[[Path], list[str]]:
     """search --warm-start from a run folder whose merauto.json records ``objectives``."""
 
     def build(folder: Path) -> list[str]:
-        earlier = folder / "earlier"
-        earlier.mkdir()
-        record = {"study_name": "s", "storage_url": "sqlite:///study.db", "dataset": {"name": "synthetic", "synthetic": {"size": "tiny"}}}
-        record |= {"outer": "loso", "inner": "holdout:0.25", "refit": True, "seed": 0, "objectives": objectives}
-        (earlier / "merauto.json").write_text(json.dumps(record))
-        return _search(folder, *TINY, "--warm-start", str(earlier))
+        return _search(folder, *TINY, "--warm-start", str(_run_folder(folder, objectives=objectives)))
 
     return build
 
 
-def _predict_on_a_run(folder: Path) -> list[str]:
+def _export_folder(export: Path) -> Path:
+    """``export``, as far as predict's checks before the model loads go: an export of classes a and b."""
+    export.mkdir(parents=True)
+    (export / "pipeline.json").write_text('{"classes": ["a", "b"]}')
+    (export / "preprocessing.json").write_text("{}")
+    (export / "model.safetensors").write_bytes(b"")
+    return export
+
+
+def _predict_on_a_run(exported: bool) -> Callable[[Path], list[str]]:
+    """predict of a clip with a search's run folder instead of an export; ``exported``: the run holds export/trial-3."""
+
+    def build(folder: Path) -> list[str]:
+        _frames(folder / "clip")
+        run = _run_folder(folder)
+        if exported:
+            _export_folder(run / "export" / "trial-3")
+        return ["predict", str(run), str(folder / "clip")]
+
+    return build
+
+
+def _predict_a_missing_folder(folder: Path) -> list[str]:
     _frames(folder / "clip")
-    return ["predict", str(folder), str(folder / "clip")]
+    return ["predict", str(_export_folder(folder / "export")), str(folder / "clip"), str(folder / "nowhere")]
 
 
 def _predict_csv(row: str) -> Callable[[Path], list[str]]:
@@ -132,13 +199,21 @@ def _predict_csv(row: str) -> Callable[[Path], list[str]]:
 
     def build(folder: Path) -> list[str]:
         _frames(folder / "clip")
-        export = folder / "export"
-        export.mkdir()
-        (export / "pipeline.json").write_text('{"classes": ["a", "b"]}')
-        (export / "preprocessing.json").write_text("{}")
-        (export / "model.safetensors").write_bytes(b"")
+        export = _export_folder(folder / "export")
         (folder / "clips.csv").write_text(f"folder,onset,apex,offset,label\n{row}\n")
         return ["predict", str(export), "--clips-csv", str(folder / "clips.csv")]
+
+    return build
+
+
+def _spot_score(truth: str | None, spotted: str = "subject,video,onset,offset,emotion\n1,v1,10,40,others\n") -> Callable[[Path], list[str]]:
+    """spot score of a coded table ``truth`` (none written when None) and a spotted table ``spotted``."""
+
+    def build(folder: Path) -> list[str]:
+        if truth is not None:
+            (folder / "gt.csv").write_text(truth)
+        (folder / "pred.csv").write_text(spotted)
+        return ["spot", "score", "--truth", str(folder / "gt.csv"), "--spotted", str(folder / "pred.csv")]
 
     return build
 
@@ -174,6 +249,15 @@ OPTIONS = [
         "--warm-start with --strict", lambda f: _search(f, *TINY, "--strict", "--warm-start", str(f)), ("drop --warm-start or --strict",)
     ),
     Refusal("--warm-start from other objectives", _warm_start_from(["uf1", "params"]), ("optimised uf1,params", "--objectives uf1,params")),
+    Refusal(
+        "--warm-start from a run of another dataset",
+        lambda f: _search(f, "--synthetic-size", "small", "--max-epochs", "2", "--warm-start", str(_run_folder(f))),
+        (
+            "--warm-start",
+            "searched dataset synthetic-tiny, this search synthetic-small (--synthetic-size tiny -> small)",
+            "drop --warm-start",
+        ),
+    ),
     Refusal("--confirm -1", lambda f: _search(f, *TINY, "--confirm", "-1"), ("--confirm -1", ">= 0")),
     Refusal("--confirm-seeds 0", lambda f: _search(f, *TINY, "--confirm", "2", "--confirm-seeds", "0"), ("--confirm-seeds 0",)),
     Refusal("--max-concurrent 0", lambda f: _search(f, *TINY, "--max-concurrent", "0"), ("--max-concurrent 0",)),
@@ -186,6 +270,14 @@ OPTIONS = [
         lambda f: _search(f, *TINY, "--ray-address", f"127.0.0.1:{_closed_port()}"),
         ("--ray-address 127.0.0.1:", "nothing answers", "ray start --head"),
     ),
+    Refusal(
+        "--ray-address that accepts and never answers",
+        lambda f: _search(f, *TINY, "--ray-address", f"127.0.0.1:{_silent_port()}"),
+        ("--ray-address 127.0.0.1:", "accepts connections but does not answer as a Ray cluster", "ray status"),
+    ),
+    Refusal(
+        "misspelt --budjet", lambda f: _search(f, *TINY, "--budjet", "5"), ("unrecognized arguments: --budjet 5", "did you mean --budget?")
+    ),
     Refusal("--ray-address not host:port", lambda f: _search(f, *TINY, "--ray-address", "cluster"), ("is not host:port",)),
     Refusal(
         "--storage in a missing folder",
@@ -196,6 +288,11 @@ OPTIONS = [
         "--storage of an unknown database", lambda f: _search(f, *TINY, "--storage", "nosuchdb://host/db"), ("--storage",), ("optuna",)
     ),
     Refusal("--init-checkpoint missing", lambda f: _search(f, *TINY, "--init-checkpoint", str(f / "model.pt")), ("--init-checkpoint",)),
+    Refusal(
+        "--init-checkpoint of a text file",
+        lambda f: _search(f, *TINY, "--init-checkpoint", str(_written(f / "model.pt", "epochs: 20\n"))),
+        ("--init-checkpoint", "model.pt: not the weights of a merauto export", "that merauto export wrote"),
+    ),
     Refusal("--pretrain-dataset unknown", lambda f: _search(f, *TINY, "--pretrain-dataset", "imagenet"), ("--pretrain-dataset",)),
     Refusal("--classes for synthetic", lambda f: _search(f, *TINY, "--classes", "3"), ("--classes",)),
     Refusal("--data-root for synthetic", lambda f: _search(f, *TINY, "--data-root", str(f)), ("--data-root",)),
@@ -214,6 +311,11 @@ DATA = [
     Refusal("one class", _on_manifest(_set("label", "negative", slice(None))), ("labelled 'negative'", "UF1 means nothing")),
     Refusal(
         "a misspelt label", _on_manifest(_set("label", "postive", slice(2, 3))), ("'postive'", "misspelling of 'positive'", "--classes")
+    ),
+    Refusal(
+        "a class of one clip",
+        _on_manifest(_set("label", "fear")),
+        ("manifest.csv: class 'fear' has 1 clip(s), all of subject 's0' (line 2)", "never learnt", "map those rows to another class"),
     ),
     Refusal("a label outside --classes", _on_manifest(lambda rows: None, "--classes", "negative,positive"), ("surprise",)),
     Refusal("non-numeric fps", _on_manifest(_set("fps", "fast")), ("fps 'fast'", "line 2")),
@@ -238,6 +340,22 @@ RUNS = [
     ),
     Refusal("spot --device of no device", lambda f: ["spot", "--device", "tpu"], ("--device 'tpu' is not a device",)),
     Refusal("spot --frame-step 0", lambda f: ["spot", "--dataset", "samm-lv", "--frame-step", "0"], ("--frame-step 0",)),
+    Refusal("spot score --truth missing", _spot_score(None), ("--truth", "gt.csv: no such file", "subject, video, onset, offset, emotion")),
+    Refusal(
+        "spot score of a table without MEGC's columns",
+        _spot_score("subject,video,start,end,emotion\n1,v1,10,40,others\n"),
+        ("--truth", "lacks the column(s) onset, offset", "header row"),
+    ),
+    Refusal(
+        "spot score of an onset after its offset",
+        _spot_score("subject,video,onset,offset,emotion\n1,v1,10,40,others\n", "subject,video,onset,offset,emotion\n1,v1,50,40,others\n"),
+        ("--spotted", "pred.csv, line 2: onset 50 is after offset 40", "swap"),
+    ),
+    Refusal(
+        "spot score of a frame that is no whole number",
+        _spot_score("subject,video,onset,offset,emotion\n1,v1,10,40.5,others\n"),
+        ("gt.csv, line 2: offset '40.5' is not a whole frame number", "integer"),
+    ),
     Refusal(
         "predict --video with no spotter export", lambda f: ["predict", str(f), "--video", str(f)], ("holds no spotter.json", "--export")
     ),
@@ -250,7 +368,49 @@ RUNS = [
     Refusal("export --ensemble --size 0", lambda f: ["export", str(f), "--ensemble", "--size", "0"], ("--size 0",)),
     Refusal("predict with a broken ensemble.json", _predict_on_a_broken_ensemble, ("ensemble.json", "export --ensemble")),
     Refusal("dashboard of a folder that is no run", lambda f: ["dashboard", str(f)], ("not a merauto run directory",)),
-    Refusal("predict with a run folder instead of an export", _predict_on_a_run, ("lacks pipeline.json",)),
+    Refusal(
+        "search resuming a truncated results.db",
+        _resume_truncated("results.db", 2000),
+        ("results.db is damaged, truncated", "restore results.db from a copy", "another --run-dir"),
+    ),
+    Refusal(
+        "search resuming a study.db cut to its header",
+        _resume_truncated("study.db", 50),
+        ("study.db is damaged, truncated", "restore study.db from a copy", "another --run-dir"),
+    ),
+    Refusal(
+        "search resuming a run without its --max-epochs",
+        lambda f: [
+            "search",
+            *TINY[:2],
+            "--study",
+            "s",
+            "--run-dir",
+            str(_run_folder(f, max_epochs=3, pruning="race")),
+            "--cache-dir",
+            str(f / "cache"),
+        ],
+        (
+            "the study 's' in",
+            "was created with other settings than this command's: - --max-epochs: the run has 3, this command",
+            "pass --max-epochs 3;",
+        ),
+    ),
+    Refusal(
+        "dashboard --port in use", _dashboard_on_a_taken_port, ("--port", "is in use by another program", "pass a free port, e.g. --port")
+    ),
+    Refusal(
+        "predict with a run folder instead of an export",
+        _predict_on_a_run(exported=False),
+        ("earlier is the run folder of a search and holds no export", "run merauto export", "earlier/export/trial-N"),
+    ),
+    Refusal(
+        "predict with the run folder of an export",
+        _predict_on_a_run(exported=True),
+        ("earlier is the run folder of a search, not an export", "pass one of its exports:", "earlier/export/trial-3"),
+    ),
+    Refusal("predict with a folder that is no export", lambda f: ["predict", str(f), str(f)], ("lacks pipeline.json",)),
+    Refusal("predict of a clip folder that does not exist", _predict_a_missing_folder, ("clip folder", "nowhere: no such folder")),
     Refusal("predict --clips-csv with a frame the folder lacks", _predict_csv("clip,1,9,4,a"), ("clips.csv, line 2, column apex (9)",)),
     Refusal("predict --clips-csv with a label the export lacks", _predict_csv("clip,1,,4,c"), ("line 2, column label ('c')", "a, b")),
 ]

@@ -19,7 +19,7 @@ from merauto.data.sample_index import SampleIndex
 from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData
-from merauto.evaluator.spotters import SPOTTERS, evaluate
+from merauto.evaluator.spotters import SPOTTERS, Memo, evaluate
 from merauto.evaluator.spotting import evaluate_fold
 
 TINY_LV = LongVideoSpec(size="tiny")
@@ -51,7 +51,7 @@ def test_the_baseline_finds_planted_expressions_at_the_stated_f1(tiny_videos: li
     assert test["overall"].f1 >= 0.15 and test["macro"].tp >= 2  # measured: overall 0.167, macro 0.571, micro 0.069
     assert len(outcome.folds) == 3
     tp, fp, fn = (sum(getattr(f.inner[kind], n) for f in outcome.folds for kind in ("micro", "macro")) for n in ("tp", "fp", "fn"))
-    assert outcome.objective() == 2 * tp / (2 * tp + fp + fn)  # what Optuna sees: pooled inner F1 of both types, by hand
+    assert outcome.objective() == pytest.approx(2 * tp / (2 * tp + fp + fn))  # what Optuna sees: pooled inner F1 of both types, by hand
 
 
 @pytest.mark.parametrize("spotter", ["optical-flow", "shallow-cnn"])
@@ -71,8 +71,8 @@ def test_a_folds_threshold_and_inner_score_never_depend_on_its_test_subject(tiny
     ]
     component = SPOTTERS.get(spotter)
     params = component.resolve(FOUND if spotter == "optical-flow" else {"epochs": 2})
-    clean = evaluate_fold(*component.fold_signals(tiny_videos, params, subject, {}), subject)
-    dirty = evaluate_fold(*component.fold_signals(corrupted, params, subject, {}), subject)
+    clean = evaluate_fold(*component.fold_signals(tiny_videos, params, subject, Memo()), subject)
+    dirty = evaluate_fold(*component.fold_signals(corrupted, params, subject, Memo()), subject)
     assert (clean.thresholds, clean.inner) == (dirty.thresholds, dirty.inner)
     assert clean.test != dirty.test
 
@@ -212,7 +212,7 @@ def test_a_learned_spotter_is_exported_with_its_network_and_spots_a_new_video(
     spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
     assert spotter.stat().st_mode & 0o055 == 0o055 and not list(tmp_path.glob(".spotter-*"))  # readable by others, no staging left
     loaded = ExportedSpotter.load(spotter)
-    fitted = SPOTTERS.get("shallow-cnn").fit(tiny_videos, SPOTTERS.get("shallow-cnn").resolve(params), {})
+    fitted = SPOTTERS.get("shallow-cnn").fit(tiny_videos, SPOTTERS.get("shallow-cnn").resolve(params), Memo())
     frames = tiny_videos[0].frames
     assert loaded.spotter == "shallow-cnn" and loaded.thresholds == fitted.thresholds
     for kind in ("micro", "macro"):  # the network read back scores every frame as the one trained
@@ -313,10 +313,12 @@ def test_the_spot_then_recognise_score_is_the_product_of_hand_computed_stages() 
     from merauto.results.spot_then_recognise import Recognised, StrScore
 
     recognised = [Recognised("a", "v", 0, 1, 2, "negative", "negative"), Recognised("a", "v", 5, 6, 7, "positive", "negative")]
-    score = StrScore({"a": SpotCounts(2, 1, 1)}, recognised, ("negative", "positive", "surprise"), 0)
+    coded = {"a": ("negative", "positive", "surprise")}
+    score = StrScore({"a": SpotCounts(2, 1, 1)}, recognised, ("negative", "positive", "surprise"), coded)
     assert score.sf1() == pytest.approx(2 / 3)  # 2 TP, 1 FP, 1 FN
-    assert score.af1() == pytest.approx((2 / 3 + 0) / 2)  # negative: 1 TP, 1 FP; positive: 1 FN; surprise never coded
-    assert score.strs() == pytest.approx(2 / 3 * 1 / 3)
+    # negative: 1 TP, 1 FP (P 1/2, R 1); positive: 1 FN (0, 0); surprise coded, never a true positive (0, 0)
+    assert score.af1() == pytest.approx(2 * (1 / 6) * (1 / 3) / (1 / 6 + 1 / 3))  # MEGC's: harmonic mean of macro P 1/6 and R 1/3
+    assert score.strs() == pytest.approx(2 / 3 * 2 / 9) and score.outside_classes == 0
 
 
 def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
@@ -334,7 +336,7 @@ def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
     chosen = per_fold_choice(trials)
     assert score.spotting == {s: chosen[s].test_by_subject("micro")[s] for s in chosen}  # each fold's own selection
     tp = sum(c.tp for c in score.spotting.values())
-    assert tp > 0 and len(score.recognised) + score.excluded == tp
+    assert tp > 0 and len(score.recognised) == tp  # every true positive is classified, as MEGC scores every one
     coded = {(v.subject, v.name): {t.label for t in v.truth if t.kind == "micro"} for v in tiny_videos}
     assert all(r.truth in coded[(r.subject, r.video)] and r.label in score.classes for r in score.recognised)
     assert score.strs() == pytest.approx(score.sf1() * score.af1())
@@ -358,7 +360,7 @@ def test_a_video_shorter_than_the_spotters_gap_gives_flat_signals(tiny_videos: l
     component = SPOTTERS.get(spotter)
     short = [replace(v, frames=v.frames[:10], truth=()) if v.subject == tiny_videos[0].subject else v for v in tiny_videos]
     params = component.resolve({"micro_gap_s": 0.5, "macro_gap_s": 2.0, "epochs": 1})  # 15 and 60 frames, more than 10
-    train, test = component.fold_signals(short, params, tiny_videos[0].subject, {})
+    train, test = component.fold_signals(short, params, tiny_videos[0].subject, Memo())
     assert [len(s.signals["macro"]) for s in test] == [10] and not test[0].found({"micro": 0.5, "macro": 0.5})
 
 
@@ -373,7 +375,7 @@ def test_a_subsampling_spotter_reports_intervals_in_the_new_videos_own_frame_num
     from merauto.evaluator.spotters import spot_frames
     from merauto.results.spotter_export import ExportedSpotter
 
-    fitted = SPOTTERS.get("optical-flow").fit(tiny_videos, SPOTTERS.get("optical-flow").resolve(FOUND), {})
+    fitted = SPOTTERS.get("optical-flow").fit(tiny_videos, SPOTTERS.get("optical-flow").resolve(FOUND), Memo())
     exported = ExportedSpotter("optical-flow", fitted, TINY_LV.fps, (64, 64), {}, {"frame_size": 64, "step": 2})
     full_rate = np.repeat(tiny_videos[0].frames, 2, axis=0)  # the same video at twice the frame rate
     spotted, signal = exported.spot(full_rate)

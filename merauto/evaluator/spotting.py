@@ -10,10 +10,14 @@ ones as macro-expressions (MEGC's definition: a micro-expression lasts at most h
 The protocol (:func:`evaluate_spotter`): for each test subject, the spotter gives signals of the
 training subjects and of the test subject computed without the test subject's labels, and each
 type's threshold ``p`` is chosen on the training subjects' signals only (the best pooled F1 of
-that type over a grid), then applied to the test subject. The objective a search sees is an
-inner score: within each outer fold, every training subject is spotted with the ``p`` chosen on
-the remaining training subjects, and those counts are pooled. No value computed from a test
-subject's video reaches either choice.
+that type over a grid), then applied to the test subject. Test counts, what merauto reports, are
+MEGC's: each type scored as the official STRS script scores a set
+(:mod:`merauto.evaluator.spotting_metrics`). The choices (thresholds, and the inner score a search
+optimises) count every video instead, so that spotting nothing in a hard subject, or spotting in
+a video with nothing coded, is never free: the script's blind spots are not for a search to learn.
+The objective a search sees is an inner score: within each outer fold, every training subject is
+spotted with the ``p`` chosen on the remaining training subjects, and those counts are pooled. No
+value computed from a test subject's video reaches either choice.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from scipy.signal import find_peaks, peak_widths
 
 from merauto.data.long_videos import Interval
-from merauto.evaluator.spotting_metrics import SpotCounts, match
+from merauto.evaluator.spotting_metrics import SpotCounts, match, subject_counts
 
 KINDS = ("micro", "macro")
 THRESHOLDS = tuple(np.round(np.linspace(0.05, 0.95, 19), 2))  # p of mean + p * (max - mean)
@@ -87,13 +91,11 @@ class VideoSignal:
     micro_max: int
 
     def spotted(self, kind: str, p: float) -> list[Interval]:
-        """``kind``'s intervals at threshold ``p``: the micro signal keeps those up to ``micro_max`` frames, the macro one longer ones."""
+        """``kind``'s intervals at threshold ``p`` by onset (the order MEGC's matching takes them in): the micro
+        signal keeps those up to ``micro_max`` frames, the macro one longer ones."""
         ranges = detect(self.signals[kind], p, self.distance)
         keep = (lambda n: n <= self.micro_max) if kind == "micro" else (lambda n: n > self.micro_max)
-        return [Interval(lo, hi, kind) for lo, hi in ranges if keep(hi - lo + 1)]
-
-    def counts(self, kind: str, p: float) -> SpotCounts:
-        return match(self.spotted(kind, p), [t for t in self.truth if t.kind == kind])
+        return sorted((Interval(lo, hi, kind) for lo, hi in ranges if keep(hi - lo + 1)), key=lambda i: i.start)
 
     def found(self, thresholds: dict[str, float]) -> list[Spotted]:
         """Every interval spotted at ``thresholds``, with its apex and score, by start frame."""
@@ -124,18 +126,31 @@ def total(counts: list[dict[str, SpotCounts]]) -> dict[str, SpotCounts]:
     return summed
 
 
+def kind_counts(signals: list[VideoSignal], kind: str, p: float, official: bool = True) -> SpotCounts:
+    """``kind``'s counts at threshold ``p`` over ``signals``: each subject's videos counted together as MEGC's
+    script counts them, or (``official=False``) every video scored, as the choices below count them."""
+    by_subject: dict[str, list[tuple[list[Interval], list[Interval]]]] = {}
+    for s in signals:
+        by_subject.setdefault(s.subject, []).append((s.spotted(kind, p), [t for t in s.truth if t.kind == kind]))
+    if not official:
+        return sum((match(spotted, truth) for videos in by_subject.values() for spotted, truth in videos), SpotCounts())
+    return sum((subject_counts(videos) for videos in by_subject.values()), SpotCounts())
+
+
 def choose_thresholds(signals: list[VideoSignal]) -> dict[str, float]:
-    """Per type, the grid value of ``p`` with the best pooled F1 of that type on ``signals`` (ties to the lower p)."""
+    """Per type, the grid value of ``p`` with the best pooled F1 of that type on ``signals`` (ties to the lower p), every
+    video scored: the official count's blind spots (a subject with nothing spotted, a video with nothing coded) would
+    reward a threshold that spots nothing where spotting is hard."""
     chosen = {}
     for kind in KINDS:
-        scores = [sum((s.counts(kind, p) for s in signals), SpotCounts()).f1 for p in THRESHOLDS]
+        scores = [kind_counts(signals, kind, p, official=False).f1 for p in THRESHOLDS]
         chosen[kind] = float(THRESHOLDS[int(np.argmax(scores))])
     return chosen
 
 
-def spot_counts(signal: VideoSignal, thresholds: dict[str, float]) -> dict[str, SpotCounts]:
-    """A video's counts per type at ``thresholds``."""
-    return {kind: signal.counts(kind, thresholds[kind]) for kind in KINDS}
+def spot_counts(signals: list[VideoSignal], thresholds: dict[str, float], official: bool = True) -> dict[str, SpotCounts]:
+    """The counts per type of ``signals`` (one subject's videos, or several subjects') at ``thresholds``."""
+    return {kind: kind_counts(signals, kind, thresholds[kind], official) for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -173,20 +188,24 @@ def evaluate_fold(train: list[VideoSignal], test: list[VideoSignal], subject: st
     inner = []
     for held in sorted({s.subject for s in train}):
         thresholds = choose_thresholds([s for s in train if s.subject != held])
-        inner += [spot_counts(s, thresholds) for s in train if s.subject == held]
+        inner.append(spot_counts([s for s in train if s.subject == held], thresholds, official=False))
     thresholds = choose_thresholds(train)
-    return SpotFold(
-        subject, thresholds, total(inner), total([spot_counts(s, thresholds) for s in test]), {s.name: s.found(thresholds) for s in test}
-    )
+    return SpotFold(subject, thresholds, total(inner), total([spot_counts(test, thresholds)]), {s.name: s.found(thresholds) for s in test})
 
 
 FoldSignals = Callable[[str], tuple[list[VideoSignal], list[VideoSignal]]]
 
 
-def evaluate_spotter(subjects: list[str], fold_signals: FoldSignals) -> SpotOutcome:
+def evaluate_spotter(subjects: list[str], fold_signals: FoldSignals, on_fold: Callable[[int, int], None] | None = None) -> SpotOutcome:
     """Leave-one-subject-out over ``subjects`` (at least three: inner folds need two). ``fold_signals(s)``
-    gives the training subjects' and the test subject's signals of the fold that tests ``s``."""
+    gives the training subjects' and the test subject's signals of the fold that tests ``s``; ``on_fold(done, folds)``
+    hears of each finished fold."""
     subjects = sorted(set(subjects))
     if len(subjects) < 3:
         raise ValueError(f"spotting under nested leave-one-subject-out needs at least 3 subjects, not {len(subjects)}")
-    return SpotOutcome([evaluate_fold(*fold_signals(s), s) for s in subjects])
+    folds = []
+    for s in subjects:
+        folds.append(evaluate_fold(*fold_signals(s), s))
+        if on_fold is not None:
+            on_fold(len(folds), len(subjects))
+    return SpotOutcome(folds)

@@ -16,6 +16,14 @@ Without it, merauto starts a local Ray that keeps to itself:
   removed by the next local search;
 - token authentication stays on, with a token kept in this process's environment
   (``RAY_AUTH_TOKEN``, inherited by Ray's processes) instead of ``~/.ray/auth_token``.
+
+A driver killed with ``kill -9`` takes its GCS and raylet with it at once (Ray's kernel
+fate-sharing) and its idle workers within about 3 s, but Ray's dashboard and runtime-env agents
+live on for about 60 s more (measured twice with Ray 2.60): they see the raylet gone within 2 s,
+then report its death to the GCS, which is gone too, under a timeout Ray fixes at 60 s
+(``ray._private.utils.publish_error_to_driver``; ``RAY_gcs_rpc_server_reconnect_timeout_s`` does
+not shorten it). So a local Ray gets a reaper (:mod:`merauto.orchestrator.ray_reaper`) that kills
+what is left of it within a second of its driver's death; its folder is removed by the next search.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from filelock import FileLock, Timeout
 from ray._private import ray_constants
 
 from merauto.errors import MerautoError
+from merauto.orchestrator.ray_reaper import start_reaper
 
 TEMP_PREFIX = "merauto-ray-"
 SOCKET_PATH_MAX = 107  # bytes in a Unix socket path (sun_path less its terminating NUL)
@@ -112,6 +121,7 @@ def _start_local(log_dir: Path) -> RaySession:
         session.connected = True
         with _loopback_only():
             _init(address="local", _node_ip_address="127.0.0.1", _temp_dir=str(ray_dir))
+        start_reaper(session.temp_dir)
     except BaseException:
         session.close()
         raise

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from merauto import __version__
-from merauto.atomic import write_text_atomic
+from merauto.atomic import shared_mode, write_text_atomic
 from merauto.data.long_video_frames import face_crops
 from merauto.data.long_videos import LongVideo
 from merauto.errors import MerautoError
-from merauto.evaluator.spotters import SPOTTERS, FittedSpotter, spot_frames
+from merauto.evaluator.spotters import SPOTTERS, FittedSpotter, Memo, spot_frames
 from merauto.evaluator.spotting import Spotted, VideoSignal
 from merauto.results.spot_report import spot_estimates
 from merauto.results.spot_store import SpotTrial
@@ -91,7 +91,7 @@ def export_spotter(
     best = max(trials, key=lambda t: (t.objective, -t.number))
     component = SPOTTERS.get(best.spotter)
     params = component.resolve(best.spotter_params)
-    fitted = component.fit(videos, params, {}, device)
+    fitted = component.fit(videos, params, Memo(), device)
     record = {
         "merauto_version": __version__,
         "spotter": component.name,
@@ -109,7 +109,7 @@ def export_spotter(
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".spotter-", dir=out_dir.parent))  # nothing half-written under out_dir
-    staging.chmod(0o755)  # mkdtemp's folder is its owner's alone; an export is shared and archived like the run
+    staging.chmod(shared_mode(0o777))  # mkdtemp's folder is its owner's alone; an export is shared and archived like the run
     try:
         fitted.save(staging)
         write_text_atomic(staging / SPOTTER_FILE, json.dumps(record, indent=2), "the spotter export")

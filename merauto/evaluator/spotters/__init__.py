@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Spotter, evaluate, spot_frames
+from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Memo, Spotter, evaluate, spot_frames
 
-__all__ = ["SPOTTERS", "FittedSpotter", "Spotter", "evaluate", "spot_frames"]
+__all__ = ["SPOTTERS", "FittedSpotter", "Memo", "Spotter", "evaluate", "spot_frames"]
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,18 @@ import numpy as np
 
 from merauto.data.long_videos import LongVideo
 from merauto.evaluator.canary import corrupt_videos
+from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import Detection, SpotOutcome, Spotted, VideoSignal, evaluate_spotter, video_signal
 from merauto.spec.registry import Component, Registry
 
-Memo = dict[tuple[Any, ...], Any]  # what a search keeps across trials (raw signals, flow fields), by video and setting
+
+@dataclass
+class Memo:
+    """What a search keeps across trials: the videos' flow (:class:`FlowBank`, on disk when it has a cache) and,
+    in this process, what spotters derive from it (trained networks), by setting."""
+
+    flows: FlowBank = field(default_factory=FlowBank)
+    kept: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 def detection_of(params: dict[str, Any]) -> Detection:
@@ -68,19 +78,21 @@ def evaluate(
     device: str = "auto",
     canary: str | None = None,
     seed: int = 0,
+    on_fold: Callable[[int, int], None] | None = None,
 ) -> SpotOutcome:
     """Spotter ``name`` with ``params`` under nested leave-one-subject-out over ``videos``' subjects (trained on torch
-    ``device``); with a leak ``canary`` each fold sees its test subject's videos corrupted (:mod:`merauto.evaluator.canary`)."""
+    ``device``); with a leak ``canary`` each fold sees its test subject's videos corrupted (:mod:`merauto.evaluator.canary`).
+    ``on_fold(done, folds)`` hears of each finished outer fold."""
     spotter = SPOTTERS.get(name)
     params = spotter.resolve(params)
-    memo = {} if memo is None else memo
+    memo = Memo() if memo is None else memo
     subjects = sorted({v.subject for v in videos})
 
     def fold_signals(subject: str) -> tuple[list[VideoSignal], list[VideoSignal]]:
         seen = videos if canary is None else corrupt_videos(videos, subject, canary, seed + subjects.index(subject))
         return spotter.fold_signals(seen, params, subject, memo, device)
 
-    return evaluate_spotter([v.subject for v in videos], fold_signals)
+    return evaluate_spotter([v.subject for v in videos], fold_signals, on_fold)
 
 
 def spot_frames(fitted: FittedSpotter, frames: np.ndarray, fps: float) -> tuple[list[Spotted], VideoSignal]:

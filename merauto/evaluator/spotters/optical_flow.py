@@ -12,69 +12,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from merauto.data.long_videos import LongVideo
 from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Memo, Spotter, detection_of
+from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import KINDS, VideoSignal, choose_thresholds, frames_of, video_signal
 
 
-def pair_motion(frames: np.ndarray, gap: int, top: float) -> np.ndarray:
-    """For each frame t, the mean of the largest ``top`` fraction of flow magnitudes from frame t to
-    t + ``gap`` after removing the median flow vector (head motion); 0 where t + gap is past the end."""
-    n = len(frames)
-    motion = np.zeros(n, np.float32)
-    for t in range(n - gap):
-        flow = cv2.calcOpticalFlowFarneback(frames[t], frames[t + gap], None, 0.5, 2, 9, 3, 5, 1.1, 0)
-        flow -= np.median(flow.reshape(-1, 2), axis=0)
-        magnitude = np.hypot(flow[..., 0], flow[..., 1]).ravel()
-        k = max(1, int(top * magnitude.size))
-        motion[t] = float(np.partition(magnitude, -k)[-k:].mean())
-    return motion
-
-
-def motion_signal(frames: np.ndarray, gap: int, top: float = 0.05) -> np.ndarray:
-    """Per-frame motion against both sides: min(motion from t - gap to t, motion from t to t + gap).
+def two_sided(forward: np.ndarray, gap: int) -> np.ndarray:
+    """Per-frame motion against both sides: min(motion from t - gap to t, motion from t to t + gap), from the forward motion.
 
     Within an expression shorter than ``gap`` frames both references are neutral, so the signal
     stays high across the whole interval; a lasting change (a head shift) is high on one side only.
     """
-    forward = pair_motion(frames, gap, top)
-    backward = np.concatenate([np.zeros(min(gap, len(frames)), np.float32), forward[: max(0, len(frames) - gap)]])
+    backward = np.concatenate([np.zeros(min(gap, len(forward)), np.float32), forward[: max(0, len(forward) - gap)]])
     return np.minimum(forward, backward)
 
 
-def raw_signals(frames: np.ndarray, fps: float, params: dict[str, Any], memo: Memo | None = None, key: tuple = ()) -> dict[str, np.ndarray]:
-    """The micro and macro motion signals of ``frames``; ``memo`` keeps them under ``key`` plus the gap and statistic."""
+def raw_signals(frames: np.ndarray, fps: float, params: dict[str, Any], flows: FlowBank) -> dict[str, np.ndarray]:
+    """The micro and macro motion signals of ``frames``, their flow read from (or added to) ``flows``."""
     out = {}
     for kind in KINDS:
         gap = frames_of(params[f"{kind}_gap_s"], fps)
-        entry = ("motion", *key, gap, params["top"])
-        if memo is None or entry not in memo:
-            signal = motion_signal(frames, gap, params["top"])
-            if memo is None:
-                out[kind] = signal
-                continue
-            memo[entry] = signal
-        out[kind] = memo[entry]
+        out[kind] = two_sided(flows.motion(frames, gap, params["top"]), gap)
     return out
 
 
 def baseline_signals(videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> list[VideoSignal]:
     """Every video's smoothed signals under ``params``."""
     detection = detection_of(params)
-    return [
-        video_signal(v.subject, v.name, raw_signals(v.frames, v.fps, params, memo, (v.subject, v.name)), v.truth, v.fps, detection)
-        for v in videos
-    ]
+    return [video_signal(v.subject, v.name, raw_signals(v.frames, v.fps, params, memo.flows), v.truth, v.fps, detection) for v in videos]
 
 
 class FittedOpticalFlow(FittedSpotter):
     """The baseline with its thresholds: nothing else to keep."""
 
     def raw(self, frames: np.ndarray, fps: float) -> dict[str, np.ndarray]:
-        return raw_signals(frames, fps, self.params)
+        return raw_signals(frames, fps, self.params, FlowBank())
 
 
 @SPOTTERS.register

@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import safetensors.torch
 import torch
@@ -30,6 +29,7 @@ from merauto.data.long_videos import LongVideo
 from merauto.errors import MerautoError
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Memo, Spotter, detection_of
+from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import KINDS, VideoSignal, choose_thresholds, frames_of, video_signal
 
 WEIGHTS_FILE = "spotter.safetensors"
@@ -37,25 +37,12 @@ CHANNELS = 4 * len(KINDS)  # flow (x, y) before and after t, per type's gap
 BATCH = 128
 
 
-def flow_fields(frames: np.ndarray, gap: int, size: int) -> np.ndarray:
-    """(n, 2, size, size) float16: the flow from frame t to t + ``gap``, median vector removed, area-resized; 0 past the end."""
-    fields = np.zeros((len(frames), 2, size, size), np.float16)
-    for t in range(len(frames) - gap):
-        flow = cv2.calcOpticalFlowFarneback(frames[t], frames[t + gap], None, 0.5, 2, 9, 3, 5, 1.1, 0)
-        flow -= np.median(flow.reshape(-1, 2), axis=0)
-        fields[t] = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
-    return fields
-
-
-def frame_inputs(frames: np.ndarray, fps: float, params: dict[str, Any], memo: Memo | None = None, key: tuple = ()) -> np.ndarray:
-    """(n, 8, S, S) float16 network inputs of every frame; ``memo`` keeps the flow fields under ``key`` plus gap and size."""
+def frame_inputs(frames: np.ndarray, fps: float, params: dict[str, Any], flows: FlowBank) -> np.ndarray:
+    """(n, 8, S, S) float16 network inputs of every frame, their flow fields read from (or added to) ``flows``."""
     parts = []
     for kind in KINDS:
-        gap, size = frames_of(params[f"{kind}_gap_s"], fps), params["flow_size"]
-        entry = ("flow", *key, gap, size)
-        forward = memo[entry] if memo is not None and entry in memo else flow_fields(frames, gap, size)
-        if memo is not None:
-            memo[entry] = forward
+        gap = frames_of(params[f"{kind}_gap_s"], fps)
+        forward = flows.fields(frames, gap, params["flow_size"])
         shift = min(gap, len(frames))  # a video shorter than the gap has no flow at all
         backward = np.concatenate([np.zeros((shift, *forward.shape[1:]), np.float16), forward[: len(frames) - shift]])
         parts += [backward, forward]
@@ -111,7 +98,7 @@ class TrainedScorer:
 
 def train_scorer(videos: list[LongVideo], params: dict[str, Any], memo: Memo, device: str) -> TrainedScorer:
     """A scorer trained on ``videos``' frames: every positive frame and ``negatives`` times as many others (seeded)."""
-    inputs = np.concatenate([frame_inputs(v.frames, v.fps, params, memo, (v.subject, v.name)) for v in videos])
+    inputs = np.concatenate([frame_inputs(v.frames, v.fps, params, memo.flows) for v in videos])
     targets = np.concatenate([frame_targets(v) for v in videos])
     rng = np.random.default_rng(params["seed"])
     positive = np.flatnonzero(targets.any(axis=1))
@@ -141,17 +128,15 @@ def train_scorer(videos: list[LongVideo], params: dict[str, Any], memo: Memo, de
 def _scorer(videos: list[LongVideo], subjects: list[str], params: dict[str, Any], memo: Memo, device: str) -> TrainedScorer:
     """The scorer trained on ``subjects``' videos, kept in ``memo``: folds that train on the same subjects share it."""
     entry = ("scorer", tuple(sorted(subjects)), json.dumps(params, sort_keys=True))
-    if entry not in memo:
-        memo[entry] = train_scorer([v for v in videos if v.subject in subjects], params, memo, resolve_device(device))
-    return memo[entry]
+    if entry not in memo.kept:
+        memo.kept[entry] = train_scorer([v for v in videos if v.subject in subjects], params, memo, resolve_device(device))
+    return memo.kept[entry]
 
 
 def _signals(scorer: TrainedScorer, videos: list[LongVideo], params: dict[str, Any], memo: Memo) -> list[VideoSignal]:
     detection = detection_of(params)
     return [
-        video_signal(
-            v.subject, v.name, scorer.raw(frame_inputs(v.frames, v.fps, params, memo, (v.subject, v.name))), v.truth, v.fps, detection
-        )
+        video_signal(v.subject, v.name, scorer.raw(frame_inputs(v.frames, v.fps, params, memo.flows)), v.truth, v.fps, detection)
         for v in videos
     ]
 
@@ -175,7 +160,7 @@ class FittedShallowCNN(FittedSpotter):
         self.scorer = scorer
 
     def raw(self, frames: np.ndarray, fps: float) -> dict[str, np.ndarray]:
-        return self.scorer.raw(frame_inputs(frames, fps, self.params))
+        return self.scorer.raw(frame_inputs(frames, fps, self.params, FlowBank()))
 
     def save(self, folder: Path) -> list[str]:
         state = {name: t.detach().cpu().contiguous().clone() for name, t in self.scorer.model.state_dict().items()}
