@@ -147,6 +147,11 @@ def _mixed_sizes(folder: Path) -> list[str]:
     return _search(folder, "--dataset", "manifest", "--manifest", str(path))
 
 
+def _spot_under_a_file(folder: Path) -> list[str]:
+    (folder / "file").write_text("not a folder")
+    return ["spot", "--lv-size", "tiny", "--run-dir", str(folder / "file" / "run"), "--cache-dir", str(folder / "cache")]
+
+
 def _not_a_file(folder: Path) -> list[str]:
     (folder / "file").write_text("")
     return ["search", *TINY, "--run-dir", str(folder / "file" / "run"), "--cache-dir", str(folder / "cache")]
@@ -331,6 +336,8 @@ RUNS = [
     Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
     Refusal("spot --budget 0", lambda f: ["spot", "--budget", "0"], ("--budget 0",)),
+    Refusal("spot --lv-size of no size", lambda f: ["spot", "--lv-size", "huge"], ("--lv-size 'huge'", "tiny, small")),
+    Refusal("spot --run-dir under a file", _spot_under_a_file, ("--run-dir", "is a file")),
     Refusal("spot of an unknown long-video set", lambda f: ["spot", "--dataset", "casme2"], ("'casme2'", "casme2-lv", "manifest")),
     Refusal("spot --dataset manifest without its CSV", lambda f: ["spot", "--dataset", "manifest"], ("--annotations FILE",)),
     Refusal("spot of an unknown spotter", lambda f: ["spot", "--spotters", "softnet"], ("unknown spotter softnet", "shallow-cnn")),
