@@ -293,8 +293,6 @@ def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
 
 def _spot_report(args: argparse.Namespace, console: Console) -> int:
     """`merauto report` of a spotting run: its selections on the terminal, and its report.html."""
-    if args.resamples < 100:
-        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
     from merauto.results.spot_report import print_spot_report
     from merauto.results.spot_report_html import write_spot_html
     from merauto.results.spot_store import load_spot_trials
@@ -309,9 +307,23 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """`merauto report`: the leaderboard and estimates, and report.html (of a search or a spotting run)."""
     from merauto.results.run_dir import RUN_INFO, load_run
 
+    if args.table is not None and args.table not in TABLE_FORMATS:
+        raise MerautoError(f"--table {args.table!r} is not a table format", f"choose one of {', '.join(TABLE_FORMATS)}")
+    if args.resamples < 100:
+        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
     if (args.run_dir / SPOT_RESULTS).is_file() and not (args.run_dir / RUN_INFO).is_file():
+        if args.table is not None:
+            raise MerautoError(f"--table writes the estimates of a recognition search; {args.run_dir} is a spotting run", "drop --table")
         return _spot_report(args, console)
     load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
+    if args.table is not None:
+        from merauto.results.paper_table import paper_rows, render
+        from merauto.results.report import build_report
+
+        report = build_report(args.run_dir)
+        caption = f"{report.info.dataset.label()}: pooled outer-test scores with 95% subject-bootstrap intervals (merauto)"
+        print(render(paper_rows(report, args.resamples), args.table, caption), end="")
+        return 0
     from merauto.results.report import build_report, print_report
     from merauto.results.report_html import write_html
 
@@ -387,6 +399,7 @@ SPOT_DATASETS = ("synthetic-lv", "manifest", *LONG_VIDEO_DATASETS)
 SPOT_FRAME_SIZE = 128  # default --frame-size of the licensed long-video sets
 SPOTTER_NAMES = ("optical-flow", "shallow-cnn")  # merauto.evaluator.spotters.SPOTTERS, named here so a refusal imports no torch
 LONG_VIDEO_SIZE_NAMES = ("tiny", "small")  # merauto.data.synthetic.long_video.LONG_VIDEO_SIZES
+TABLE_FORMATS = ("markdown", "latex", "csv")  # merauto.results.paper_table.FORMATS
 SPOT_RESULTS = "spot_results.json"  # merauto.results.spot_store.RESULTS: a spot run that wrote it keeps its folder
 
 
@@ -965,7 +978,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path, help="run directory written by merauto search or merauto spot")
     report.add_argument("--top", type=int, default=10, help="rows of the leaderboard to print")
-    report.add_argument("--resamples", type=int, default=1000, help="a spotting run: bootstrap resamples of whole subjects per interval")
+    report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of subjects per interval (spotting, --table)")
+    report.add_argument(
+        "--table",
+        default=None,
+        metavar="FORMAT",
+        help="print the estimates as a table for a paper instead (markdown, latex or csv): the nested estimate first, the global "
+        "selection, the presets as reference rows, UF1/UAR with intervals overall and per source, the audit's rows",
+    )
     report.add_argument("--html", type=Path, default=None, help="where to write the HTML report (default: RUN_DIR/report.html)")
     report.add_argument(
         "--explain",

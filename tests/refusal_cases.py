@@ -335,6 +335,7 @@ RUNS = [
     Refusal("export of a folder that is no run", lambda f: ["export", str(f)], ("not a merauto run directory",)),
     Refusal("repeat of a folder that is no run", lambda f: ["repeat", str(f)], ("not a merauto run directory",)),
     Refusal("repeat --seeds 0", lambda f: ["repeat", str(f), "--seeds", "0"], ("--seeds 0",)),
+    Refusal("report --table of no format", lambda f: ["report", str(f), "--table", "html"], ("--table 'html'", "markdown, latex, csv")),
     Refusal("spot --budget 0", lambda f: ["spot", "--budget", "0"], ("--budget 0",)),
     Refusal("spot --lv-size of no size", lambda f: ["spot", "--lv-size", "huge"], ("--lv-size 'huge'", "tiny, small")),
     Refusal("spot --run-dir under a file", _spot_under_a_file, ("--run-dir", "is a file")),

@@ -105,6 +105,11 @@ def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path) -> 
     assert 'class="headline"' in html and "nested estimate (per-fold selection)" in html and "Selected pipeline (trial" in html
     assert (run_dir / "export").is_dir()  # --explain exported the selected pipeline first
 
+    table = _merauto("report", str(run_dir), "--table", "markdown", "--resamples", "200", cache=cache).stdout.splitlines()
+    assert table[0].startswith("| estimate | role | UF1 | UAR |") and table[2].startswith("| per-fold selection | nested estimate |")
+    assert any(line.startswith("| preset ststnet | reference") for line in table)
+    assert any(line.startswith("| best test epoch per subject | audit") for line in table)  # the audit's rows, recorded with --audit
+
     refused = _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "audit" in refused.stderr  # the audit setting is part of the study's protocol
 
