@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -21,7 +22,8 @@ SYSTEM_USER = "postgres"  # created by Debian's package; initdb and the server r
 
 
 def server_bindir() -> Path:
-    """The folder of ``initdb`` and ``pg_ctl``: Debian's newest ``/usr/lib/postgresql/*/bin``, else ``pg_config --bindir``."""
+    """The folder of ``initdb`` and ``pg_ctl``: Debian's newest ``/usr/lib/postgresql/*/bin``, else ``pg_config --bindir``,
+    else the server the ``pgserver`` wheel ships (the ``test`` extra installs it)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if found:
         return Path(found[-1]).parent
@@ -29,7 +31,19 @@ def server_bindir() -> Path:
         bindir = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
         if (bindir / "initdb").is_file():
             return bindir
-    pytest.fail(f"the PostgreSQL server binaries (initdb, pg_ctl) are missing; install them as .ci/run does: {INSTALL}")
+    return wheel_bindir()
+
+
+def wheel_bindir() -> Path:
+    """The PostgreSQL binaries inside the ``pgserver`` wheel."""
+    spec = importlib.util.find_spec("pgserver")
+    bindir = Path(spec.origin).parent / "pginstall" / "bin" if spec is not None and spec.origin else None
+    if bindir is None or not (bindir / "initdb").is_file():
+        pytest.fail(
+            "the PostgreSQL server binaries (initdb, pg_ctl) are missing: pip install -e '.[test]' brings them (pgserver, on Linux "
+            f"with Python up to 3.12), or install Debian's: {INSTALL}"
+        )
+    return bindir
 
 
 @dataclass(frozen=True)
@@ -87,16 +101,19 @@ def _free_port() -> int:
 
 
 def _server_root() -> tuple[Path, str | None]:
-    """A private temporary folder, owned by ``postgres`` when running as root; and the user to run the server as."""
+    """A private temporary folder and the user to run the server as: this one, or, as root (which PostgreSQL refuses),
+    the ``postgres`` system user Debian's package creates, else ``nobody``; the folder is then theirs."""
     root = Path(tempfile.mkdtemp(prefix="merauto-pg-"))
     if os.geteuid() != 0:
         return root, None
-    try:
-        shutil.chown(root, SYSTEM_USER, SYSTEM_USER)
-    except LookupError:
-        shutil.rmtree(root)
-        pytest.fail(f"running as root needs the {SYSTEM_USER!r} system user that Debian's package creates: {INSTALL}")
-    return root, SYSTEM_USER
+    for user in (SYSTEM_USER, "nobody"):
+        try:
+            shutil.chown(root, user)
+        except LookupError:
+            continue
+        return root, user
+    shutil.rmtree(root)
+    pytest.fail(f"running as root needs an unprivileged user to run PostgreSQL as ({SYSTEM_USER} or nobody): {INSTALL}")
 
 
 @pytest.fixture(scope="session")
