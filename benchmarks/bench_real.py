@@ -15,7 +15,8 @@ test-selected trial, which no honest protocol can report).
     python benchmarks/bench_real.py --bagging ststnet --max-epochs 40   # seed bagging of one preset: K=1 against K=3
 
 Options after ``--`` go to ``merauto search`` unchanged (e.g. ``-- --pruning none``).
-The data is read from ``../shared/data/real-dev/`` beside the repository; nothing is copied.
+The data is read where it lies (``--features DIR``: STSTNet's flow folder, docs/datasets.md); nothing is copied. The
+default ``--features`` is the maintainers' development copy beside the repository, which a clone does not hold.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The leakage invariant end to end, checked where values are handed over (protocol.md, "The invariant, as a test").
+"""The leakage invariant end to end, checked where values are handed over (docs/protocol.md, "The invariant, as tests").
 
 Real tiny searches run twice: under the ``control`` canary (every fold evaluated on its own) and
 under a corrupting one (every fold's test rows corrupted inside that fold only, clean as training

@@ -21,7 +21,7 @@ from merauto.data.findings import LoadedDataset
 from merauto.data.locations import DATA_ROOT_ENV, data_root_from, find_source
 from merauto.data.synthetic.generator import SyntheticSpec
 
-# shared/docs/datasets.md: source -> (samples, subjects, negative, positive, surprise)
+# docs/datasets.md, "The composite's sources": source -> (samples, subjects, negative, positive, surprise)
 COMPOSITE_TABLE = {
     "smic": (164, 16, 70, 51, 43),
     "casme2": (145, 24, 88, 32, 25),

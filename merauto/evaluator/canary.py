@@ -1,6 +1,6 @@
 """The leak canary: each outer fold's test rows corrupted inside that fold only.
 
-protocol.md's invariant says that nothing a choice reads may depend on a fold's test rows. A
+docs/protocol.md's invariant says that nothing a choice reads may depend on a fold's test rows. A
 search run with a canary proves it end to end: every fold k is evaluated on its own, on data whose
 fold-k test rows are corrupted, while the same rows stay clean as training rows of every other
 fold. Against a ``control`` run (folds evaluated one by one, nothing corrupted), every value that

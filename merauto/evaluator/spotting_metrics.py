@@ -1,5 +1,5 @@
 """Spotting metrics as MEGC's official STRS script computes them (``strs_metric.py`` of the public
-repository genbing99/STRS-Metric, commit eb86468; README, "Spotting in long videos").
+repository genbing99/STRS-Metric, commit eb86468; docs/spotting.md).
 
 Matching, one video at a time: the spotted intervals are taken in order (a prediction file's row
 order; merauto's spotters list them by onset), and each is paired with every ground truth, in

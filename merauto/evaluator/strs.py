@@ -7,7 +7,7 @@ emotion: TP the pairs coded and recognised as it, FP those recognised as it and 
 FN those coded as it and recognised otherwise; precision and recall are 0 where their denominator
 is. AF1 is the harmonic mean of the macro precision and the macro recall (not the macro F1).
 
-Two of the script's bugs are reproduced and one is not (README, "Spotting in long videos"):
+Two of the script's bugs are reproduced and one is not (docs/spotting.md, "The script's quirks"):
 
 - reproduced: where every true positive is coded and recognised as one emotion, sklearn's
   confusion matrix of that emotion is 1 x 1, the script's unpacking of it fails, and it counts

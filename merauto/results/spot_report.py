@@ -1,5 +1,5 @@
 """What a spotting run found: its selections' pooled test F1 per expression type, with
-subject-bootstrap intervals, chosen on inner scores only (as for recognition, protocol.md).
+subject-bootstrap intervals, chosen on inner scores only (as for recognition, docs/protocol.md).
 
 - *global selection*: the trial with the best pooled inner F1, its test counts on every fold;
 - *per-fold selection* (the nested estimate): for each test subject, the trial whose inner F1 in
