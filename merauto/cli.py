@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -90,124 +92,44 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _named(function: Callable[..., object], args: argparse.Namespace) -> dict[str, object]:
+    """The parsed options that ``function`` takes, by their names (what the parser stores them as)."""
+    return {name: getattr(args, name) for name in inspect.signature(function).parameters}
+
+
 def _dataset_request(args: argparse.Namespace) -> DatasetRequest:
-    from merauto.data.datasets import LICENSED, check_sources
-    from merauto.data.locations import data_root_from
-    from merauto.data.synthetic.generator import SyntheticSpec
+    from merauto.data.request import dataset_request
 
-    try:
-        spec = SyntheticSpec(
-            size=args.synthetic_size,
-            seed=args.synthetic_seed,
-            amplitude=args.synthetic_amplitude,
-            noise=args.synthetic_noise,
-            jitter=args.synthetic_jitter,
-            identity_variation=args.synthetic_identity,
-            ambiguity=args.synthetic_ambiguity,
-        )
-    except ValueError as exc:
-        raise MerautoError(f"synthetic dataset options: {exc}", "use non-negative multipliers") from None
-    licensed = args.dataset in LICENSED
-    return DatasetRequest(
-        args.dataset,
-        spec,
-        args.manifest,
-        data_root=data_root_from(args.data_root) if licensed else args.data_root,
-        data_config=args.data_config,
-        classes=args.classes,
-        features=args.features,
-        sources=None if args.sources is None else check_sources(args.dataset, args.sources),
-    )
-
-
-def _trial_limit(text: str) -> dict[str, float | None]:
-    """``--max-trial-seconds``: auto (a multiple of the reference preset's predicted time), none, or a duration."""
-    from merauto.search_space.defaults import RELATIVE_TRIAL_LIMIT
-    from merauto.spec.durations import parse_duration
-
-    if text == "auto":
-        return {"max_trial_seconds": None, "relative_trial_limit": RELATIVE_TRIAL_LIMIT}
-    if text == "none":
-        return {"max_trial_seconds": None, "relative_trial_limit": None}
-    return {"max_trial_seconds": parse_duration(text, "--max-trial-seconds"), "relative_trial_limit": None}
+    return dataset_request(**_named(dataset_request, args))
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    from merauto.data.cache import default_cache_dir
+    from merauto.data.request import cache_dir_from
 
-    return args.cache_dir or default_cache_dir()
+    return cache_dir_from(args.cache_dir)
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     """`merauto search`: run or resume a search, then print its report and write report.html."""
-    from merauto.evaluator.protocol import parse_inner, parse_outer
-    from merauto.orchestrator.options import SearchOptions
     from merauto.orchestrator.preflight import preflight
-    from merauto.results.run_dir import DEFAULT_RUNS
-    from merauto.spec.durations import parse_duration
-    from merauto.spec.objectives import CostLimits, parse_objectives
+    from merauto.orchestrator.request import search_option_defaults, search_request
 
-    _check_confirm_options(args.confirm, args.confirm_seeds, "--confirm", "--confirm-seeds")
-    if args.confirm and args.strict:
-        raise MerautoError("--confirm re-evaluates trials of one study; --strict runs a study per outer fold", "drop --confirm or --strict")
-    request = _dataset_request(args)
-    study = args.study or request.label()
-    run_dir = args.run_dir or DEFAULT_RUNS / study
-    options = SearchOptions(
-        dataset=request,
-        run_dir=run_dir,
-        study_name=study,
-        cache_dir=_cache_dir(args),
-        budget=args.budget,
-        storage_url=args.storage,
-        time_budget_s=None if args.time_budget is None else parse_duration(args.time_budget, "--time-budget"),
-        trial_timeout_s=args.trial_timeout,
-        **_trial_limit(args.max_trial_seconds),
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        max_concurrent=args.max_concurrent,
-        seed=args.seed,
-        ray_address=args.ray_address,
-        inner=parse_inner(args.inner),
-        outer=parse_outer(args.outer),
-        fold_batching=args.fold_batching,
-        amp=args.amp,
-        pruning=args.pruning or ("none" if args.strict else "race"),
-        strict=args.strict,
-        max_epochs=args.max_epochs,
-        refit=args.refit,
-        device=args.device,
-        seed_presets=args.seed_presets,
-        startup_trials=args.startup_trials,
-        sampler=args.sampler,
-        warm_start=args.warm_start,
-        init_checkpoint=args.init_checkpoint,
-        pretrain_dataset=args.pretrain_dataset,
-        audit=args.audit,
-        objectives=parse_objectives(args.objectives),
-        limits=CostLimits(args.max_params, args.max_latency_ms),
-    )
-    checked = preflight(options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
-    from merauto.orchestrator.search import run_search
-    from merauto.results.report import build_report, print_report
-    from merauto.results.report_html import write_html
+    request = search_request(**{name: getattr(args, name) for name in search_option_defaults()})
+    checked = preflight(request.options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
+    from merauto.orchestrator.search_command import search_and_report
+    from merauto.results.report import print_report
 
-    summary = run_search(options, console, checked)
-    if args.confirm and not summary.stopped_early:
-        from merauto.results.confirm import confirm_run
-
-        confirm_run(run_dir, args.confirm, args.confirm_seeds, options.cache_dir, args.device, console)
-    report = build_report(run_dir)
-    print_report(report, Console(), top=5)
-    html = write_html(report, run_dir / "report.html")
-    console.print(f"{summary.finished}/{summary.budget} trials finished ({summary.failed} failed). Report: {html}")
+    done = search_and_report(request, checked, console)
+    summary, run_dir = done.summary, request.options.run_dir
+    print_report(done.report, Console(), top=5)
+    console.print(f"{summary.finished}/{summary.budget} trials finished ({summary.failed} failed). Report: {done.html}")
     if summary.stopped_early:
         console.print(
             "the search stopped before its budget (interrupted, or the next trial did not fit --time-budget); "
             "run the same command again to resume"
         )
         return 130
-    summary.require_a_trained_trial(html)
+    summary.require_a_trained_trial(done.html)
     console.print(f"next: merauto report {run_dir} | merauto export {run_dir} | merauto dashboard {run_dir}")
     return 0
 
@@ -305,44 +227,39 @@ def _spot_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """`merauto report`: the leaderboard and estimates, and report.html (of a search or a spotting run)."""
+    from merauto.results.arguments import check_resamples, check_table_format
     from merauto.results.run_dir import RUN_INFO, load_run
 
-    if args.table is not None and args.table not in TABLE_FORMATS:
-        raise MerautoError(f"--table {args.table!r} is not a table format", f"choose one of {', '.join(TABLE_FORMATS)}")
-    if args.resamples < 100:
-        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    if args.table is not None:
+        check_table_format(args.table)
+    check_resamples(args.resamples)
     if (args.run_dir / SPOT_RESULTS).is_file() and not (args.run_dir / RUN_INFO).is_file():
         if args.table is not None:
             raise MerautoError(f"--table writes the estimates of a recognition search; {args.run_dir} is a spotting run", "drop --table")
         return _spot_report(args, console)
     load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
     if args.table is not None:
-        from merauto.results.paper_table import paper_rows, render
+        from merauto.results.paper_table import paper_table
         from merauto.results.report import build_report
 
-        report = build_report(args.run_dir)
-        caption = f"{report.info.dataset.label()}: pooled outer-test scores with 95% subject-bootstrap intervals (merauto)"
-        print(render(paper_rows(report, args.resamples), args.table, caption), end="")
+        print(paper_table(build_report(args.run_dir), args.table, args.resamples), end="")
         return 0
     from merauto.results.report import build_report, print_report
-    from merauto.results.report_html import write_html
 
     report = build_report(args.run_dir)
     print_report(report, Console(), top=args.top)
-    from merauto.results.explain import explanation_section
+    from merauto.results.report_page import write_report
 
-    explanations = explanation_section(args.run_dir, _cache_dir(args), console, export=args.explain)
-    html = write_html(report, args.html or args.run_dir / "report.html", [explanations])
-    console.print(f"wrote {html}")
+    console.print(f"wrote {write_report(report, _cache_dir(args), console, args.html, args.explain)}")
     return 0
 
 
 def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     """`merauto audit`: what each common protocol would report, against the nested estimate."""
+    from merauto.results.arguments import check_resamples
     from merauto.results.run_dir import load_run
 
-    if args.resamples < 100:
-        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    check_resamples(args.resamples)
     load_run(args.run_dir)
     from merauto.results.audit import load_audit, print_audit
 
@@ -352,12 +269,11 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_ensemble(args: argparse.Namespace, console: Console) -> int:
     """`merauto ensemble`: ensembles of the search's trials, chosen on inner validation, against the best single trial."""
+    from merauto.results.arguments import check_ensemble_size, check_resamples
     from merauto.results.run_dir import load_run
 
-    if args.size < 1:
-        raise MerautoError(f"--size {args.size} must be >= 1", "pass e.g. --size 20 (selection steps, with replacement)")
-    if args.resamples < 100:
-        raise MerautoError(f"--resamples {args.resamples} is too few for a 95% interval", "pass at least 100 (default 1000)")
+    check_ensemble_size(args.size)
+    check_resamples(args.resamples)
     load_run(args.run_dir)
     from merauto.results.ensemble import load_ensembles, print_ensembles
 
@@ -365,19 +281,12 @@ def cmd_ensemble(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _check_confirm_options(top: int, seeds: int, top_option: str, seeds_option: str) -> None:
-    """Refuse confirmation sizes that would confirm nothing."""
-    if top < 0:
-        raise MerautoError(f"{top_option} {top} must be >= 0", f"pass e.g. {top_option} 3 (the best three trials and the presets)")
-    if seeds < 1:
-        raise MerautoError(f"{seeds_option} {seeds} must be >= 1", f"pass e.g. {seeds_option} 2 (new seeds per confirmed trial)")
-
-
 def cmd_confirm(args: argparse.Namespace, console: Console) -> int:
     """`merauto confirm`: rerun the best trials and the presets over new seeds; the selection then takes the best mean inner UF1."""
+    from merauto.results.arguments import check_confirm_options
     from merauto.results.run_dir import load_run
 
-    _check_confirm_options(args.top, args.seeds, "--top", "--seeds")
+    check_confirm_options(args.top, args.seeds, "--top", "--seeds")
     if args.top == 0:
         raise MerautoError("--top 0 confirms no trial", "pass e.g. --top 3")
     load_run(args.run_dir)
@@ -399,7 +308,6 @@ SPOT_DATASETS = ("synthetic-lv", "manifest", *LONG_VIDEO_DATASETS)
 SPOT_FRAME_SIZE = 128  # default --frame-size of the licensed long-video sets
 SPOTTER_NAMES = ("optical-flow", "shallow-cnn")  # merauto.evaluator.spotters.SPOTTERS, named here so a refusal imports no torch
 LONG_VIDEO_SIZE_NAMES = ("tiny", "small")  # merauto.data.synthetic.long_video.LONG_VIDEO_SIZES
-TABLE_FORMATS = ("markdown", "latex", "csv")  # merauto.results.paper_table.FORMATS
 SPOT_RESULTS = "spot_results.json"  # merauto.results.spot_store.RESULTS: a spot run that wrote it keeps its folder
 
 
@@ -592,19 +500,14 @@ def cmd_spot(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
     """`merauto export`: the selected (or named) trial's pipeline refit on every subject."""
+    from merauto.results.arguments import check_export_options
     from merauto.results.run_dir import load_run
 
-    if args.ensemble and (args.trial is not None or args.fold is not None):
-        raise MerautoError("--ensemble exports the run's global ensemble: it takes no --trial or --fold", "drop --trial/--fold")
-    if args.size < 1:
-        raise MerautoError(f"--size {args.size} must be >= 1", "pass e.g. --size 20 (selection steps, with replacement)")
+    check_export_options(args.ensemble, args.trial, args.fold, args.size)
     load_run(args.run_dir)
-    from merauto.results.export import export_ensemble, export_pipeline
+    from merauto.results.export import export_run
 
-    if args.ensemble:
-        out = export_ensemble(args.run_dir, args.size, args.out, _cache_dir(args), console)
-    else:
-        out = export_pipeline(args.run_dir, args.trial, args.out, _cache_dir(args), console, fold=args.fold)
+    out = export_run(args.run_dir, _cache_dir(args), console, args.out, args.trial, args.fold, args.ensemble, args.size)
     console.print(f"exported to {out}")
     return 0
 
@@ -632,28 +535,13 @@ def cmd_repeat(args: argparse.Namespace, console: Console) -> int:
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     """`merauto predict`: classify clips with an export; CSV on standard output, then the scores of labelled clips."""
     from merauto.data.cache import FeatureCache
-    from merauto.data.clip_list import NewClip, check_labels, read_clip_list
-    from merauto.results.export_files import exported_classes, member_folders, onnx_file, require_export
+    from merauto.data.clip_list import check_labels, clips_to_classify
+    from merauto.results.export_files import exported_classes, require_runnable_export
 
     if args.video is not None:
         return _predict_video(args, console)
-    require_export(args.export_dir)
-    if args.runtime == "onnx":
-        for folder in member_folders(args.export_dir):
-            onnx_file(folder)
-    if args.clips_csv is not None:
-        if args.clips or args.onset is not None or args.apex is not None:
-            raise MerautoError(
-                "--clips-csv lists the clips and their frame numbers; clip folders, --onset and --apex cannot be added to it",
-                "add the folders to the CSV (columns folder, onset, apex, offset, label), or drop --clips-csv",
-            )
-        clips = read_clip_list(args.clips_csv)  # every row checked, before the model's libraries are imported
-    else:
-        if not args.clips:
-            raise MerautoError("no clips to classify", "name clip folders after the export folder, or pass --clips-csv FILE")
-        clips = [NewClip(folder, args.onset, args.apex) for folder in args.clips]
-        for clip in clips:  # a missing folder or frame number is refused before the model's libraries are imported
-            clip.sample("")
+    require_runnable_export(args.export_dir, args.runtime)
+    clips = clips_to_classify(args.clips, args.clips_csv, args.onset, args.apex)  # checked before the model's libraries are imported
     check_labels(clips, exported_classes(args.export_dir), str(args.export_dir))
     from merauto.results.export import labelled_scores, load_export
 
@@ -664,7 +552,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     print("clip,label," + ",".join(f"p_{c}" for c in pipeline.classes))
     for folder, label, probs in rows:
         print(f"{folder},{label}," + ",".join(f"{p:.4f}" for p in probs))
-    scores = labelled_scores(clips, [label for _, label, _ in rows], pipeline.classes)
+    scores = labelled_scores([clip.label for clip in clips], [label for _, label, _ in rows], pipeline.classes)
     if scores is not None:
         sys.stdout.flush()
         console.print(

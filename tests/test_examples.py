@@ -14,6 +14,12 @@ MODULES = (
     "merauto.evaluator.nested",
     "merauto.search_space.space",
     "merauto.results.pareto",
+    "merauto.results.arguments",
+    "merauto.data.request",
+    "merauto.orchestrator.request",
+    "merauto.api.searches",
+    "merauto.api.pipelines",
+    "merauto.api.own_models",
 )
 
 
@@ -31,4 +37,10 @@ def test_the_examples_of_the_central_functions_run(module_name: str) -> None:
 @pytest.mark.slow
 def test_the_search_example_runs_a_real_search_and_resumes_it() -> None:
     results = _run("merauto.orchestrator.search")
+    assert results.attempted > 0 and results.failed == 0
+
+
+@pytest.mark.slow
+def test_the_python_api_example_searches_exports_and_predicts() -> None:
+    results = _run("merauto.api.runs")
     assert results.attempted > 0 and results.failed == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import merauto
 
 # Ground floor first; a module may import its own layer and the layers before it.
-LAYERS = ("errors", "spec", "data", "evaluator", "search_space", "results", "orchestrator", "cli")
+LAYERS = ("errors", "spec", "data", "evaluator", "search_space", "results", "orchestrator", "api", "cli")
 TOP_LEVEL = {"__main__": "cli"}  # modules at the package root that belong to a layer of their own name otherwise
 
 
@@ -152,6 +152,7 @@ CENTRAL = {
     "search_space": {"define_by_run", "PRESETS", "REGISTRIES"},
     "results": {"selected_trial", "build_report", "export_pipeline", "repeat_trial"},
     "orchestrator": {"run_search", "SearchOptions"},
+    "api": {"search", "open_run", "Run", "load_pipeline"},
 }
 
 

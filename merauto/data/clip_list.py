@@ -10,6 +10,7 @@ raised before any input is computed, naming the file, its line and the column.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,27 @@ def read_clip_list(path: Path) -> list[NewClip]:
     clips = [_clip(path, line, dict(zip(header, values, strict=False))) for line, values in rows]
     for clip in clips:
         clip.sample("")  # the folder and its frame numbers, before any computation
+    return clips
+
+
+def clips_to_classify(
+    folders: Sequence[str | Path] = (), clips_csv: str | Path | None = None, onset: int | None = None, apex: int | None = None
+) -> list[NewClip]:
+    """The clips `merauto predict` classifies: those ``clips_csv`` lists, or the ``folders`` with
+    frame numbers ``onset`` and ``apex`` (``None``: the first frame, spotted); every folder and frame
+    number checked before any input is computed."""
+    if clips_csv is not None:
+        if folders or onset is not None or apex is not None:
+            raise MerautoError(
+                "--clips-csv lists the clips and their frame numbers; clip folders, --onset and --apex cannot be added to it",
+                "add the folders to the CSV (columns folder, onset, apex, offset, label), or drop --clips-csv",
+            )
+        return read_clip_list(Path(clips_csv))
+    if not folders:
+        raise MerautoError("no clips to classify", "name clip folders after the export folder, or pass --clips-csv FILE")
+    clips = [NewClip(Path(folder), onset, apex) for folder in folders]
+    for clip in clips:
+        clip.sample("")
     return clips
 
 

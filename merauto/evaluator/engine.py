@@ -41,6 +41,7 @@ from merauto.evaluator.limits import check_limits
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
+from merauto.evaluator.own_network import ModelFactory, OwnNetwork
 from merauto.evaluator.settings import MODES
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
 from merauto.spec.config import PipelineConfig
@@ -80,9 +81,11 @@ class ModelSet:
         amp: bool = False,
         targets: RowTargets | None = None,
         init: Checkpoint | None = None,
+        build: ModelFactory | None = None,
     ) -> None:
         """``targets``: the rows' auxiliary targets (default: one source, no action units);
-        ``init``: the weights a fine-tuning strategy starts every member from."""
+        ``init``: the weights a fine-tuning strategy starts every member from; ``build``: a researcher's
+        model factory (:mod:`merauto.evaluator.own_network`) instead of the config's network."""
         self.config = config
         self.device = device
         self.mode = resolve_mode(mode, device)
@@ -104,10 +107,16 @@ class ModelSet:
         initialises = STRATEGIES.get(config.strategy.name).initialises
         if initialises and init is None:
             raise MerautoError(f"strategy {config.strategy.name} needs starting weights", "pass --init-checkpoint or --pretrain-dataset")
+        if build is not None and (heads or training.dropout > 0):
+            raise MerautoError(
+                "a network of your own reads no auxiliary heads and no feature dropout",
+                "train it with the task single, the strategy scratch and dropout 0",
+            )
         models = []
         for member in self.members:
             torch.manual_seed(member.seed)
-            models.append(build_model(config, shapes, n_classes, heads))
+            own = None if build is None else OwnNetwork(build(shapes, n_classes), n_classes)
+            models.append(build_model(config, shapes, n_classes, heads) if own is None else own)
             if initialises:
                 init.apply(models[-1])
         self.feature_dim = models[0].feature_dim

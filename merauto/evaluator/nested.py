@@ -35,6 +35,7 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Inputs
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.metrics import scores, scores_by_group, uf1
+from merauto.evaluator.own_network import ModelFactory
 from merauto.evaluator.protocol import OuterFold, inner_splits, outer_folds
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import Checkpoint
@@ -267,15 +268,17 @@ def evaluate_folds(
     folds: Sequence[tuple[int, OuterFold]],
     settings: EvaluationSettings,
     init: Checkpoint | None = None,
+    build: ModelFactory | None = None,
 ) -> list[FoldOutcome]:
     """Evaluate outer folds together: select on inner validation, then predict each test set.
-    ``init``: the weights a fine-tuning strategy starts every model from (pre-trained elsewhere)."""
+    ``init``: the weights a fine-tuning strategy starts every model from (pre-trained elsewhere);
+    ``build``: a researcher's model factory that builds every model instead of the config's network."""
     started = time.perf_counter()
     device = torch.device(settings.device)
     bags = config.training.seeds
     plans, members = _plan(data, folds, settings, bags)
     targets = data.row_targets()
-    batching = (settings.fold_batching, settings.amp, targets, init)
+    batching = (settings.fold_batching, settings.amp, targets, init, build)
     inner = ModelSet(config, data.inputs, data.labels, members, data.n_classes, device, *batching)
     _select_epochs(config, data, inner, plans, keep_states=not settings.refit)
 
@@ -389,12 +392,14 @@ def evaluate_trial(
     rungs: Sequence[Sequence[int]] | None = None,
     on_rung: Callable[[int, TrialOutcome], None] | None = None,
     init: Checkpoint | None = None,
+    build: ModelFactory | None = None,
 ) -> TrialOutcome:
     """Nested evaluation over ``rungs`` (nested fold subsets; default: one rung of every fold).
 
     After each rung, ``on_rung(rung, outcome_so_far)`` sees the folds evaluated so far. The
     objective is pooled inner-validation UF1; each fold's test predictions are made once, after
-    everything for that fold was chosen.
+    everything for that fold was chosen. ``build``: a researcher's model factory
+    (:mod:`merauto.evaluator.own_network`) trained with ``config``'s inputs, loss and training settings.
 
     Six subjects of six clips each, leave-one-subject-out with a 25% inner holdout:
 
@@ -424,7 +429,7 @@ def evaluate_trial(
     done: set[int] = set()
     for rung, members in enumerate(rungs):
         new = [k for k in members if k not in done]
-        outcome.folds += _evaluate_new_folds(config, data, folds, new, settings, init)
+        outcome.folds += _evaluate_new_folds(config, data, folds, new, settings, init, build)
         done.update(new)
         if on_rung is not None:
             on_rung(rung, outcome)
@@ -432,14 +437,20 @@ def evaluate_trial(
 
 
 def _evaluate_new_folds(
-    config: PipelineConfig, data: EvalData, folds: list[OuterFold], new: list[int], settings: EvaluationSettings, init: Checkpoint | None
+    config: PipelineConfig,
+    data: EvalData,
+    folds: list[OuterFold],
+    new: list[int],
+    settings: EvaluationSettings,
+    init: Checkpoint | None,
+    build: ModelFactory | None,
 ) -> list[FoldOutcome]:
     """Folds ``new`` evaluated together; under a leak canary one by one, each on data whose own test rows are corrupted."""
     if not new:
         return []
     if settings.canary is None:
-        return evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init)
+        return evaluate_folds(config, data, [(k, folds[k]) for k in new], settings, init, build)
     return [
-        evaluate_folds(config, data.corrupted(folds[k].test, settings.canary, settings.seed + k), [(k, folds[k])], settings, init)[0]
+        evaluate_folds(config, data.corrupted(folds[k].test, settings.canary, settings.seed + k), [(k, folds[k])], settings, init, build)[0]
         for k in new
     ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -243,24 +244,55 @@ def source_names(audit: Audit) -> list[str]:
     return list(audit.protocols[0].uf1)
 
 
-def protocol_rows(audit: Audit) -> list[dict[str, str]]:
-    """The audit table: one row per protocol, UF1/UAR and per-source UF1 with differences to the nested estimate."""
-    rows = []
+def protocol_records(audit: Audit) -> list[dict[str, Any]]:
+    """The audit table as numbers: per protocol its UF1 and UAR, their differences to the nested estimate
+    with paired 95% intervals (``uf1_vs_nested``, ``_low``, ``_high``; ``None`` on the nested row itself,
+    the reference), its UF1 per source with the difference, and ``how`` it chose; then each protocol the
+    stored results cannot compute, its scores ``None`` and ``how`` saying why."""
+    records: list[dict[str, Any]] = []
     for p in audit.protocols:
+        record: dict[str, Any] = {"protocol": p.name}
+        for metric in ("uf1", "uar"):
+            difference = None if p.name == NESTED else getattr(p, f"{metric}_difference")[ALL_SOURCES]
+            record[metric] = getattr(p, metric)[ALL_SOURCES]
+            record[f"{metric}_vs_nested"] = None if difference is None else difference.value
+            record[f"{metric}_vs_nested_low"] = None if difference is None else difference.low
+            record[f"{metric}_vs_nested_high"] = None if difference is None else difference.high
+        for source in source_names(audit)[1:]:
+            record[f"uf1_{source}"] = p.uf1[source]
+            record[f"uf1_{source}_vs_nested"] = None if p.name == NESTED else p.uf1_difference[source].value
+        record["how"] = p.description
+        records.append(record)
+    for missing in audit.unavailable:
+        records.append({"protocol": missing.name, "uf1": None, "uar": None, "how": missing.reason})
+    return records
+
+
+def _difference(record: dict[str, Any], key: str) -> str:
+    if record[key] is None:
+        return "reference"
+    return str(Difference(record[key], record[f"{key}_low"], record[f"{key}_high"]))
+
+
+def protocol_rows(audit: Audit) -> list[dict[str, str]]:
+    """The audit table as text (:func:`protocol_records`): UF1/UAR and per-source UF1 with differences to the nested estimate."""
+    rows = []
+    for r in protocol_records(audit):
+        if r["uf1"] is None:
+            rows.append({"protocol": r["protocol"], "UF1": "-", "how": r["how"]})
+            continue
         row = {
-            "protocol": p.name,
-            "UF1": f"{p.uf1[ALL_SOURCES]:.3f}",
-            "ΔUF1 vs nested [95% CI]": "reference" if p.name == NESTED else str(p.uf1_difference[ALL_SOURCES]),
-            "UAR": f"{p.uar[ALL_SOURCES]:.3f}",
-            "ΔUAR vs nested [95% CI]": "reference" if p.name == NESTED else str(p.uar_difference[ALL_SOURCES]),
+            "protocol": r["protocol"],
+            "UF1": f"{r['uf1']:.3f}",
+            "ΔUF1 vs nested [95% CI]": _difference(r, "uf1_vs_nested"),
+            "UAR": f"{r['uar']:.3f}",
+            "ΔUAR vs nested [95% CI]": _difference(r, "uar_vs_nested"),
         }
         for source in source_names(audit)[1:]:
-            delta = "" if p.name == NESTED else f" ({p.uf1_difference[source].value:+.3f})"
-            row[f"UF1 {source}"] = f"{p.uf1[source]:.3f}{delta}"
-        row["how"] = p.description
+            delta = r[f"uf1_{source}_vs_nested"]
+            row[f"UF1 {source}"] = f"{r[f'uf1_{source}']:.3f}" + ("" if delta is None else f" ({delta:+.3f})")
+        row["how"] = r["how"]
         rows.append(row)
-    for missing in audit.unavailable:
-        rows.append({"protocol": missing.name, "UF1": "-", "how": missing.reason})
     return rows
 
 

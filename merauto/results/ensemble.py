@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -28,12 +29,11 @@ from rich.console import Console
 from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, uf1
 from merauto.evaluator.nested import FoldSelection
+from merauto.results.arguments import DEFAULT_SIZE
 from merauto.results.run_dir import load_run
 from merauto.results.selection import Estimate, eligible, global_selection, per_fold_selection
 from merauto.results.store import ResultsStore, StoredTrial
 from merauto.results.tables import print_rows
-
-DEFAULT_SIZE = 20  # selection steps: auto-sklearn's default ensemble size is 50 over far more validation rows
 
 
 def greedy_selection(probs: list[np.ndarray], y_true: np.ndarray, n_classes: int, size: int) -> Counter[int]:
@@ -176,26 +176,44 @@ def load_ensembles(run_dir: Path, size: int = DEFAULT_SIZE, n_resamples: int = 1
     return found
 
 
-def _interval(value: float, low_high: tuple[float, float]) -> str:
-    return f"{value:.3f} [{low_high[0]:.3f}, {low_high[1]:.3f}]"
+def ensemble_record(result: EnsembleResult) -> dict[str, Any]:
+    """An ensemble as numbers: pooled UF1 and UAR with 95% subject-bootstrap intervals (``uf1``,
+    ``uf1_low``, ``uf1_high``, ...), UF1 per source (``uf1_SOURCE``), the best single trial chosen the
+    same way and the difference to it with its paired interval (``uf1_vs_single``, ...), its members."""
+    e, single = result.estimate, result.single
+    ci, delta = e.intervals(), result.difference
+    record: dict[str, Any] = {"ensemble": e.name}
+    for metric in ("uf1", "uar"):
+        record[metric], (record[f"{metric}_low"], record[f"{metric}_high"]) = e.scores[metric], ci[metric]
+    record.update({f"uf1_{source}": scores["uf1"] for source, scores in e.by_source.items()})
+    record["best_single"], record["best_single_uf1"] = single.name, single.scores["uf1"]
+    for metric in ("uf1", "uar"):
+        record[f"{metric}_vs_single"] = e.scores[metric] - single.scores[metric]
+        record[f"{metric}_vs_single_low"], record[f"{metric}_vs_single_high"] = delta[metric]
+    record["members"], record["how"] = _members_text(result), e.description
+    return record
+
+
+def _interval(record: dict[str, Any], key: str) -> str:
+    return f"{record[key]:.3f} [{record[f'{key}_low']:.3f}, {record[f'{key}_high']:.3f}]"
 
 
 def ensemble_rows(results: list[EnsembleResult]) -> list[dict[str, str]]:
-    """One row per ensemble: its pooled scores with subject-bootstrap intervals, per source, and against the best single trial."""
+    """One row per ensemble as text (:func:`ensemble_record`): its pooled scores with subject-bootstrap
+    intervals, per source, and against the best single trial."""
     rows = []
     for result in results:
-        e, single = result.estimate, result.single
-        ci, delta = e.intervals(), result.difference
+        r = ensemble_record(result)
         rows.append(
             {
-                "ensemble": e.name,
-                "UF1 [95% CI]": _interval(e.scores["uf1"], ci["uf1"]),
-                "UAR [95% CI]": _interval(e.scores["uar"], ci["uar"]),
-                "UF1 per source": ", ".join(f"{k} {v['uf1']:.3f}" for k, v in e.by_source.items()),
-                "best single": f"{single.name} {single.scores['uf1']:.3f}",
-                "Δ UF1 [95% CI]": _interval(e.scores["uf1"] - single.scores["uf1"], delta["uf1"]),
-                "Δ UAR [95% CI]": _interval(e.scores["uar"] - single.scores["uar"], delta["uar"]),
-                "members": _members_text(result),
+                "ensemble": r["ensemble"],
+                "UF1 [95% CI]": _interval(r, "uf1"),
+                "UAR [95% CI]": _interval(r, "uar"),
+                "UF1 per source": ", ".join(f"{k} {r[f'uf1_{k}']:.3f}" for k in result.estimate.by_source),
+                "best single": f"{r['best_single']} {r['best_single_uf1']:.3f}",
+                "Δ UF1 [95% CI]": _interval(r, "uf1_vs_single"),
+                "Δ UAR [95% CI]": _interval(r, "uar_vs_single"),
+                "members": r["members"],
             }
         )
     return rows

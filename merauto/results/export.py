@@ -32,6 +32,7 @@ from merauto.evaluator.model import build_model
 from merauto.evaluator.onnx_model import onnx_session, run_onnx, torch_logits
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.weights_file import load_weights
+from merauto.results.arguments import DEFAULT_SIZE
 from merauto.results.ensemble import global_ensemble
 from merauto.results.export_files import (
     ENSEMBLE_FILE,
@@ -124,6 +125,24 @@ def export_ensemble(run_dir: Path, size: int, out_dir: Path | None, cache_dir: P
         }
         (scratch / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
     return out_dir
+
+
+def export_run(
+    run_dir: Path,
+    cache_dir: Path,
+    console: Console,
+    out_dir: Path | None = None,
+    trial: int | None = None,
+    fold: int | None = None,
+    ensemble: bool = False,
+    size: int = DEFAULT_SIZE,
+) -> Path:
+    """What `merauto export` writes: the run's global ensemble of up to ``size`` selection steps
+    (``ensemble``), else trial ``trial`` (default: the selected one; of fold study ``fold`` in a
+    strict run), each refit on every subject; returns the export's folder."""
+    if ensemble:
+        return export_ensemble(run_dir, size, out_dir, cache_dir, console)
+    return export_pipeline(run_dir, trial, out_dir, cache_dir, console, fold=fold)
 
 
 def _exportable_run(run_dir: Path) -> RunInfo:
@@ -309,11 +328,11 @@ def load_export(export_dir: Path, runtime: str = "torch") -> ExportedPipeline | 
     return ExportedEnsemble(members, member_weights(export_dir), members[0].classes, record)
 
 
-def labelled_scores(clips: Sequence[NewClip], predicted: Sequence[str], classes: tuple[str, ...]) -> dict[str, Any] | None:
+def labelled_scores(labels: Sequence[str | None], predicted: Sequence[str], classes: tuple[str, ...]) -> dict[str, Any] | None:
     """UF1, UAR, accuracy and the rest of :func:`~merauto.evaluator.metrics.scores` of the
-    ``predicted`` classes of the clips that carry a label; ``None`` when none does."""
+    ``predicted`` classes of the clips whose label (``labels``, ``None``: unknown) is known; ``None`` when none is."""
     position = {name: k for k, name in enumerate(classes)}
-    pairs = [(position[clip.label], position[label]) for clip, label in zip(clips, predicted, strict=True) if clip.label is not None]
+    pairs = [(position[truth], position[label]) for truth, label in zip(labels, predicted, strict=True) if truth is not None]
     if not pairs:
         return None
     truth, guess = np.array(pairs).T

@@ -32,6 +32,15 @@ def require_export(export_dir: Path) -> Path:
     return export_dir
 
 
+def require_runnable_export(export_dir: Path, runtime: str) -> Path:
+    """``export_dir`` (:func:`require_export`), and with ``runtime="onnx"`` each member's ``model.onnx`` checked."""
+    export_dir = require_export(export_dir)
+    if runtime == "onnx":
+        for folder in member_folders(export_dir):
+            onnx_file(folder)
+    return export_dir
+
+
 def _run_folder_refusal(run_dir: Path) -> MerautoError:
     """Why a search's run folder is not an export, with the fix: the exports it holds, or the command that writes one."""
     written = (run_dir / EXPORTS_FOLDER).glob("*")

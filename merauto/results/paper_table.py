@@ -14,12 +14,15 @@ import csv
 import io
 
 from merauto.evaluator.metrics import subject_bootstrap, uar, uf1
-from merauto.results.audit import ALL_SOURCES, NESTED
+from merauto.results.arguments import TABLE_FORMATS
+from merauto.results.audit import ALL_SOURCES, NESTED, ProtocolResult
 from merauto.results.report import Report
 from merauto.results.selection import Estimate
 
-FORMATS = ("markdown", "latex", "csv")
+FORMATS = TABLE_FORMATS
 NESTED_ESTIMATES = ("per-fold selection", "strict selection")
+AUDIT_ROLE = "audit: shortcut protocol (leaks test subjects)"
+Record = dict[str, str | float | None]  # one row of numbers: a score ``k`` with its interval ``k_low``, ``k_high``
 
 
 def _role(e: Estimate) -> str:
@@ -30,43 +33,86 @@ def _role(e: Estimate) -> str:
     return "optimistic (selected on every subject's inner scores)"
 
 
-def _with_interval(value: float, interval: tuple[float, float]) -> str:
-    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+def _scored(record: Record, key: str, value: float | None, interval: tuple[float, float] | None) -> None:
+    record[key] = value
+    record[f"{key}_low"], record[f"{key}_high"] = interval or (None, None)
 
 
-def estimate_row(e: Estimate, sources: list[str], n_resamples: int) -> dict[str, str]:
-    """One estimate: its role, UF1 and UAR with intervals overall and per source."""
-    row = {"estimate": e.name, "role": _role(e)}
-    row["UF1"] = _with_interval(e.scores["uf1"], e.interval(uf1, n_resamples))
-    row["UAR"] = _with_interval(e.scores["uar"], e.interval(uar, n_resamples))
+def estimate_record(e: Estimate, sources: list[str], n_resamples: int) -> Record:
+    """One estimate: its role, UF1 and UAR with 95% subject-bootstrap intervals overall and per source
+    (``uf1``, ``uf1_low``, ``uf1_high``, ..., ``uf1_SOURCE``, ...; ``None`` for a source it holds no row of)."""
+    record: Record = {"estimate": e.name, "role": _role(e)}
+    _scored(record, "uf1", e.scores["uf1"], e.interval(uf1, n_resamples))
+    _scored(record, "uar", e.scores["uar"], e.interval(uar, n_resamples))
     for source in sources:
         rows = e.sources == source
-        for name, metric in (("UF1", uf1), ("UAR", uar)):
+        for name, metric in (("uf1", uf1), ("uar", uar)):
             if not rows.any():
-                row[f"{name} {source}"] = "-"
+                _scored(record, f"{name}_{source}", None, None)
                 continue
             ci = subject_bootstrap(e.y_true[rows], e.y_pred[rows], e.subjects[rows], metric, len(e.classes), n_resamples)
-            row[f"{name} {source}"] = _with_interval(e.by_source[source][name.lower()], ci)
-    return row
+            _scored(record, f"{name}_{source}", e.by_source[source][name], ci)
+    return record
 
 
-def paper_rows(report: Report, n_resamples: int = 1000) -> list[dict[str, str]]:
-    """The table's rows (see the module docstring)."""
+def _audit_record(p: ProtocolResult, sources: list[str]) -> Record:
+    """A shortcut protocol of the audit: its UF1 and UAR, their differences to the nested estimate
+    (``uf1_vs_nested`` with its paired interval), and its UF1 per source."""
+    record: Record = {"estimate": p.name, "role": AUDIT_ROLE}
+    for name in ("uf1", "uar"):
+        difference = getattr(p, f"{name}_difference")[ALL_SOURCES]
+        record[name] = getattr(p, name)[ALL_SOURCES]
+        _scored(record, f"{name}_vs_nested", difference.value, (difference.low, difference.high))
+    for source in sources:
+        record[f"uf1_{source}"] = p.uf1.get(source)
+    return record
+
+
+def paper_records(report: Report, n_resamples: int = 1000) -> tuple[list[Record], list[str]]:
+    """The table's rows as numbers (see the module docstring), and the sources they are scored on
+    (none when every estimate comes from one source)."""
     order = {"nested estimate": 0, "optimistic (selected on every subject's inner scores)": 1, "reference (same protocol)": 2}
     estimates = sorted(report.estimates, key=lambda e: order[_role(e)])
     sources = sorted({s for e in estimates for s in e.by_source}) if any(len(e.by_source) > 1 for e in estimates) else []
-    rows = [estimate_row(e, sources, n_resamples) for e in estimates]
+    records = [estimate_record(e, sources, n_resamples) for e in estimates]
     if report.audit is not None:
-        for p in report.audit.protocols:
-            if p.name == NESTED:
-                continue
-            row = {"estimate": p.name, "role": "audit: shortcut protocol (leaks test subjects)"}
-            row["UF1"] = f"{p.uf1[ALL_SOURCES]:.3f} (Δ {p.uf1_difference[ALL_SOURCES]})"
-            row["UAR"] = f"{p.uar[ALL_SOURCES]:.3f} (Δ {p.uar_difference[ALL_SOURCES]})"
+        records += [_audit_record(p, sources) for p in report.audit.protocols if p.name != NESTED]
+    return records, sources
+
+
+def _with_interval(record: Record, key: str) -> str:
+    if record[key] is None:
+        return "-"
+    return f"{record[key]:.3f} [{record[f'{key}_low']:.3f}, {record[f'{key}_high']:.3f}]"
+
+
+def _with_difference(record: Record, key: str) -> str:
+    low, high = record[f"{key}_vs_nested_low"], record[f"{key}_vs_nested_high"]
+    return f"{record[key]:.3f} (Δ {record[f'{key}_vs_nested']:+.3f} [{low:+.3f}, {high:+.3f}])"
+
+
+def paper_rows(report: Report, n_resamples: int = 1000) -> list[dict[str, str]]:
+    """The table's rows as text, from :func:`paper_records`."""
+    records, sources = paper_records(report, n_resamples)
+    rows = []
+    for r in records:
+        row = {"estimate": str(r["estimate"]), "role": str(r["role"])}
+        if r["role"] == AUDIT_ROLE:
+            row["UF1"], row["UAR"] = _with_difference(r, "uf1"), _with_difference(r, "uar")
             for source in sources:
-                row[f"UF1 {source}"] = f"{p.uf1[source]:.3f}" if source in p.uf1 else "-"
-            rows.append(row)
+                row[f"UF1 {source}"] = "-" if r[f"uf1_{source}"] is None else f"{r[f'uf1_{source}']:.3f}"
+        else:
+            row["UF1"], row["UAR"] = _with_interval(r, "uf1"), _with_interval(r, "uar")
+            for source in sources:
+                row[f"UF1 {source}"], row[f"UAR {source}"] = _with_interval(r, f"uf1_{source}"), _with_interval(r, f"uar_{source}")
+        rows.append(row)
     return rows
+
+
+def paper_table(report: Report, fmt: str, n_resamples: int = 1000) -> str:
+    """The run's estimates as a ``fmt`` table under a caption naming its dataset (``merauto report --table``)."""
+    caption = f"{report.info.dataset.label()}: pooled outer-test scores with 95% subject-bootstrap intervals (merauto)"
+    return render(paper_rows(report, n_resamples), fmt, caption)
 
 
 def _columns(rows: list[dict[str, str]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -57,8 +58,7 @@ def build_report(run_dir: Path) -> Report:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = ResultsStore(run_dir)
     if info.strict:
-        prefix = fold_study_name(info.study_name, 0)[:-3]
-        fold_trials = {int(n[len(prefix) :]): store.trials(n) for n in store.study_names() if n.startswith(prefix)}
+        fold_trials = strict_fold_trials(store, info)
         trials = [t for ts in fold_trials.values() for t in ts]
         estimates = [e for e in [strict_selection(fold_trials), *_strict_presets(fold_trials)] if e is not None]
         report = Report(Path(run_dir), info, None, trials, estimates, {e.name: e.intervals() for e in estimates}, fold_trials)
@@ -78,6 +78,12 @@ def build_report(run_dir: Path) -> Report:
     report = Report(Path(run_dir), info, study, trials, estimates, intervals, audit=audit_study(trials), timings=timings, ensembles=found)
     _store_estimates(store, report)
     return report
+
+
+def strict_fold_trials(store: ResultsStore, info: RunInfo) -> dict[int, list[StoredTrial]]:
+    """A strict run's trials by outer fold: each fold study's stored trials."""
+    prefix = fold_study_name(info.study_name, 0)[:-3]
+    return {int(n[len(prefix) :]): store.trials(n) for n in store.study_names() if n.startswith(prefix)}
 
 
 def _store_estimates(store: ResultsStore, report: Report) -> None:
@@ -146,59 +152,62 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def leaderboard_rows(report: Report) -> list[dict[str, str]]:
-    """Completed trials by objective (best first), then failed ones."""
-    complete = sorted((t for t in report.trials if t.state == "complete"), key=lambda t: (-t.objective, t.number))
-    rows = []
-    for rank, t in enumerate(complete, start=1):
-        inner, outer = t.outcome.inner_scores(), t.outcome.test_scores()
-        rows.append(
+def leaderboard_records(trials: list[StoredTrial]) -> list[dict[str, Any]]:
+    """The leaderboard as numbers: completed trials by objective (best first, ``rank`` 1...), then
+    pruned and failed ones (``rank`` None); ``note`` says why a trial was pruned or how it failed."""
+    complete = sorted((t for t in trials if t.state == "complete"), key=lambda t: (-t.objective, t.number))
+    others = [t for t in trials if t.state in ("pruned", "failed")]
+    records = []
+    for rank, t in enumerate([*complete, *others], start=1):  # ranks only the completed trials, which come first
+        inner = t.outcome.inner_scores() if t.outcome else {"uf1": None, "uar": None}
+        outer = t.outcome.test_scores() if t.state == "complete" else {"uf1": None, "uar": None}
+        note = ""
+        if t.state == "pruned":
+            note = f"stopped after {len(t.outcome.folds)} folds" if t.outcome else f"not trained: {t.error}"
+        elif t.state == "failed":
+            note = t.error or ""
+        records.append(
             {
-                "rank": str(rank),
-                "trial": str(t.number),
-                "preset": t.preset or "",
-                "inner UF1": _fmt(inner["uf1"]),
-                "inner UAR": _fmt(inner["uar"]),
-                "outer UF1": _fmt(outer["uf1"]),
-                "outer UAR": _fmt(outer["uar"]),
-                "params": str(t.n_params or ""),
-                "seconds": f"{t.seconds:.0f}" if t.seconds else "",
+                "rank": rank if t.state == "complete" else None,
+                "trial": t.number,
+                "state": t.state,
+                "preset": t.preset,
+                "inner_uf1": inner["uf1"],
+                "inner_uar": inner["uar"],
+                "outer_uf1": outer["uf1"],
+                "outer_uar": outer["uar"],
+                "n_params": t.n_params if t.state != "failed" else None,
+                "seconds": t.seconds if t.state != "failed" else None,
                 "config": t.config.summary() if t.config else "",
+                "note": note,
             }
         )
-    for t in report.trials:
-        if t.state == "pruned":
-            inner = t.outcome.inner_scores() if t.outcome else {"uf1": None, "uar": None}
-            why = f"stopped after {len(t.outcome.folds)} folds" if t.outcome else f"not trained: {t.error}"
-            rows.append(
-                {
-                    "rank": "pruned",
-                    "trial": str(t.number),
-                    "preset": t.preset or "",
-                    "inner UF1": _fmt(inner["uf1"]),
-                    "inner UAR": _fmt(inner["uar"]),
-                    "outer UF1": "-",
-                    "outer UAR": "-",
-                    "params": str(t.n_params or ""),
-                    "seconds": f"{t.seconds:.0f}" if t.seconds else "",
-                    "config": f"{why} | " + (t.config.summary() if t.config else ""),
-                }
-            )
-        if t.state == "failed":
-            rows.append(
-                {
-                    "rank": "failed",
-                    "trial": str(t.number),
-                    "preset": t.preset or "",
-                    "inner UF1": "-",
-                    "inner UAR": "-",
-                    "outer UF1": "-",
-                    "outer UAR": "-",
-                    "params": "",
-                    "seconds": "",
-                    "config": (t.error or "")[:120],
-                }
-            )
+    return records
+
+
+def leaderboard_rows(report: Report) -> list[dict[str, str]]:
+    """Completed trials by objective (best first), then pruned and failed ones, as text (:func:`leaderboard_records`)."""
+    rows = []
+    for r in leaderboard_records(report.trials):
+        config = r["config"]
+        if r["state"] == "pruned":
+            config = f"{r['note']} | {config}"
+        elif r["state"] == "failed":
+            config = r["note"][:120]
+        rows.append(
+            {
+                "rank": str(r["rank"]) if r["state"] == "complete" else r["state"],
+                "trial": str(r["trial"]),
+                "preset": r["preset"] or "",
+                "inner UF1": _fmt(r["inner_uf1"]),
+                "inner UAR": _fmt(r["inner_uar"]),
+                "outer UF1": _fmt(r["outer_uf1"]),
+                "outer UAR": _fmt(r["outer_uar"]),
+                "params": str(r["n_params"] or ""),
+                "seconds": f"{r['seconds']:.0f}" if r["seconds"] else "",
+                "config": config,
+            }
+        )
     return rows
 
 
