@@ -26,7 +26,7 @@ def _write(path: Path, text: str) -> Path:
 def test_frames_are_ordered_numerically_and_annotations_become_positions(tmp_path: Path) -> None:
     _clip(tmp_path / "a", [98, 99, 100, 101, 102])
     manifest = _write(tmp_path / "m.csv", "subject,sample,label,frames_dir,onset,apex,offset,fps\nsub1,a,positive,a,99,101,102,200\n")
-    (sample,) = load_manifest(manifest).samples
+    (sample,) = load_manifest(manifest, classes=("positive",)).samples  # declared: a class of one subject is kept
     assert [p.name for p in sample.frames] == ["img98.jpg", "img99.jpg", "img100.jpg", "img101.jpg", "img102.jpg"]
     assert (sample.onset, sample.apex, sample.offset, sample.fps) == (1, 3, 4, 200.0)
 
@@ -34,7 +34,7 @@ def test_frames_are_ordered_numerically_and_annotations_become_positions(tmp_pat
 def test_missing_apex_and_out_of_range_frames(tmp_path: Path) -> None:
     _clip(tmp_path / "a", [1, 2, 3, 4])
     manifest = _write(tmp_path / "m.csv", "subject,sample,label,frames_dir,onset,apex,offset\ns,a,negative,a,1,/,9\n")
-    (sample,) = load_manifest(manifest).samples
+    (sample,) = load_manifest(manifest, classes=("negative",)).samples
     assert sample.apex is None and sample.offset == 3
     assert any("offset frame 9" in w for w in sample.warnings)
 
