@@ -140,10 +140,10 @@ def validate(options: SearchOptions) -> None:
         raise MerautoError(
             f"--init-checkpoint {options.init_checkpoint}: no such file", "pass the model.safetensors (or model.pt) of a merauto export"
         )
-    if options.init_checkpoint is not None:
-        check_weights_file(options.init_checkpoint)
     if options.init_checkpoint is not None and options.pretrain_dataset is not None:
         raise MerautoError("--init-checkpoint and --pretrain-dataset both say where finetune starts from", "pass one of them")
+    if options.init_checkpoint is not None:
+        check_weights_file(options.init_checkpoint)
     if options.pretrain_dataset is not None and options.pretrain_dataset not in PRETRAIN_DATASETS:
         raise MerautoError(f"--pretrain-dataset {options.pretrain_dataset!r} is unknown", f"choose one of: {', '.join(PRETRAIN_DATASETS)}")
     if options.amp and options.device == "cpu":
