@@ -57,7 +57,8 @@ def pipeline_in_words(config: PipelineConfig) -> list[str]:
     ]
 
 
-def _table(rows: list[dict[str, str]]) -> str:
+def html_table(rows: list[dict[str, str]]) -> str:
+    """``rows`` as an HTML table, one column per key in first-seen order ("none yet" when empty)."""
     if not rows:
         return "<p>none yet</p>"
     columns = list(dict.fromkeys(c for r in rows for c in r))
@@ -110,8 +111,8 @@ def _audit_section(report: Report) -> tuple[str, list[go.Figure]]:
     note = "" if report.audit.recorded else "<p>The last-epoch and best-test-epoch protocols need a search run with --audit.</p>"
     text = f"""<h2>Protocol audit: what each common practice would report</h2>
 <p>Every row is computed after the search from stored test predictions; none of it informed any choice. Δ is the difference to
-the nested estimate with a paired subject-bootstrap 95% interval.</p>{_table(protocol_rows(report.audit))}{note}
-<h3>Per candidate</h3>{_table(candidate_rows(report.audit))}"""
+the nested estimate with a paired subject-bootstrap 95% interval.</p>{html_table(protocol_rows(report.audit))}{note}
+<h3>Per candidate</h3>{html_table(candidate_rows(report.audit))}"""
     return text, [figures.audit_figure(report.audit)]
 
 
@@ -123,7 +124,7 @@ def _ensemble_section(report: Report) -> list[tuple[str, list[go.Figure]]]:
 <p>Greedy forward selection with replacement over the completed trials, on inner-validation probabilities only; the test
 prediction averages the members' stored test probabilities (nothing retrained). The per-fold ensemble chooses each fold's
 members on that fold's inner validation (nested); the global one on all folds' inner validation. Δ: the difference to the best
-single trial chosen the same way, with a paired subject-bootstrap 95% interval.</p>{_table(ensemble_rows(report.ensembles))}"""
+single trial chosen the same way, with a paired subject-bootstrap 95% interval.</p>{html_table(ensemble_rows(report.ensembles))}"""
     return [(text, [])]
 
 
@@ -152,7 +153,7 @@ def _pareto_section(report: Report) -> list[tuple[str, list[go.Figure]]]:
 <p>Objectives: {", ".join(OBJECTIVES[n].label for n in objectives)}{f"; limits: {html.escape(limits)}" if limits else ""}.
 The front holds the feasible trials that ran every fold and that no other such trial beats on every objective; multi-fidelity
 rungs prune on UF1 alone. <code>merauto export</code> takes the best inner UF1 among feasible trials ({default}); take
-another with <code>merauto export RUN_DIR --trial N</code>.</p>{_table(rows)}"""
+another with <code>merauto export RUN_DIR --trial N</code>.</p>{html_table(rows)}"""
     return [(text, [figures.pareto_figure(report.trials, front, objectives)] if front else [])]
 
 
@@ -162,7 +163,7 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
     nested = next((report.estimate(n) for n in NESTED_ESTIMATES if report.estimate(n) is not None), None)
     by_source = [figures.source_figure(report.estimates)] if report.estimates else []
     sections = [
-        (f"<h2>Outer-test estimates</h2>{_table(estimate_rows(report))}", by_source),
+        (f"<h2>Outer-test estimates</h2>{html_table(estimate_rows(report))}", by_source),
         *_ensemble_section(report),
         *_pareto_section(report),
         _audit_section(report),
@@ -187,9 +188,9 @@ def _sections(report: Report) -> list[tuple[str, list[go.Figure]]]:
     tables = f"""<h2>Trials rerun over new seeds</h2>
 <p>merauto repeat and merauto confirm: each trial's search score (one seed) beside its new seeds' mean ± sd. A search score
 well above the new seeds' mean is luck of the search's seed (the winner's curse); after merauto confirm the selection takes
-the best mean inner UF1 over all seeds.</p>{_table(repeat_rows(report))}
+the best mean inner UF1 over all seeds.</p>{html_table(repeat_rows(report))}
 <h2>{"Best trial of each fold study" if report.fold_trials is not None else "Leaderboard"}</h2>
-{_table(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}"""
+{html_table(fold_rows(report) if report.fold_trials is not None else leaderboard_rows(report))}"""
     sections.append((tables, []))
     return sections
 

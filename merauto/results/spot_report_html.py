@@ -15,20 +15,11 @@ import plotly.graph_objects as go
 
 from merauto.atomic import write_text_atomic
 from merauto.evaluator.spotting_metrics import SpotCounts, subject_bootstrap_f1
-from merauto.results.report_html import STYLE
+from merauto.results.report_html import STYLE, html_table
 from merauto.results.spot_report import per_fold_choice, spot_estimates, spot_rows, subject_rows
 from merauto.results.spot_store import SpotTrial
 
 STR_FILE = "spot_then_recognise.json"  # merauto.results.spot_then_recognise.STR_FILE, read here without its libraries
-
-
-def _table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "<p>none yet</p>"
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def trial_rows(trials: list[SpotTrial]) -> list[dict[str, str]]:
@@ -93,7 +84,7 @@ def _str_section(run_dir: Path) -> str:
         return ""
     score = json.loads(path.read_text())
     rows = [{"stage": name, "value": f"{score[key]:.3f}"} for name, key in (("SF1 (micro)", "sf1"), ("AF1", "af1"), ("STRS", "strs"))]
-    return f"<h2>Spot, then recognise ({html.escape(', '.join(score.get('classes', [])))})</h2>{_table(rows)}"
+    return f"<h2>Spot, then recognise ({html.escape(', '.join(score.get('classes', [])))})</h2>{html_table(rows)}"
 
 
 def write_spot_html(trials: list[SpotTrial], run_dir: Path, path: Path | None = None, n_resamples: int = 1000) -> Path:
@@ -109,12 +100,12 @@ def write_spot_html(trials: list[SpotTrial], run_dir: Path, path: Path | None = 
 <h2>Selections, per expression type</h2>
 <p class="note">The global selection is the trial with the best pooled inner F1, scored on every fold: it is chosen with
 every subject's inner scores and is optimistic. The per-fold selection is the nested estimate.</p>
-{_table(spot_rows(spot_estimates(trials), n_resamples))}
+{html_table(spot_rows(spot_estimates(trials), n_resamples))}
 <h2>Nested estimate, subject by subject</h2>
-{_table(subject_rows(trials) if trials else [])}
+{html_table(subject_rows(trials) if trials else [])}
 {_str_section(Path(run_dir))}
 {plots}
 <h2>Every trial</h2>
-{_table(trial_rows(trials))}
+{html_table(trial_rows(trials))}
 </body></html>"""
     return write_text_atomic(path, document, "the spotting report")
