@@ -59,8 +59,8 @@ from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData, _plan, fold_seeds, study_folds
 from merauto.evaluator.optim import OPTIMISERS
 from merauto.evaluator.settings import EvaluationSettings
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import PipelineConfig
 
 VARIANTS = ("baseline", "channels_last", "mkldnn_off", "lean_step", "compile", "vmap")
 DEFAULT_VARIANTS = "baseline,channels_last,mkldnn_off,lean_step,compile"

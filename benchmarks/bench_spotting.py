@@ -19,12 +19,12 @@ from pathlib import Path
 import optuna
 
 from merauto.data.cache import FeatureCache
-from merauto.data.long_videos import load_long_videos
+from merauto.data.long_videos.folders import load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
 from merauto.evaluator.spotters import SPOTTERS, Memo, evaluate
 from merauto.evaluator.spotters.flow_bank import FlowBank
-from merauto.results.spot_store import load_spot_trials
-from merauto.spec.registry import suggest_choice
+from merauto.pipeline.registry import suggest_choice
+from merauto.results.spotting.store import load_spot_trials
 
 
 def draws(spotter: str, n: int, seed: int) -> list[dict]:

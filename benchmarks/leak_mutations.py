@@ -211,7 +211,7 @@ MUTATIONS = (
     ),
     Mutation(
         "export-epochs-from-test",
-        "merauto/results/export.py",
+        "merauto/results/export/pipeline.py",
         "epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])))",
         "epochs = max(1, int(np.median([f.selection.best_epoch for f in chosen.outcome.folds])) "
         "+ int(chosen.outcome.test_scores()['uf1'] > 0.3))",
@@ -275,21 +275,21 @@ MUTATIONS = (
     ),
     Mutation(
         "spotting-fold-score-from-test",
-        "merauto/results/spot_store.py",
+        "merauto/results/spotting/store.py",
         'return SpotCounts(**fold["inner"]["overall"]).f1',
         'return SpotCounts(**fold["test"]["overall"]).f1',
         (SPOT,),
     ),
     Mutation(
         "spotting-per-fold-choice-by-test",
-        "merauto/results/spot_report.py",
+        "merauto/results/spotting/report.py",
         "return {s: max(trials, key=lambda t, s=s: (t.inner_f1(s), -t.number)) for s in subjects}",
         'return {s: max(trials, key=lambda t, s=s: (_fold_test(t, s, "overall").f1, -t.number)) for s in subjects}',
         (SPOT,),
     ),
     Mutation(
         "spotting-global-selection-by-test",
-        "merauto/results/spot_report.py",
+        "merauto/results/spotting/report.py",
         "best = max(trials, key=lambda t: (t.objective, -t.number))",
         "best = max(trials, key=lambda t: (sum(t.test_by_subject().values(), SpotCounts()).f1, -t.number))",
         (SPOT,),

@@ -21,8 +21,8 @@ from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.protocol import outer_loso
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import PipelineConfig
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
 

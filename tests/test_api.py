@@ -25,7 +25,7 @@ from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import evaluate_trial
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.request import search_option_defaults
-from merauto.spec import Choice, PipelineConfig, TrainingConfig
+from merauto.pipeline import Choice, PipelineConfig, TrainingConfig
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "search_from_python.py"

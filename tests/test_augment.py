@@ -13,8 +13,8 @@ from conftest import random_eval_data
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.augment import AUGMENTS, Augmenter, CutMix, Motion, Spatial, carry_vectors
 from merauto.evaluator.engine import Member, ModelSet
+from merauto.pipeline.config import Choice
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 FLOW = StreamLayout(("u", "v", "strain"))
 

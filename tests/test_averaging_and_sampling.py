@@ -11,8 +11,8 @@ import torch
 from conftest import assert_vmap_matches_loop, random_eval_data
 
 from merauto.evaluator.engine import Member, ModelSet
+from merauto.pipeline.config import PipelineConfig, TrainingConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import PipelineConfig, TrainingConfig
 
 STSTNET = PRESETS["ststnet"]
 MEMBERS = [Member(np.arange(0, 24), 3), Member(np.arange(12, 36), 4)]

@@ -14,8 +14,8 @@ from merauto.evaluator.blocks import BLOCKS, Block
 from merauto.evaluator.blocks.capsule import PRIMARY_TYPES, squash
 from merauto.evaluator.blocks.graph import grid_adjacency
 from merauto.evaluator.blocks.inception import split_width
+from merauto.pipeline.config import Choice
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 BLOCK_NAMES = BLOCKS.names()
 SHAPES = [(3, 5, 28), (5, 2, 7), (2, 3, 3), (1, 16, 14), (9, 7, 5), (4, 4, 1)]  # (in, out, map side)

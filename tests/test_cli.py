@@ -25,7 +25,7 @@ from sklearn.metrics import f1_score
 from merauto.cli import build_parser, main
 from merauto.data.cache import FeatureCache
 from merauto.data.clip_list import NewClip
-from merauto.results.export import ExportedPipeline
+from merauto.results.export.pipeline import ExportedPipeline
 from merauto.results.selection import per_fold_selection, selected_trial
 from merauto.results.store import ResultsStore
 
@@ -115,7 +115,7 @@ def test_space_prints_every_slot_option_and_range_with_its_number_of_choices(cap
 
 
 def test_space_sample_prints_seeded_configs_as_summaries_or_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from merauto.spec.config import PipelineConfig
+    from merauto.pipeline.config import PipelineConfig
 
     assert main(["space", "--sample", "4", "--seed", "3", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()

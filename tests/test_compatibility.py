@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from merauto.evaluator.model import build_model, count_parameters
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
-from merauto.spec.config import PipelineConfig
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "space_before_redesign.json").read_text())
 CONTEXTS = {

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from test_cli import _merauto
 
 from merauto.cli import main
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
 from merauto.data.datasets import DatasetRequest, load_dataset, validate_dataset
 from merauto.data.locations import DATA_ROOT_ENV
 from merauto.errors import MerautoError

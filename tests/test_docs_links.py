@@ -141,12 +141,13 @@ def test_each_docs_page_opens_with_a_title_and_a_summary(page: Path) -> None:
     assert not summary.startswith(("#", "-", "*", "|", "```", ">")) and len(summary.split()) >= 20
 
 
-def test_ci_runs_the_readmes_install_and_test_commands() -> None:
-    """`.ci/run` installs as the README's first command does and runs the README's test command, byte for byte."""
+def test_ci_runs_the_readmes_commands() -> None:
+    """`.ci/run` runs the README's Debian step, installs as its first command does and runs its test command, byte for byte."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
-    install, test = re.findall(r"```bash\n(.*?)\n```", section, re.S)[:2]
-    ci = [line for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    install, test, debian = re.findall(r"```bash\n(.*?)\n```", section, re.S)[:3]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     install_line = next(line for line in ci if "pip install" in line and "venv" in line)
     assert install.startswith(install_line + " && ")
+    assert debian in ci, "the Debian step, as the README gives it"
     assert ci[-1] == test

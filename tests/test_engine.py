@@ -22,8 +22,8 @@ from merauto.evaluator.nested import EvalData, evaluate_trial, study_folds
 from merauto.evaluator.protocol import outer_loso
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint, distillation_loss, ganin_lambda, reverse_gradient, widen
+from merauto.pipeline.config import Choice
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 STSTNET = PRESETS["ststnet"]
 RESIDUAL_WITH_DROPOUT = replace(

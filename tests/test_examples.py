@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = (
-    "merauto.spec.registry",
+    "merauto.pipeline.registry",
     "merauto.data.features",
     "merauto.evaluator.model",
     "merauto.evaluator.nested",

@@ -21,9 +21,9 @@ from merauto.data.inputs import INPUTS
 from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import STREAM_BUILDERS
 from merauto.evaluator.model import build_model
+from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.search_space.describe import space_tree
 from merauto.search_space.space import define_by_run
-from merauto.spec.config import Choice, PipelineConfig
 
 MODULE = '''
 """difference: the apex frame minus the onset frame (a difference image)."""

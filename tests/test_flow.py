@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from merauto.data.apex import spot_apex
-from merauto.data.flow import flow_components, optical_flow, optical_strain
-from merauto.data.regions import resize_map
+from merauto.data.preprocessing.apex import spot_apex
+from merauto.data.preprocessing.flow import flow_components, optical_flow, optical_strain
+from merauto.data.preprocessing.regions import resize_map
 
 
 def _texture(size: int = 96, seed: int = 0) -> np.ndarray:

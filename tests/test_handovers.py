@@ -29,7 +29,7 @@ from optuna.study._constrained_optimization import _CONSTRAINTS_KEY as CONSTRAIN
 from rich.console import Console
 
 import merauto.orchestrator.tune_runner as tune_runner
-from merauto.data.long_videos import load_long_videos
+from merauto.data.long_videos.folders import load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.orchestrator.local_sampler import PROPOSAL_ATTR
@@ -42,12 +42,12 @@ from merauto.orchestrator.study import FOLD_SCORES, OBJECTIVE, RUNG
 from merauto.orchestrator.warm_start import WARM_START_ATTR
 from merauto.results.confirm import confirm_run
 from merauto.results.ensemble import global_ensemble, per_fold_ensemble
-from merauto.results.export import export_pipeline
+from merauto.results.export.pipeline import export_pipeline
 from merauto.results.repeat import repeat_trial
 from merauto.results.run_dir import fold_study_name, load_run
 from merauto.results.selection import confirmed_per_fold_selection, per_fold_selection, selected_trial, strict_selection
-from merauto.results.spot_report import per_fold_choice, spot_estimates
-from merauto.results.spot_store import load_spot_trials
+from merauto.results.spotting.report import per_fold_choice, spot_estimates
+from merauto.results.spotting.store import load_spot_trials
 from merauto.results.storage import DRIVER_ATTR, LEASE_ATTR, NOT_TRAINED_ATTR, PROTOCOL_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import merauto
 
 # Ground floor first; a module may import its own layer and the layers before it.
-LAYERS = ("errors", "spec", "data", "evaluator", "search_space", "results", "orchestrator", "api", "cli")
+LAYERS = ("errors", "pipeline", "data", "evaluator", "search_space", "results", "orchestrator", "api", "cli")
 TOP_LEVEL = {"__main__": "cli"}  # modules at the package root that belong to a layer of their own name otherwise
 
 
@@ -106,7 +106,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
     graph = import_graph(Path(merauto.__file__).parent)
-    assert {"merauto.spec.registry", "merauto.data.features", "merauto.orchestrator.search"} <= set(graph)  # the package was read
+    assert {"merauto.pipeline.registry", "merauto.data.features", "merauto.orchestrator.search"} <= set(graph)  # the package was read
     assert "merauto.data.features" in graph["merauto.orchestrator.search"]  # and its imports
     assert upward_imports(graph) == []
 
@@ -146,7 +146,7 @@ def test_the_checks_catch_an_upward_import_and_a_loop(tmp_path: Path) -> None:
 
 
 CENTRAL = {
-    "spec": {"PipelineConfig", "Registry", "Component"},
+    "pipeline": {"PipelineConfig", "Registry", "Component"},
     "data": {"inputs_for", "load_index", "INPUTS", "FeatureCache"},
     "evaluator": {"evaluate_trial", "build_model", "BLOCKS", "LOSSES", "OPTIMISERS", "VECTOR_TRUNKS", "TEMPORAL_TRUNKS"},
     "search_space": {"define_by_run", "PRESETS", "REGISTRIES"},

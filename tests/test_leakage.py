@@ -25,8 +25,8 @@ from merauto.evaluator.optim import SCHEDULES
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
+from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice, PipelineConfig
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=6, patience=3, batch_size=8))
 AUGMENTED = replace(CONFIG, augment=Choice("combined", AUGMENTS.get("combined").resolve({})))

@@ -18,10 +18,10 @@ import pytest
 from openpyxl import Workbook
 from refusal_cases import command
 
-import merauto.data.long_video_frames as frames_module
-from merauto.data.long_video_frames import read_long_videos
-from merauto.data.long_video_sets import LONG_VIDEO_SETS, read_catalogue
-from merauto.data.long_videos import Interval, LongVideo
+import merauto.data.long_videos.frames as frames_module
+from merauto.data.long_videos.folders import Interval, LongVideo
+from merauto.data.long_videos.frames import read_long_videos
+from merauto.data.long_videos.sets import LONG_VIDEO_SETS, read_catalogue
 from merauto.errors import MerautoError
 
 CASME2_SHEET = "CAS(ME)^2code_final.xlsx"
@@ -300,7 +300,7 @@ def test_the_face_box_crops_every_frame_decoded_at_a_reduced_scale(tmp_path: Pat
 
 
 def test_the_face_square_is_the_detected_box_with_its_margin_in_full_frame_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
-    from merauto.data.face import HaarFace, Registration, box_transform
+    from merauto.data.preprocessing.face import HaarFace, Registration, box_transform
 
     seen: list[tuple[int, ...]] = []
 
@@ -366,7 +366,7 @@ def test_spot_runs_end_to_end_on_the_casme2_long_videos(tmp_path: Path, capsys: 
 
 
 def test_bad_spot_options_are_refused_before_torch_ray_or_optuna_is_imported(tmp_path: Path) -> None:
-    from merauto.cli import LONG_VIDEO_DATASETS
+    from merauto.orchestrator.spot_command import LONG_VIDEO_DATASETS
 
     assert LONG_VIDEO_DATASETS == tuple(LONG_VIDEO_SETS)
     broken = write_samm_lv(tmp_path / "data", [row[:7] + ["Blink"] + row[8:] for row in SAMM_ROWS])

@@ -11,8 +11,8 @@ from torch import nn
 
 from merauto.evaluator.losses import LOSSES, CosineHead, LossInputs, batch_hard_triplet, supervised_contrastive
 from merauto.evaluator.model import build_model
+from merauto.pipeline.config import Choice
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 VARIANTS = [(name, {}) for name in LOSSES.names()] + [("focal", {"adaptive": True}), ("arcface", {"easy_margin": True})]
 

@@ -15,9 +15,9 @@ from native_layouts import (
     write_smic,
 )
 
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import LoadedDataset
 from merauto.data.datasets import DatasetRequest, load_dataset, validate_dataset
-from merauto.data.findings import LoadedDataset
 from merauto.data.locations import DATA_ROOT_ENV, data_root_from, find_source
 from merauto.data.synthetic.generator import SyntheticSpec
 

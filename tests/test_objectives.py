@@ -11,10 +11,10 @@ from test_cli import TINY, _merauto
 
 from merauto.errors import MerautoError
 from merauto.orchestrator.study import set_constraints
+from merauto.pipeline.objectives import CostLimits, parse_objectives
 from merauto.results.pareto import pareto_front
 from merauto.results.selection import selected_trial
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.spec.objectives import CostLimits, parse_objectives
 
 
 @pytest.mark.parametrize("text", ["params", "uf1,uf1", "uf1,size", ""])

@@ -25,9 +25,9 @@ from conftest import TINY
 
 import merauto
 from merauto.cli import main
+from merauto.data.checks.validation import frame_size
 from merauto.data.clip_list import NewClip, check_labels, read_clip_list
 from merauto.data.sample_index import SampleIndex
-from merauto.data.validation import frame_size
 from merauto.errors import MerautoError
 from merauto.evaluator.blocks.capsule import squash
 from merauto.evaluator.engine import Member, ModelSet
@@ -37,12 +37,12 @@ from merauto.evaluator.nested import EvalData
 from merauto.evaluator.onnx_model import export_onnx, onnx_latency_ms, onnx_session, run_onnx, torch_logits
 from merauto.evaluator.strategies import Checkpoint
 from merauto.evaluator.weights_file import load_weights, save_weights
-from merauto.results import export_folder
-from merauto.results.export import ExportedPipeline
-from merauto.results.export_files import LEGACY_WEIGHTS_FILE, ONNX_FILE, WEIGHTS_FILE
-from merauto.results.export_folder import ONNX_ATOL, ONNX_RTOL, write_export
+from merauto.pipeline.config import Choice
+from merauto.results.export.files import LEGACY_WEIGHTS_FILE, ONNX_FILE, WEIGHTS_FILE
+from merauto.results.export.folder import ONNX_ATOL, ONNX_RTOL, write_export
+from merauto.results.export.pipeline import ExportedPipeline
+from merauto.results.export.pipeline import folder as export_folder
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 STSTNET = PRESETS["ststnet"]
 FLOW = {"flow": (3, 12, 12)}
@@ -296,7 +296,7 @@ import numpy as np
 import merauto
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.model import build_model
-from merauto.results.export_folder import write_export
+from merauto.results.export.folder import write_export
 from merauto.search_space.presets import PRESETS
 
 inputs = {"flow": np.random.default_rng(0).standard_normal((4, 3, 12, 12)).astype(np.float32)}

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 import merauto
-from merauto.data.face import FACES
 from merauto.data.inputs import INPUTS, InputKind, stream_layouts
-from merauto.data.magnify import MAGNIFICATIONS
-from merauto.data.regions import REGIONS
+from merauto.data.preprocessing.face import FACES
+from merauto.data.preprocessing.magnify import MAGNIFICATIONS
+from merauto.data.preprocessing.regions import REGIONS
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.augment import AUGMENTS
 from merauto.evaluator.blocks import BLOCKS
@@ -37,10 +37,10 @@ from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
-from merauto.results.export_folder import ONNX_ATOL, ONNX_RTOL
+from merauto.pipeline.config import Choice, PipelineConfig
+from merauto.pipeline.registry import Registry, embed
+from merauto.results.export.folder import ONNX_ATOL, ONNX_RTOL
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice, PipelineConfig
-from merauto.spec.registry import Registry, embed
 
 SIDE = 12  # image streams are SIDE x SIDE: every export takes a few seconds at most
 VECTOR = 20  # values of a vector stream

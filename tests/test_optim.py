@@ -14,9 +14,9 @@ from conftest import random_eval_data
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
 from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import define_by_run
-from merauto.spec.config import PipelineConfig
 
 REFERENCE_OPTIMISERS = {
     "adamw": lambda params, lr, decay: torch.optim.AdamW(params, lr=lr, weight_decay=decay),

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from merauto.data.dynamic_image import dynamic_image, rank_pooling_coefficients
-from merauto.data.face import FACES, dlib_ready, template_points
-from merauto.data.flow import FLOW_METHODS, optical_flow
-from merauto.data.landmarks import graph_features
-from merauto.data.lbp_top import LBP_BINS, lbp_top
-from merauto.data.magnify import magnify
-from merauto.data.regions import REGIONS, FaceGeometry
-from merauto.data.temporal import resample_frames, resample_windows
+from merauto.data.preprocessing.dynamic_image import dynamic_image, rank_pooling_coefficients
+from merauto.data.preprocessing.face import FACES, dlib_ready, template_points
+from merauto.data.preprocessing.flow import FLOW_METHODS, optical_flow
+from merauto.data.preprocessing.landmarks import graph_features
+from merauto.data.preprocessing.lbp_top import LBP_BINS, lbp_top
+from merauto.data.preprocessing.magnify import magnify
+from merauto.data.preprocessing.regions import REGIONS, FaceGeometry
+from merauto.data.preprocessing.temporal import resample_frames, resample_windows
 from merauto.errors import MerautoError
 
 # Pupil centres of scikit-image's astronaut photograph (x, y pixels), read by a person from the

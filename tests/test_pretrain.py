@@ -15,8 +15,8 @@ from merauto.errors import MerautoError
 from merauto.evaluator.model import build_model
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import SearchOptions, validate
+from merauto.pipeline.config import Choice
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice
 
 FINETUNE = replace(
     PRESETS["ststnet"], strategy=Choice("finetune"), training=replace(PRESETS["ststnet"].training, max_epochs=2, batch_size=8)

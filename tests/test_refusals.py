@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from refusal_cases import CASES, DATA, Refusal, command, manifest
 
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
 from merauto.data.datasets import DatasetRequest, load_dataset
 
 

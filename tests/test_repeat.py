@@ -17,12 +17,12 @@ from merauto.data.features import inputs_for
 from merauto.data.sample_index import SampleIndex
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.search import run_search
+from merauto.pipeline.config import Choice
 from merauto.results.repeat import repeat_trial
 from merauto.results.run_dir import default_storage_url
 from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import resolve
-from merauto.spec.config import Choice
 
 STSTNET = PRESETS["ststnet"]
 PREPROCESSED = resolve(

@@ -23,7 +23,7 @@ from test_cli import _free_port, _merauto
 from merauto.data.frames import ordered_frames
 from merauto.errors import MerautoError
 from merauto.evaluator.weights_file import load_weights
-from merauto.results.export import ExportedPipeline
+from merauto.results.export.pipeline import ExportedPipeline
 from merauto.results.run_dir import RUN_INFO
 
 FAST = ["--synthetic-size", "tiny", "--max-epochs", "3"]

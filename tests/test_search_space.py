@@ -20,10 +20,10 @@ from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.heads import RowTargets
 from merauto.evaluator.model import build_model, count_parameters
+from merauto.pipeline.config import SLOTS, Choice, PipelineConfig
 from merauto.search_space.describe import sample_configs
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import REGISTRIES, SpaceContext, define_by_run, resolve
-from merauto.spec.config import SLOTS, Choice, PipelineConfig
 
 
 @pytest.fixture

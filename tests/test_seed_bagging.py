@@ -20,9 +20,9 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData, FoldOutcome, _plan, bag_seed, evaluate_folds, fold_seeds, study_folds, training_rows
 from merauto.evaluator.protocol import InnerSpec, inner_splits
 from merauto.evaluator.settings import EvaluationSettings
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import define_by_run, resolve
-from merauto.spec.config import PipelineConfig
 
 CONFIG = replace(PRESETS["ststnet"], training=replace(PRESETS["ststnet"].training, max_epochs=4, patience=2, batch_size=8))
 

@@ -12,8 +12,8 @@ from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.errors import MerautoError
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.settings_diff import check_resumable, dataset_differences, run_settings, setting_differences
+from merauto.pipeline.objectives import CostLimits
 from merauto.results.run_dir import RunInfo, default_storage_url
-from merauto.spec.objectives import CostLimits
 
 TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
 

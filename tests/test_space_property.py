@@ -18,8 +18,8 @@ from merauto.data.streams import StreamSpec
 from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.model import build_model
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.space import REGISTRIES, define_by_run, resolve
-from merauto.spec.config import PipelineConfig
 
 N_CONFIGS, BATCH = 200, 4
 

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from merauto.data.cache import FeatureCache
-from merauto.data.long_videos import LongVideo, load_long_videos
+from merauto.data.long_videos.folders import LongVideo, load_long_videos
 from merauto.data.synthetic.long_video import LongVideoSpec, ensure_long_videos
 from merauto.errors import MerautoError
 from merauto.evaluator.spotters import SPOTTERS
@@ -23,7 +23,7 @@ from merauto.evaluator.spotters.flow_bank import FARNEBACK, TOPS, FlowBank
 from merauto.orchestrator.driver import DriverId
 from merauto.orchestrator.spot_search import default_trial, run_spot_search
 from merauto.results.run_lock import run_dir_lock
-from merauto.results.spot_store import RESULTS
+from merauto.results.spotting.store import RESULTS
 from merauto.results.storage import LEASE_ATTR, open_storage
 
 TINY_LV = LongVideoSpec(size="tiny")

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from merauto.data.long_videos import LongVideo, load_long_videos
+from merauto.data.long_videos.folders import LongVideo, load_long_videos
 from merauto.data.sample_index import SampleIndex
 from merauto.data.synthetic.long_video import LONG_VIDEO_SIZES, LongVideoSpec, ensure_long_videos
 from merauto.errors import MerautoError
@@ -117,7 +117,7 @@ def test_a_frame_that_cannot_be_decoded_is_refused_naming_the_file(tmp_path: Pat
 
 def test_spot_searches_reports_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from merauto.cli import main
-    from merauto.results.spot_store import load_spot_trials
+    from merauto.results.spotting.store import load_spot_trials
 
     args = ["spot", "--lv-size", "tiny", "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--resamples", "100"]
     assert main([*args, "--budget", "2"]) == 0
@@ -172,8 +172,8 @@ def test_spot_then_recognise_classifies_each_spotted_micro_expression(
     from test_onnx_export import _export
 
     from merauto.cli import main
-    from merauto.results.spot_store import spot_record
-    from merauto.results.spotter_export import export_spotter
+    from merauto.results.spotting.export import export_spotter
+    from merauto.results.spotting.store import spot_record
 
     trial = spot_record(0, {"spotter": "optical-flow", **FOUND}, evaluate(tiny_videos, "optical-flow", FOUND))
     spotter = export_spotter([trial], tiny_videos, tmp_path / "spotter")
@@ -204,8 +204,8 @@ def test_a_learned_spotter_is_exported_with_its_network_and_spots_a_new_video(
     tiny_videos: list[LongVideo], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from merauto.cli import main
-    from merauto.results.spot_store import spot_record
-    from merauto.results.spotter_export import ExportedSpotter, export_spotter
+    from merauto.results.spotting.export import ExportedSpotter, export_spotter
+    from merauto.results.spotting.store import spot_record
 
     params = {"epochs": 2}
     trial = spot_record(0, {"spotter": "shallow-cnn", **params}, evaluate(tiny_videos, "shallow-cnn", params))
@@ -301,7 +301,7 @@ def test_annotations_without_the_coding_columns_are_refused(tmp_path: Path) -> N
 
 
 def test_a_broken_spotter_export_is_refused_with_the_fix(tmp_path: Path) -> None:
-    from merauto.results.spotter_export import SPOTTER_FILE, ExportedSpotter
+    from merauto.results.spotting.export import SPOTTER_FILE, ExportedSpotter
 
     (tmp_path / SPOTTER_FILE).write_text('{"params": {}}')
     with pytest.raises(MerautoError, match="is not a spotter export"):
@@ -310,7 +310,7 @@ def test_a_broken_spotter_export_is_refused_with_the_fix(tmp_path: Path) -> None
 
 def test_the_spot_then_recognise_score_is_the_product_of_hand_computed_stages() -> None:
     from merauto.evaluator.spotting_metrics import SpotCounts
-    from merauto.results.spot_then_recognise import Recognised, StrScore
+    from merauto.results.spotting.then_recognise import Recognised, StrScore
 
     recognised = [Recognised("a", "v", 0, 1, 2, "negative", "negative"), Recognised("a", "v", 5, 6, 7, "positive", "negative")]
     coded = {"a": ("negative", "positive", "surprise")}
@@ -326,9 +326,9 @@ def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
 ) -> None:
     from test_onnx_export import _export
 
-    from merauto.results.spot_report import per_fold_choice
-    from merauto.results.spot_store import spot_record
-    from merauto.results.spot_then_recognise import spot_then_recognise
+    from merauto.results.spotting.report import per_fold_choice
+    from merauto.results.spotting.store import spot_record
+    from merauto.results.spotting.then_recognise import spot_then_recognise
 
     settings = [FOUND, {**FOUND, "micro_gap_s": 0.3, "top": 0.05}]
     trials = [spot_record(n, {"spotter": "optical-flow", **p}, evaluate(tiny_videos, "optical-flow", p)) for n, p in enumerate(settings)]
@@ -365,15 +365,15 @@ def test_a_video_shorter_than_the_spotters_gap_gives_flat_signals(tiny_videos: l
 
 
 def test_the_command_line_names_every_registered_spotter() -> None:
-    from merauto.cli import SPOTTER_NAMES
+    from merauto.orchestrator.spot_command import SPOTTER_NAMES
 
     assert list(SPOTTER_NAMES) == SPOTTERS.names()
 
 
 def test_a_subsampling_spotter_reports_intervals_in_the_new_videos_own_frame_numbers(tiny_videos: list[LongVideo]) -> None:
-    from merauto.data.long_video_frames import face_crops
+    from merauto.data.long_videos.frames import face_crops
     from merauto.evaluator.spotters import spot_frames
-    from merauto.results.spotter_export import ExportedSpotter
+    from merauto.results.spotting.export import ExportedSpotter
 
     fitted = SPOTTERS.get("optical-flow").fit(tiny_videos, SPOTTERS.get("optical-flow").resolve(FOUND), Memo())
     exported = ExportedSpotter("optical-flow", fitted, TINY_LV.fps, (64, 64), {}, {"frame_size": 64, "step": 2})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 from merauto.evaluator.spotting_metrics import SpotCounts, iou, match, matched_pairs, subject_bootstrap_f1, subject_counts
 
 

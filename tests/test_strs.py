@@ -18,7 +18,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from merauto.cli import main
-from merauto.data.expression_tables import Expression, read_expressions
+from merauto.data.long_videos.expression_tables import Expression, read_expressions
 from merauto.evaluator.spotting_metrics import SpotCounts, iou
 from merauto.evaluator.strs import analyse, score_tables
 

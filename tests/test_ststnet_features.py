@@ -15,8 +15,8 @@ from conftest import input_streams
 from native_layouts import write_ststnet
 from rich.console import Console
 
-from merauto.data import findings as kinds
 from merauto.data.cache import FeatureCache
+from merauto.data.checks import findings as kinds
 from merauto.data.datasets import DatasetRequest, load_dataset
 from merauto.data.features import FeatureBuilder
 from merauto.data.inputs import INPUTS
@@ -24,7 +24,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData, evaluate_trial
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import enqueue_presets
-from merauto.results.export import export_pipeline
+from merauto.results.export.pipeline import export_pipeline
 from merauto.results.run_dir import RunInfo
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve, runnable_inputs

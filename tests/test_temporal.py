@@ -14,8 +14,8 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.model import build_model
 from merauto.evaluator.protocol import outer_loso
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS, unstack
+from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice, PipelineConfig
 
 FRAMES = 4
 

@@ -12,13 +12,13 @@ import torch
 from conftest import assert_vmap_matches_loop, random_eval_data
 
 from merauto.data.inputs import INPUTS
-from merauto.data.landmarks import graph_features, graph_points
+from merauto.data.preprocessing.landmarks import graph_features, graph_points
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.evaluator.vector_trunks import node_features
+from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.search_space.describe import input_params
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import Choice, PipelineConfig
 
 STSTNET = PRESETS["ststnet"]
 FLOW_SHAPE = {"flow": (3, 28, 28)}

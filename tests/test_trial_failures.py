@@ -26,11 +26,11 @@ from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
 from merauto.orchestrator.study import OBJECTIVE, PIPELINE
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
 from merauto.orchestrator.tune_runner import MEMORY_KILLED, killed_for_memory
+from merauto.pipeline.config import PipelineConfig
 from merauto.results.storage import open_storage
 from merauto.results.store import ResultsStore
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import resolve
-from merauto.spec.config import PipelineConfig
 
 RUNGS = [[0, 3], [0, 1, 2, 3, 4, 5]]  # two rungs over the tiny dataset's six folds
 

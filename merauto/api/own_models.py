@@ -23,12 +23,12 @@ from merauto.evaluator.own_network import ModelFactory
 from merauto.evaluator.protocol import check_protocol, parse_inner, parse_outer
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import check_device
+from merauto.pipeline.config import PipelineConfig, TrainingConfig
 from merauto.results.arguments import check_resamples
 from merauto.results.paper_table import estimate_record
 from merauto.results.selection import Estimate, trial_estimate
 from merauto.results.store import StoredTrial
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import PipelineConfig, TrainingConfig
 
 OWN_ROLE = "your network (nested: epochs chosen on inner validation)"
 

@@ -12,10 +12,10 @@ import pandas as pd
 from merauto.data.cache import FeatureCache
 from merauto.data.clip_list import check_labels, clips_to_classify
 from merauto.data.request import cache_dir_from
-from merauto.results.export_files import require_runnable_export
+from merauto.results.export.files import require_runnable_export
 
 if TYPE_CHECKING:
-    from merauto.results.export import ExportedEnsemble, ExportedPipeline
+    from merauto.results.export.pipeline import ExportedEnsemble, ExportedPipeline
 
 
 class Pipeline:
@@ -68,7 +68,7 @@ class Pipeline:
     def score(self, predictions: pd.DataFrame) -> dict[str, Any] | None:
         """UF1, UAR, accuracy (and per-class F1, recall, the confusion matrix) of the labelled rows of
         :meth:`predict`'s ``predictions``, as ``merauto predict`` prints them; ``None`` when no row is labelled."""
-        from merauto.results.export import labelled_scores
+        from merauto.results.export.pipeline import labelled_scores
 
         if "true_label" not in predictions:
             return None
@@ -86,6 +86,6 @@ def load_pipeline(export_dir: str | Path, runtime: str = "torch", cache_dir: str
       fix: pass a folder written by merauto export
     """
     path = require_runnable_export(Path(export_dir), runtime)  # refused before torch is imported
-    from merauto.results.export import load_export
+    from merauto.results.export.pipeline import load_export
 
     return Pipeline(path, load_export(path, runtime=runtime), cache_dir_from(cache_dir))

@@ -169,7 +169,7 @@ class Run:
         ``ensemble`` the run's global ensemble of up to ``size`` steps) on every subject and write it to
         ``out`` (default ``RUN_DIR/export/trial-N``), as ``merauto export`` does; returns the folder."""
         check_export_options(ensemble, trial, fold, size)
-        from merauto.results.export import export_run
+        from merauto.results.export.pipeline import export_run
 
         out = None if out is None else Path(out)
         return export_run(self.path, self.cache_dir, progress_console(progress), out, trial, fold, ensemble, size)

@@ -27,8 +27,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "StreamSpec": "streams",
         "PREPROCESSING": "streams",
         "stream_builder": "streams",
-        "FACES": "face",
-        "MAGNIFICATIONS": "magnify",
-        "REGIONS": "regions",
+        "FACES": "preprocessing.face",
+        "MAGNIFICATIONS": "preprocessing.magnify",
+        "REGIONS": "preprocessing.regions",
     },
 )

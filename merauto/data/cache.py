@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from merauto.atomic import shared_mode
-from merauto.data.landmarks import landmarks_path
+from merauto.data.preprocessing.landmarks import landmarks_path
 from merauto.data.sample_index import Sample
 
 CACHE_ENV = "MERAUTO_CACHE"

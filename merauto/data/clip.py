@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from merauto.data.apex import spot_apex
-from merauto.data.face import FACES, Registration, dlib_landmarker, template_points
 from merauto.data.frames import read_grey
-from merauto.data.landmarks import landmarks_path, read_landmarks
-from merauto.data.magnify import MAGNIFICATIONS
-from merauto.data.regions import FaceGeometry
+from merauto.data.preprocessing.apex import spot_apex
+from merauto.data.preprocessing.face import FACES, Registration, dlib_landmarker, template_points
+from merauto.data.preprocessing.landmarks import landmarks_path, read_landmarks
+from merauto.data.preprocessing.magnify import MAGNIFICATIONS
+from merauto.data.preprocessing.regions import FaceGeometry
 from merauto.data.sample_index import Sample
 from merauto.errors import MerautoError
 
@@ -53,7 +53,7 @@ class ClipFrames:
 
 
 def estimate_apex(clip: ClipFrames) -> int:
-    """Spot the apex of a clip from its frames (see :func:`merauto.data.apex.spot_apex`)."""
+    """Spot the apex of a clip from its frames (see :func:`merauto.data.preprocessing.apex.spot_apex`)."""
     return spot_apex(clip.all_frames(), clip.sample.onset, clip.sample.offset)
 
 

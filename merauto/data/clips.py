@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from merauto.data import findings as kinds
-from merauto.data.findings import Finding
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import Finding
 from merauto.data.frames import frame_number, ordered_frames
 from merauto.data.sample_index import Sample
 from merauto.errors import MerautoError

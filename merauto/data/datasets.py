@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from merauto.data.findings import LoadedDataset
+from merauto.data.checks.findings import LoadedDataset
+from merauto.data.checks.sufficiency import sufficiency_findings
+from merauto.data.checks.validation import check_files
 from merauto.data.labels import ALL_LABELS, CLASS_SCHEMES, default_scheme
 from merauto.data.locations import locate, no_data_error, read_data_config
 from merauto.data.manifest import read_manifest
@@ -17,9 +19,7 @@ from merauto.data.sources.composite import SOURCES as COMPOSITE_SOURCES
 from merauto.data.sources.composite import read_composite
 from merauto.data.sources.smic import read_smic
 from merauto.data.sources.ststnet import read_ststnet
-from merauto.data.sufficiency import sufficiency_findings
 from merauto.data.synthetic.generator import SyntheticSpec, ensure_generated
-from merauto.data.validation import check_files
 from merauto.errors import MerautoError
 
 DATASETS: dict[str, str] = {

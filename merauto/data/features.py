@@ -11,15 +11,15 @@ import numpy as np
 
 from merauto.data.cache import FeatureCache, content_key, fingerprint_sample
 from merauto.data.clip import ClipFrames, PreparedClip, Step, estimate_apex, register_clip
-from merauto.data.face import FACES, Registration
 from merauto.data.inputs import pipeline_streams
-from merauto.data.landmarks import LANDMARKS_FILE, landmarks_path
-from merauto.data.magnify import MAGNIFICATIONS
 from merauto.data.precomputed import precomputed_stream
+from merauto.data.preprocessing.face import FACES, Registration
+from merauto.data.preprocessing.landmarks import LANDMARKS_FILE, landmarks_path
+from merauto.data.preprocessing.magnify import MAGNIFICATIONS
 from merauto.data.sample_index import Sample, SampleIndex
 from merauto.data.streams import STREAM_BUILDERS, StreamSpec, build_stream
 from merauto.errors import MerautoError
-from merauto.spec.config import PipelineConfig
+from merauto.pipeline.config import PipelineConfig
 
 APEX_SPOTTING_VERSION = "1"
 
@@ -176,7 +176,7 @@ def inputs_for(
     >>> import tempfile
     >>> from merauto.data.datasets import DatasetRequest, load_index
     >>> from merauto.data.synthetic.generator import SyntheticSpec
-    >>> from merauto.spec import Choice, PipelineConfig
+    >>> from merauto.pipeline import Choice, PipelineConfig
     >>> cache = FeatureCache(Path(tempfile.mkdtemp()))
     >>> index = load_index(DatasetRequest("synthetic", SyntheticSpec(size="tiny")), cache.root)
     >>> config = PipelineConfig(

@@ -14,9 +14,9 @@ from dataclasses import replace
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample, frame_value
-from merauto.data.findings import Finding, LoadedDataset
 from merauto.data.sample_index import Sample, SampleIndex
 from merauto.errors import MerautoError
 

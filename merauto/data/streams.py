@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from merauto.data.clip import NO_STEP, ClipFrames, PreparedClip, RegistrationLookup, Step, WindowLookup
-from merauto.data.face import FACES
-from merauto.data.magnify import MAGNIFICATIONS
-from merauto.data.regions import REGIONS
-from merauto.spec.registry import Registry
+from merauto.data.preprocessing.face import FACES
+from merauto.data.preprocessing.magnify import MAGNIFICATIONS
+from merauto.data.preprocessing.regions import REGIONS
+from merauto.pipeline.registry import Registry
 
 # The preprocessing slots, in the order they act, with their registries.
 PREPROCESSING: dict[str, Registry[Any]] = {"face": FACES, "magnification": MAGNIFICATIONS, "roi": REGIONS}
@@ -34,7 +34,7 @@ class StreamLayout:
     stacked as channels (frame-major), repeated for each region. ``reference``: frame 0 is
     the one later frames move from (sequences, key frames); ``evenly_spaced``: the frames
     sample time uniformly (sequences). ``vector``: a (D,) feature vector; ``landmark_graph``: one
-    laid out by :func:`merauto.data.landmarks.graph_features`.
+    laid out by :func:`merauto.data.preprocessing.landmarks.graph_features`.
     """
 
     roles: tuple[str, ...] = ()

@@ -34,9 +34,9 @@ from kornia.enhance import adjust_brightness, adjust_contrast
 from kornia.geometry.transform import warp_affine
 
 from merauto.data.inputs import stream_layouts
+from merauto.data.preprocessing.temporal import resample_windows
 from merauto.data.streams import StreamLayout
-from merauto.data.temporal import resample_windows
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 MOTION_ROLES = frozenset({"u", "v", "magnitude", "strain", "dynamic"})  # channels linear in the motion
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the option checks import this module: only what they need
-    from merauto.data.long_videos import LongVideo
+    from merauto.data.long_videos.folders import LongVideo
 
 CANARIES = ("control", "labels", "all")
 CANARY_SALT = 0xCA7A  # the corruption's own random stream, apart from every seed a model or split draws

@@ -34,7 +34,7 @@ from merauto.evaluator.engine import INFERENCE_ROWS, Member, ModelSet, resolve_m
 from merauto.evaluator.nested import EvalData, training_rows
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Scratch
-from merauto.spec.config import Choice, PipelineConfig, TrainingConfig
+from merauto.pipeline.config import Choice, PipelineConfig, TrainingConfig
 
 MIN_FIT_TRIALS = 4  # finished trials before the four coefficients are fitted (before: the prior, scaled)
 PRIOR = (0.5, 0.008, 2.9, 1.0)  # s per trial, per GFLOP, per million operators, per 1e9 elements returned: one core of the project machine

@@ -44,7 +44,7 @@ from merauto.evaluator.optim import AVERAGING, OPTIMISERS, SCHEDULES
 from merauto.evaluator.own_network import ModelFactory, OwnNetwork
 from merauto.evaluator.settings import MODES
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
-from merauto.spec.config import PipelineConfig
+from merauto.pipeline.config import PipelineConfig
 
 INFERENCE_ROWS = 256  # rows per forward pass at inference
 

@@ -15,7 +15,7 @@ import optuna
 import torch
 from torch import Tensor, nn
 
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 class Fusion(Component):

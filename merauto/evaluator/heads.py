@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from merauto.errors import MerautoError
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 @dataclass(frozen=True)

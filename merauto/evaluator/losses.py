@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from merauto.evaluator.losses import LOSSES
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES, trunk_features
 from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
-from merauto.spec.config import PipelineConfig
-from merauto.spec.registry import embedded
+from merauto.pipeline.config import PipelineConfig
+from merauto.pipeline.registry import embedded
 
 
 class MultiStreamNet(nn.Module):
@@ -70,7 +70,7 @@ def build_model(
 
     STSTNet's three branches of 3, 5 and 8 channels on a 28x28 flow + strain map have 1683 parameters:
 
-    >>> from merauto.spec import Choice, PipelineConfig
+    >>> from merauto.pipeline import Choice, PipelineConfig
     >>> branches = {"n": 3, "width_0": 3, "width_1": 5, "width_2": 8, "kernel_0": 3, "kernel_1": 3, "kernel_2": 3}
     >>> config = PipelineConfig(
     ...     input=Choice("flow_strain"), topology=Choice("branches", branches), block=Choice("conv_bn_relu"), loss=Choice("cross_entropy")

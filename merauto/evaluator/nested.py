@@ -39,7 +39,7 @@ from merauto.evaluator.own_network import ModelFactory
 from merauto.evaluator.protocol import OuterFold, inner_splits, outer_folds
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import Checkpoint
-from merauto.spec.config import PipelineConfig
+from merauto.pipeline.config import PipelineConfig
 
 
 @dataclass(frozen=True)
@@ -404,7 +404,7 @@ def evaluate_trial(
     Six subjects of six clips each, leave-one-subject-out with a 25% inner holdout:
 
     >>> import numpy as np
-    >>> from merauto.spec import Choice, PipelineConfig, TrainingConfig
+    >>> from merauto.pipeline import Choice, PipelineConfig, TrainingConfig
     >>> labels = np.arange(36) % 3
     >>> flow = np.random.default_rng(0).normal(size=(36, 3, 12, 12)).astype(np.float32) + labels[:, None, None, None]
     >>> data = EvalData(

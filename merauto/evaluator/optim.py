@@ -19,8 +19,8 @@ import optuna
 import torch
 from torch import Tensor
 
-from merauto.spec.config import TrainingConfig
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.config import TrainingConfig
+from merauto.pipeline.registry import Component, Registry
 
 Grads = dict[str, Tensor | None]
 
@@ -240,7 +240,7 @@ class StochasticAverage(WeightAverage):
 class Averaging(Component):
     """A registered weight average: what each member is evaluated with (inner validation, snapshots,
     test predictions, exported weights). Its hyper-parameters are training settings named
-    ``<name>_<param>`` (``training.ema_decay``), chosen as :func:`~merauto.spec.registry.suggest_embedded` does."""
+    ``<name>_<param>`` (``training.ema_decay``), chosen as :func:`~merauto.pipeline.registry.suggest_embedded` does."""
 
     def build(self, params: dict[str, Tensor], buffers: dict[str, Tensor], hyper: dict[str, Any], max_epochs: int) -> WeightAverage | None:
         """The average of stacked ``params`` and ``buffers`` (``None``: members are evaluated with their trained weights)."""

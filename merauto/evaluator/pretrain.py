@@ -22,7 +22,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.settings import PRETRAIN_DATASETS, EvaluationSettings
 from merauto.evaluator.strategies import STRATEGIES, Checkpoint
-from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig
+from merauto.pipeline.config import IDENTITY_CHOICES, Choice, PipelineConfig
 
 
 def initial_weights(config: PipelineConfig, evaluation: EvaluationSettings, cache_dir: Path) -> Checkpoint | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import find_peaks, peak_widths
 
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 from merauto.evaluator.spotting_metrics import SpotCounts, match, subject_counts
 
 KINDS = ("micro", "macro")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 
 IOU_THRESHOLD = 0.5
 

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from merauto.errors import MerautoError
 from merauto.evaluator.heads import AuxBatch, AuxHead, AuxTerm, RowTargets
 from merauto.evaluator.weights_file import load_weights
-from merauto.spec.config import Choice, PipelineConfig
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.config import Choice, PipelineConfig
+from merauto.pipeline.registry import Component, Registry
 
 
 class Strategy(Component):

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from merauto.data.expression_tables import Expression
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.expression_tables import Expression
+from merauto.data.long_videos.folders import Interval
 from merauto.evaluator.spotting_metrics import SpotCounts, matched_pairs, subject_counts
 
 

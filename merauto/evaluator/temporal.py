@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.topologies import trunk_features
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 HIDDEN = 32  # state size of the recurrent heads
 WIDTHS = (16, 32)  # channels of the two stages of the 3D / (2+1)D trunks

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from merauto.evaluator.blocks.graph import graph_convolve, grid_adjacency, grid_nodes, pool_nodes
 from merauto.evaluator.blocks.transformer import TransformerBlock
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 class BlockFactory(Protocol):

@@ -14,10 +14,10 @@ import optuna
 import torch
 from torch import Tensor, nn
 
-from merauto.data.landmarks import graph_points
+from merauto.data.preprocessing.landmarks import graph_points
 from merauto.data.streams import StreamLayout
 from merauto.evaluator.blocks.graph import graph_convolve, normalised, pool_nodes
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 MLP_WIDTH = 64  # hidden units of the mlp trunk
 GCN_WIDTH = 32  # node features after each GCN layer

@@ -15,9 +15,9 @@ from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import MODES, PRETRAIN_DATASETS, EvaluationSettings
 from merauto.evaluator.weights_check import check_weights_file
 from merauto.orchestrator.settings_diff import dataset_differences
+from merauto.pipeline.objectives import CostLimits, check_limits
 from merauto.results.run_dir import RunInfo, load_run
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
-from merauto.spec.objectives import CostLimits, check_limits
 
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = ("tpe", "local")  # --sampler

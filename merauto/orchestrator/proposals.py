@@ -26,8 +26,8 @@ from merauto.evaluator.cost import CostModel, TrialWork, device_kind, trial_work
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.settings import EvaluationSettings
+from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
-from merauto.spec.config import PipelineConfig
 
 MAX_REFUSALS_IN_A_ROW = 40  # proposals refused one after another before the search stops and says why
 REFERENCE_PRESETS = ("ststnet", "off_apexnet", "lbp_top_linear")  # the first one the dataset can feed is the reference

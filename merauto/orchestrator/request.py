@@ -14,12 +14,12 @@ from typing import Any
 from merauto.data.request import cache_dir_from, dataset_request
 from merauto.errors import MerautoError
 from merauto.evaluator.protocol import parse_inner, parse_outer
+from merauto.orchestrator.durations import parse_duration
 from merauto.orchestrator.options import SearchOptions
+from merauto.pipeline.objectives import CostLimits, parse_objectives
 from merauto.results.arguments import check_confirm_options
 from merauto.results.run_dir import DEFAULT_RUNS
 from merauto.search_space.defaults import MAX_EPOCHS, RELATIVE_TRIAL_LIMIT, STARTUP_TRIALS
-from merauto.spec.durations import parse_duration
-from merauto.spec.objectives import CostLimits, parse_objectives
 
 
 @dataclass(frozen=True)

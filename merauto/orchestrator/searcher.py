@@ -38,12 +38,12 @@ from merauto.orchestrator.study import (
     PREDICTED_ATTR,
     set_constraints,
 )
+from merauto.pipeline.config import PipelineConfig
+from merauto.pipeline.objectives import LATENCY_METRIC, CostLimits
 from merauto.results.storage import NOT_TRAINED_ATTR, PRESET_ATTR, RETRY_OF_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import SpaceContext, define_by_run, resolve
-from merauto.spec.config import PipelineConfig
-from merauto.spec.objectives import LATENCY_METRIC, CostLimits
 
 CRASH_MESSAGE = (
     "the Ray worker running this trial died before reporting (its node was lost or the process was killed; the logs of a "

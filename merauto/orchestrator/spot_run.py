@@ -8,11 +8,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from merauto.data.long_videos import LongVideo
+from merauto.data.long_videos.folders import LongVideo
 from merauto.orchestrator.spot_search import search_spots
-from merauto.results.spot_report import print_spot_report
-from merauto.results.spot_report_html import write_spot_html
-from merauto.results.spot_store import SpotTrial
+from merauto.results.spotting.report import print_spot_report
+from merauto.results.spotting.report_html import write_spot_html
+from merauto.results.spotting.store import SpotTrial
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def run_spot(videos: list[LongVideo], request: SpotRequest, console: Console) ->
     trials = search_spots(videos, r.run_dir, r.study, r.budget, r.seed, r.storage_url, console, r.spotters, r.device, None, r.cache_dir)
     print_spot_report(trials, Console(), r.resamples)
     if r.recognise is not None and trials:
-        from merauto.results.spot_then_recognise import STR_FILE, print_str, spot_then_recognise, write_str
+        from merauto.results.spotting.then_recognise import STR_FILE, print_str, spot_then_recognise, write_str
 
         with console.status("recognising the micro-expressions each fold's selected spotter found"):
             score = spot_then_recognise(trials, videos, r.recognise, r.cache_dir)
@@ -47,7 +47,7 @@ def run_spot(videos: list[LongVideo], request: SpotRequest, console: Console) ->
         console.print(f"wrote {write_str(score, r.run_dir / STR_FILE)}")
     console.print(f"wrote {write_spot_html(trials, r.run_dir, n_resamples=r.resamples)}")
     if r.export and trials:
-        from merauto.results.spotter_export import export_spotter
+        from merauto.results.spotting.export import export_spotter
 
         console.print(f"spotter exported to {export_spotter(trials, videos, r.run_dir / 'export' / 'spotter', r.preprocessing, r.device)}")
     return trials

@@ -28,18 +28,18 @@ from rich.console import Console
 
 from merauto.atomic import write_text_atomic
 from merauto.data.cache import FeatureCache
-from merauto.data.long_videos import LongVideo
+from merauto.data.long_videos.folders import LongVideo
 from merauto.evaluator.spotters import SPOTTERS, Memo, evaluate
 from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import KINDS, frames_of
 from merauto.orchestrator.driver import DriverId, DriverPresence, StaleTrials
 from merauto.orchestrator.spot_progress import SpotProgress
 from merauto.orchestrator.study import recover_interrupted
+from merauto.pipeline.registry import suggest_choice
 from merauto.results.run_dir import default_storage_url
 from merauto.results.run_lock import run_dir_lock
-from merauto.results.spot_store import RESULTS, SpotTrial, load_spot_trials, spot_record
+from merauto.results.spotting.store import RESULTS, SpotTrial, load_spot_trials, spot_record
 from merauto.results.storage import counted_trials, open_storage
-from merauto.spec.registry import suggest_choice
 
 
 def sample_spotter(trial: optuna.Trial, spotters: list[str]) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from merauto.orchestrator.local_sampler import LocalSearchSampler
 from merauto.orchestrator.settings_diff import refuse_other_settings
+from merauto.pipeline.objectives import OBJECTIVES, CostLimits
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, PROTOCOL_ATTR, RETRY_OF_ATTR, counted_trials
 from merauto.search_space.defaults import MAX_EPOCHS, STARTUP_TRIALS
 from merauto.search_space.presets import PRESETS
 from merauto.search_space.space import SpaceContext, runnable_inputs
-from merauto.spec.objectives import OBJECTIVES, CostLimits
 
 OBJECTIVE = "inner_uf1"  # the metric Ray Tune and Optuna see: pooled inner-validation UF1
 RUNG = "rung"  # multi-fidelity: how many fold rungs are done (1, 2, ...)

@@ -31,8 +31,8 @@ from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import COST_CEILINGS, COST_LOAD, COST_MODELS, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
-from merauto.spec.config import PipelineConfig
-from merauto.spec.objectives import LATENCY_METRIC
+from merauto.pipeline.config import PipelineConfig
+from merauto.pipeline.objectives import LATENCY_METRIC
 
 
 @dataclass(frozen=True)

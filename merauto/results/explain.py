@@ -25,7 +25,7 @@ from merauto.data.cache import FeatureCache
 from merauto.data.datasets import DatasetRequest, load_index
 from merauto.data.features import inputs_for
 from merauto.errors import MerautoError
-from merauto.results.export import ExportedPipeline, export_pipeline
+from merauto.results.export.pipeline import ExportedPipeline, export_pipeline
 from merauto.results.run_dir import load_run
 from merauto.results.selection import selected_trial
 from merauto.results.store import ResultsStore

@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from merauto.evaluator.metrics import accuracy_by_group, paired_subject_bootstrap, subject_bootstrap, uf1
+from merauto.pipeline.config import SLOTS
+from merauto.pipeline.objectives import OBJECTIVES
 from merauto.results.audit import ALL_SOURCES, NESTED, Audit, source_names
 from merauto.results.selection import Estimate, trial_estimate
 from merauto.results.store import StoredTrial, TrialTiming
-from merauto.spec.config import SLOTS
-from merauto.spec.objectives import OBJECTIVES
 
 PALETTE = plotly.colors.qualitative.Plotly  # one colour per estimate, the same in every figure
 TRUSTED_IMPORTANCE_TRIALS = 30  # fewer complete trials than this: importances are shown with a caveat

@@ -3,9 +3,9 @@ eligible trial beats on every objective."""
 
 from __future__ import annotations
 
+from merauto.pipeline.objectives import OBJECTIVES
 from merauto.results.selection import eligible
 from merauto.results.store import StoredTrial
-from merauto.spec.objectives import OBJECTIVES
 
 
 def costs(trial: StoredTrial, objectives: tuple[str, ...]) -> tuple[float, ...] | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from merauto.atomic import write_text_atomic
+from merauto.pipeline.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
+from merauto.pipeline.objectives import OBJECTIVES
 from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
 from merauto.results.ensemble import ensemble_rows
@@ -29,8 +31,6 @@ from merauto.results.report import (
     trial_counts,
 )
 from merauto.results.selection import Estimate, eligible, selected_trial
-from merauto.spec.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
-from merauto.spec.objectives import OBJECTIVES
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1400px}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px}

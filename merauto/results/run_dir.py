@@ -14,8 +14,8 @@ from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
 from merauto.evaluator.protocol import parse_inner, parse_outer
 from merauto.evaluator.settings import EvaluationSettings
+from merauto.pipeline.objectives import CostLimits
 from merauto.search_space.defaults import MAX_EPOCHS
-from merauto.spec.objectives import CostLimits
 
 RUN_INFO = "merauto.json"
 DEFAULT_RUNS = Path("merauto-runs")
@@ -71,7 +71,7 @@ class RunInfo:
     pruning: str = "none"  # "none", or "asha:ETA" / "race:ALPHA" for multi-fidelity over fold rungs
     strict: bool = False  # one independent study per outer fold
     max_epochs: int = MAX_EPOCHS  # upper bound of the sampled epoch limit
-    objectives: tuple[str, ...] = ("uf1",)  # what the study optimises (merauto.spec.objectives)
+    objectives: tuple[str, ...] = ("uf1",)  # what the study optimises (merauto.pipeline.objectives)
     limits: CostLimits = CostLimits()  # constraints on a trial's cost; trials beyond them are infeasible
 
     def protocol(self) -> dict[str, Any]:

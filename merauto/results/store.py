@@ -20,9 +20,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from merauto.errors import MerautoError
 from merauto.evaluator.nested import TrialOutcome
 from merauto.faults import crash_point
+from merauto.pipeline.config import PipelineConfig
 from merauto.results.run_dir import RESULTS_FILE
 from merauto.results.sqlite_files import check_sqlite_writable, sqlite_failure
-from merauto.spec.config import PipelineConfig
 
 
 class _Base(DeclarativeBase):

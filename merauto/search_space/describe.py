@@ -16,10 +16,10 @@ from rich.tree import Tree
 
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.optim import AVERAGING, OPTIMISERS
+from merauto.pipeline.config import Choice, PipelineConfig
+from merauto.pipeline.registry import Component
 from merauto.search_space.defaults import MAX_EPOCHS
 from merauto.search_space.space import REGISTRIES, TRAINING_REGISTRIES, TRUNKS, SpaceContext, choose_trunks, define_by_run
-from merauto.spec.config import Choice, PipelineConfig
-from merauto.spec.registry import Component
 
 
 @dataclass(frozen=True)

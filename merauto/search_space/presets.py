@@ -7,7 +7,7 @@ classes and are asserted in ``tests/test_search_space.py``.
 
 from __future__ import annotations
 
-from merauto.spec.config import Choice, PipelineConfig, TrainingConfig
+from merauto.pipeline.config import Choice, PipelineConfig, TrainingConfig
 
 FLOW = Choice("flow_strain", {"size": 28, "flow_method": "farneback", "flow_channels": "u+v+strain"})
 TRAINING = TrainingConfig(lr=1e-3, weight_decay=1e-4, batch_size=32, max_epochs=60, class_weighting="balanced", dropout=0.0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import optuna
 
 from merauto.data.inputs import INPUTS
-from merauto.data.landmarks import index_has_landmarks
+from merauto.data.preprocessing.landmarks import index_has_landmarks
 from merauto.data.sample_index import SampleIndex
 from merauto.data.streams import PREPROCESSING
 from merauto.evaluator.augment import AUGMENTS
@@ -32,9 +32,9 @@ from merauto.evaluator.strategies import STRATEGIES
 from merauto.evaluator.temporal import TEMPORAL_TRUNKS
 from merauto.evaluator.topologies import TOPOLOGIES
 from merauto.evaluator.vector_trunks import VECTOR_TRUNKS
+from merauto.pipeline.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
+from merauto.pipeline.registry import embed, embedded, suggest_choice, suggest_embedded
 from merauto.search_space.defaults import MAX_EPOCHS
-from merauto.spec.config import IDENTITY_CHOICES, Choice, PipelineConfig, TrainingConfig
-from merauto.spec.registry import embed, embedded, suggest_choice, suggest_embedded
 
 REGISTRIES = {
     "input": INPUTS,

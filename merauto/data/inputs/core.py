@@ -15,8 +15,8 @@ from typing import Any
 
 from merauto.data.clip import Step
 from merauto.data.streams import PREPROCESSING, STREAM_BUILDERS, StreamLayout, StreamSpec
-from merauto.spec.config import PipelineConfig
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.config import PipelineConfig
+from merauto.pipeline.registry import Component, Registry
 
 StreamParams = dict[str, tuple[str, dict[str, Any]]]  # stream name -> (builder kind, builder parameters)
 

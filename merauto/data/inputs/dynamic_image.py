@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from merauto.data.clip import PreparedClip
-from merauto.data.dynamic_image import dynamic_image
 from merauto.data.inputs.core import INPUTS, InputKind, StreamParams
+from merauto.data.preprocessing.dynamic_image import dynamic_image
+from merauto.data.preprocessing.temporal import resample_frames
 from merauto.data.streams import IMAGE_STEPS, StreamLayout, stream_builder
-from merauto.data.temporal import resample_frames
 
 
 @stream_builder("dynamic_image", version="1", layout=lambda p: StreamLayout(("dynamic",)), uses=IMAGE_STEPS)

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from merauto.data.clip import PreparedClip
-from merauto.data.flow import FLOW_METHODS, flow_components, optical_flow
 from merauto.data.inputs.core import INPUTS, InputKind, StreamParams
+from merauto.data.preprocessing.flow import FLOW_METHODS, flow_components, optical_flow
 from merauto.data.streams import IMAGE_STEPS, StreamLayout, stream_builder
 
 DEFAULT_FLOW_CHANNELS = "u+v+strain"

@@ -8,7 +8,7 @@ import numpy as np
 
 from merauto.data.clip import PreparedClip
 from merauto.data.inputs.core import INPUTS, InputKind, StreamParams
-from merauto.data.landmarks import graph_features
+from merauto.data.preprocessing.landmarks import graph_features
 from merauto.data.streams import StreamLayout, stream_builder
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from merauto.data.clip import PreparedClip
 from merauto.data.inputs.core import INPUTS, InputKind, StreamParams
-from merauto.data.lbp_top import lbp_top
+from merauto.data.preprocessing.lbp_top import lbp_top
+from merauto.data.preprocessing.temporal import resample_frames
 from merauto.data.streams import StreamLayout, stream_builder
-from merauto.data.temporal import resample_frames
 
 LBP_TOP_DEFAULTS = {"blocks": 4}
 LBP_TOP_CHOICES = {"blocks": (3, 5)}

@@ -8,8 +8,8 @@ import numpy as np
 
 from merauto.data.clip import PreparedClip
 from merauto.data.inputs.core import INPUTS, InputKind, StreamParams
+from merauto.data.preprocessing.temporal import resample_frames
 from merauto.data.streams import IMAGE_STEPS, StreamLayout, stream_builder
-from merauto.data.temporal import resample_frames
 
 SEQUENCE_DEFAULTS = {"frames": 8}
 SEQUENCE_CHOICES = {"frames": (4, 8)}

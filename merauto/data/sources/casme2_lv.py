@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from merauto.data.findings import Finding
+from merauto.data.checks.findings import Finding
 from merauto.data.locations import SourceLocation
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 from merauto.data.sheets import cell_text, read_tables
 from merauto.data.sources.long_video_catalogue import (
     BAD_SHEET,

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample, frame_value
-from merauto.data.findings import Finding, LoadedDataset
 from merauto.data.labels import CLASS_SCHEMES
 from merauto.data.locations import SourceLocation
 from merauto.data.sample_index import SampleIndex

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from merauto.data import findings as kinds
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample
-from merauto.data.findings import Finding, LoadedDataset
 from merauto.data.labels import CLASS_SCHEMES
 from merauto.data.locations import DataConfig, SourceLocation, locate
 from merauto.data.sample_index import COMPOSITE_CLASSES, Sample, SampleIndex

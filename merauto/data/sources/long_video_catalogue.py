@@ -1,7 +1,7 @@
 """What a long-video set holds before any frame is decoded: its video folders (frame files listed
 and numbered) and the coded intervals of its sheet rows, checked against those files.
 
-Every problem becomes a :class:`~merauto.data.findings.Finding` naming its file (and row) and
+Every problem becomes a :class:`~merauto.data.checks.findings.Finding` naming its file (and row) and
 the fix; :meth:`LongVideoCatalogue.require` refuses a set with errors before its frames are read.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from merauto.data.cache import content_key
-from merauto.data.findings import Finding
+from merauto.data.checks.findings import Finding
 from merauto.data.frames import FRAME_SUFFIXES
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 from merauto.data.sheets import normalise_header
 from merauto.errors import MerautoError
 

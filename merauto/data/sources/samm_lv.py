@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from merauto.data.findings import Finding
+from merauto.data.checks.findings import Finding
 from merauto.data.locations import SourceLocation
-from merauto.data.long_videos import Interval
+from merauto.data.long_videos.folders import Interval
 from merauto.data.sheets import Column, read_sheet
 from merauto.data.sources.long_video_catalogue import (
     BAD_FILENAME,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from merauto.data.checks.findings import LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample
-from merauto.data.findings import LoadedDataset
 from merauto.data.labels import CLASS_SCHEMES
 from merauto.data.locations import SourceLocation
 from merauto.data.sample_index import SampleIndex

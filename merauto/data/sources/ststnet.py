@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merauto.data import findings as kinds
-from merauto.data.findings import Finding, LoadedDataset
+from merauto.data.checks import findings as kinds
+from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.labels import CLASS_SCHEMES
 from merauto.data.sample_index import COMPOSITE_CLASSES, Sample, SampleIndex
 from merauto.data.sources.composite import composite_rows

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from merauto.data.landmarks import LANDMARKS_FILE
+from merauto.data.preprocessing.landmarks import LANDMARKS_FILE
 from merauto.data.synthetic.face import FaceIdentity, landmarks, render_neutral, sample_identity
 from merauto.data.synthetic.motion import (
     ACTION_UNITS,

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from torch import Tensor, nn
 
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 class Block(Component):

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from merauto.data.long_videos import LongVideo
+from merauto.data.long_videos.folders import LongVideo
 from merauto.evaluator.canary import corrupt_videos
 from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import Detection, SpotOutcome, Spotted, VideoSignal, evaluate_spotter, video_signal
-from merauto.spec.registry import Component, Registry
+from merauto.pipeline.registry import Component, Registry
 
 
 @dataclass

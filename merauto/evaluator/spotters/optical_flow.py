@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from merauto.data.long_videos import LongVideo
+from merauto.data.long_videos.folders import LongVideo
 from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Memo, Spotter, detection_of
 from merauto.evaluator.spotters.flow_bank import FlowBank
 from merauto.evaluator.spotting import KINDS, VideoSignal, choose_thresholds, frames_of, video_signal

@@ -25,7 +25,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from merauto.data.long_videos import LongVideo
+from merauto.data.long_videos.folders import LongVideo
 from merauto.errors import MerautoError
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.spotters.core import SPOTTERS, FittedSpotter, Memo, Spotter, detection_of
