@@ -185,7 +185,6 @@ def _read_long_video_set(options: SpotOptions, console: Console) -> list:
     from rich.progress import Progress
 
     from merauto.data.locations import read_data_config
-    from merauto.data.long_videos.frames import read_long_videos
     from merauto.data.long_videos.sets import read_catalogue
 
     config = read_data_config(options.data_config) if options.data_config else None
@@ -194,6 +193,8 @@ def _read_long_video_set(options: SpotOptions, console: Console) -> list:
     catalogue.require()
     _require_subjects(len({v.subject for v in catalogue.videos}), f"{catalogue.title} ({catalogue.origin})")
     console.print(f"{catalogue.title}: {escape(catalogue.origin)}", highlight=False)
+    from merauto.data.long_videos.frames import read_long_videos  # imports torch: after the sheet and folders are checked
+
     size, step = options.frame_size or SPOT_FRAME_SIZE, options.frame_step or options.default_step()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"reading {len(catalogue.videos)} videos (face crops of {size} px, every {step}. frame)", total=None)
