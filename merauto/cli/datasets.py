@@ -66,13 +66,12 @@ def _check_long_video_dataset(args: argparse.Namespace, console: Console) -> int
 def cmd_datasets_list(args: argparse.Namespace, console: Console) -> int:
     """`merauto datasets list`: the datasets, their class schemes, and what the data root holds."""
     from merauto.data.datasets import DATASETS
-    from merauto.data.labels import CLASS_SCHEMES
     from merauto.data.locations import DATA_ROOT_ENV, NATIVE_LAYOUTS, data_root_from, find_source
 
     out = Console(highlight=False)
-    for name, description in DATASETS.items():
-        out.print(f"[bold]{name}[/]: {description}")
-        for scheme, definition in CLASS_SCHEMES.get(name, {}).items():
+    for name, dataset in DATASETS.items():
+        out.print(f"[bold]{name}[/]: {dataset.description}")
+        for scheme, definition in dataset.class_schemes.items():
             out.print(f"    --classes {scheme}: {definition.description}")
     root = data_root_from(args.data_root)
     out.print(f"\ndata root: {root or f'none (pass --data-root DIR or set {DATA_ROOT_ENV})'}")

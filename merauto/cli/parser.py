@@ -56,7 +56,9 @@ def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     from merauto.data.datasets import DATASETS
 
     group = parser.add_argument_group("dataset")
-    group.add_argument("--dataset", default="synthetic", help="dataset to use: " + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
+    group.add_argument(
+        "--dataset", default="synthetic", help="dataset to use: " + "; ".join(f"{k}: {v.description}" for k, v in DATASETS.items())
+    )
     group.add_argument(
         "--manifest", type=Path, default=None, help="CSV manifest for --dataset manifest (columns: subject, sample, label, frames_dir, ...)"
     )

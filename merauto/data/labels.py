@@ -1,10 +1,9 @@
-"""Class schemes: how a dataset's raw emotion labels become the classes a search predicts."""
+"""Class schemes: how a dataset's raw emotion labels become the classes a search predicts (each
+dataset's module in :mod:`merauto.data.datasets` declares its own)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from merauto.data.sample_index import COMPOSITE_CLASSES
 
 ALL_LABELS = "all"  # scheme keeping every raw label found as its own class
 
@@ -35,46 +34,9 @@ class ClassScheme:
         return self.mapping.get(raw)
 
 
-def _identity(*labels: str) -> dict[str, str]:
+def identity(*labels: str) -> dict[str, str]:
+    """A mapping that keeps each of ``labels`` as its own class."""
     return {label: label for label in labels}
 
 
-NEGATIVE, POSITIVE, SURPRISE = COMPOSITE_CLASSES
-
-# dataset -> scheme name -> scheme; the first scheme of a dataset is its default.
-CLASS_SCHEMES: dict[str, dict[str, ClassScheme]] = {
-    "composite": {"3": ClassScheme("negative, positive, surprise (MEGC2019)", _identity(*COMPOSITE_CLASSES))},
-    "casme2": {
-        "5": ClassScheme(
-            "happiness, disgust, repression, surprise, others (fear and sadness dropped)",
-            _identity("happiness", "disgust", "repression", "surprise", "others"),
-        ),
-        "3": ClassScheme(
-            "the composite's mapping: happiness->positive; disgust, repression->negative; surprise",
-            {"happiness": POSITIVE, "disgust": NEGATIVE, "repression": NEGATIVE, "surprise": SURPRISE},
-        ),
-        ALL_LABELS: ClassScheme("every raw emotion label of the coding sheet"),
-    },
-    "samm": {
-        "5": ClassScheme(
-            "anger, contempt, happiness, surprise, other (disgust, fear and sadness dropped)",
-            _identity("anger", "contempt", "happiness", "surprise", "other"),
-        ),
-        "3": ClassScheme(
-            "the composite's mapping: happiness->positive; anger, contempt, disgust, fear, sadness->negative; surprise",
-            {
-                "happiness": POSITIVE,
-                **{label: NEGATIVE for label in ("anger", "contempt", "disgust", "fear", "sadness")},
-                "surprise": SURPRISE,
-            },
-        ),
-        ALL_LABELS: ClassScheme("every raw emotion label of the coding sheet"),
-    },
-    "smic": {"3": ClassScheme("negative, positive, surprise (the folder names)", _identity(*COMPOSITE_CLASSES))},
-    "casme": {ALL_LABELS: ClassScheme("every raw emotion label of the coding sheet")},
-}
-
-
-def default_scheme(dataset: str) -> str:
-    """The scheme a dataset uses when ``--classes`` is not given."""
-    return next(iter(CLASS_SCHEMES[dataset]))
+EVERY_LABEL = ClassScheme("every raw emotion label of the coding sheet")  # the `all` scheme of a coded dataset

@@ -263,11 +263,12 @@ def locate(source: str, root: Path | None, config: DataConfig | None) -> SourceL
 
 def no_data_error(sources: list[str]) -> MerautoError:
     """The message for a licensed dataset asked for with no data configured."""
-    titles = ", ".join(NATIVE_LAYOUTS[s].title for s in sources)
-    looked = "; ".join(NATIVE_LAYOUTS[s].describe() for s in sources)
+    layouts = [NATIVE_LAYOUTS[s] for s in sources if s in NATIVE_LAYOUTS]  # a dataset of its own layout reads its own folders
+    titles = ", ".join(NATIVE_LAYOUTS[s].title if s in NATIVE_LAYOUTS else s for s in sources)
+    looked = f" Under a data root merauto looks for {'; '.join(layout.describe() for layout in layouts)}" if layouts else ""
     return MerautoError(
         f"this dataset needs the licensed {titles} data, which merauto never downloads, and none is configured "
-        f"(no --data-root, no ${DATA_ROOT_ENV}, no --data-config). Under a data root merauto looks for {looked}",
+        f"(no --data-root, no ${DATA_ROOT_ENV}, no --data-config).{looked}",
         f"obtain the datasets from their authors, then pass --data-root DIR, set {DATA_ROOT_ENV}=DIR, or give their paths "
         "in a --data-config FILE; `--dataset synthetic` runs without any licensed data",
     )

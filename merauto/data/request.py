@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from merauto.data.cache import default_cache_dir
-from merauto.data.datasets import LICENSED, DatasetRequest, check_sources
+from merauto.data.datasets import DATASETS, DatasetRequest, check_sources
 from merauto.data.locations import data_root_from
 from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.errors import MerautoError
@@ -59,7 +59,7 @@ def dataset_request(
         dataset,
         spec,
         _path(manifest),
-        data_root=data_root_from(root) if dataset in LICENSED else root,
+        data_root=data_root_from(root) if dataset in DATASETS and DATASETS[dataset].licensed else root,
         data_config=_path(data_config),
         classes=classes,
         features=_path(features),

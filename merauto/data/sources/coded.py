@@ -14,7 +14,7 @@ from pathlib import Path
 from merauto.data.checks import findings as kinds
 from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample, frame_value
-from merauto.data.labels import CLASS_SCHEMES
+from merauto.data.labels import ClassScheme
 from merauto.data.locations import SourceLocation
 from merauto.data.sample_index import SampleIndex
 from merauto.data.sheets import Column, SheetRow, read_sheet
@@ -118,10 +118,10 @@ def clip_spec(
     return spec, notes
 
 
-def read_coded(name: str, location: SourceLocation, scheme_name: str, index_name: str) -> LoadedDataset:
-    """A coding-sheet dataset on its own, its raw labels mapped by the class scheme ``scheme_name``."""
+def read_coded(name: str, location: SourceLocation, scheme: ClassScheme, index_name: str) -> LoadedDataset:
+    """A coding-sheet dataset on its own, its raw labels mapped by ``scheme``."""
     assert location.coding is not None
-    dataset, scheme = CODED[name], CLASS_SCHEMES[name][scheme_name]
+    dataset = CODED[name]
     samples, found, mapped = [], [], set()
     for clip in coded_clips(dataset, location.coding).values():
         label = scheme.map(clip.row.values["emotion"])

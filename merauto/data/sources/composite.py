@@ -15,7 +15,7 @@ from pathlib import Path
 from merauto.data.checks import findings as kinds
 from merauto.data.checks.findings import Finding, LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample
-from merauto.data.labels import CLASS_SCHEMES
+from merauto.data.labels import ClassScheme, identity
 from merauto.data.locations import DataConfig, SourceLocation, locate
 from merauto.data.sample_index import COMPOSITE_CLASSES, Sample, SampleIndex
 from merauto.data.sources import coded, smic
@@ -23,6 +23,20 @@ from merauto.errors import MerautoError
 
 CSV_NAME = "megc2019_composite.csv"
 SOURCES = ("casme2", "samm", "smic")
+NEGATIVE, POSITIVE, SURPRISE = COMPOSITE_CLASSES
+SCHEME = ClassScheme("negative, positive, surprise (MEGC2019)", identity(*COMPOSITE_CLASSES))
+# MEGC2019's mapping of each source's raw labels to the composite's three classes (their `--classes 3`)
+MAPPINGS = {
+    "casme2": ClassScheme(
+        "the composite's mapping: happiness->positive; disgust, repression->negative; surprise",
+        {"happiness": POSITIVE, "disgust": NEGATIVE, "repression": NEGATIVE, "surprise": SURPRISE},
+    ),
+    "samm": ClassScheme(
+        "the composite's mapping: happiness->positive; anger, contempt, disgust, fear, sadness->negative; surprise",
+        {"happiness": POSITIVE, **{label: NEGATIVE for label in ("anger", "contempt", "disgust", "fear", "sadness")}, "surprise": SURPRISE},
+    ),
+    "smic": ClassScheme("negative, positive, surprise (the folder names)", identity(*COMPOSITE_CLASSES)),
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ def _missing_row(row: CompositeRow, sheet: Path | None) -> Finding:
 
 def _label_check(row: CompositeRow, raw_label: str) -> list[Finding]:
     """A warning when the native label does not map to the csv's label (the csv wins)."""
-    mapped = CLASS_SCHEMES[row.dataset]["3"].map(raw_label)
+    mapped = MAPPINGS[row.dataset].map(raw_label)
     if mapped == row.label:
         return []
     return [
@@ -135,5 +149,5 @@ def read_composite(root: Path | None, config: DataConfig | None, index_name: str
             found += more
             if sample is not None:
                 samples.append(sample)
-    index = SampleIndex(index_name, COMPOSITE_CLASSES, tuple(samples), CLASS_SCHEMES["composite"]["3"].description)
+    index = SampleIndex(index_name, COMPOSITE_CLASSES, tuple(samples), SCHEME.description)
     return LoadedDataset(index, tuple(found), origins, expected)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from merauto.data.checks.findings import LoadedDataset
 from merauto.data.clips import ClipSpec, build_sample
-from merauto.data.labels import CLASS_SCHEMES
+from merauto.data.labels import ClassScheme
 from merauto.data.locations import SourceLocation
 from merauto.data.sample_index import SampleIndex
 
@@ -58,9 +58,8 @@ def clip_spec(folder: Path, sample_id: str, subject: str, label: str, raw_label:
     )
 
 
-def read_smic(location: SourceLocation, index_name: str) -> LoadedDataset:
-    """SMIC-HS on its own: every micro-expression clip under ``HS``, labelled by its folder."""
-    scheme = CLASS_SCHEMES["smic"]["3"]
+def read_smic(location: SourceLocation, scheme: ClassScheme, index_name: str) -> LoadedDataset:
+    """SMIC-HS on its own: every micro-expression clip under ``HS``, labelled by its folder as ``scheme`` maps it."""
     samples, found = [], []
     for clip in smic_clips(location.frames).values():
         label = scheme.map(clip.label)

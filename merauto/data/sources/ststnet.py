@@ -12,9 +12,8 @@ from pathlib import Path
 
 from merauto.data.checks import findings as kinds
 from merauto.data.checks.findings import Finding, LoadedDataset
-from merauto.data.labels import CLASS_SCHEMES
 from merauto.data.sample_index import COMPOSITE_CLASSES, Sample, SampleIndex
-from merauto.data.sources.composite import composite_rows
+from merauto.data.sources.composite import SCHEME, composite_rows
 from merauto.errors import MerautoError
 
 STREAM = "flow_strain"  # the stream kind these files hold ready-made
@@ -101,6 +100,6 @@ def read_ststnet(folder: Path, index_name: str, sources: tuple[str, ...] | None 
         f"precomputed flow+strain from {folder} ({'LOSO-arranged, read from u_test' if loso else 'flat'}; "
         f"{spaced} of {len(files)} names with the space before .png)"
     )
-    index = SampleIndex(index_name, COMPOSITE_CLASSES, tuple(samples), CLASS_SCHEMES["composite"]["3"].description)
+    index = SampleIndex(index_name, COMPOSITE_CLASSES, tuple(samples), SCHEME.description)
     expected = {source: sum(r.dataset == source for r in rows) for source in FPS if sources is None or source in sources}
     return LoadedDataset(index, tuple(found), {"composite": origin}, expected)

@@ -1,4 +1,5 @@
-"""Which datasets merauto can load, and how a request for one is described and resolved."""
+"""A dataset merauto loads (:class:`Dataset`), the registry each dataset's module adds itself to
+(:data:`DATASETS`), and a request for one (:class:`DatasetRequest`), checked as it is made."""
 
 from __future__ import annotations
 
@@ -8,32 +9,61 @@ from pathlib import Path
 from typing import Any
 
 from merauto.data.checks.findings import LoadedDataset
-from merauto.data.checks.sufficiency import sufficiency_findings
-from merauto.data.checks.validation import check_files
-from merauto.data.labels import ALL_LABELS, CLASS_SCHEMES, default_scheme
-from merauto.data.locations import locate, no_data_error, read_data_config
-from merauto.data.manifest import read_manifest
-from merauto.data.sample_index import COMPOSITE_CLASSES, SampleIndex
-from merauto.data.sources.coded import CODED, read_coded
+from merauto.data.labels import ALL_LABELS, ClassScheme
+from merauto.data.locations import NATIVE_LAYOUTS, DataConfig, NativeLayout, no_data_error, read_data_config
 from merauto.data.sources.composite import SOURCES as COMPOSITE_SOURCES
-from merauto.data.sources.composite import read_composite
-from merauto.data.sources.smic import read_smic
-from merauto.data.sources.ststnet import read_ststnet
-from merauto.data.synthetic.generator import SyntheticSpec, ensure_generated
+from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.errors import MerautoError
 
-DATASETS: dict[str, str] = {
-    "synthetic": "built-in rendered micro-expression clips (no licence needed); --synthetic-size small|composite",
-    "composite": "MEGC2019 composite of SMIC-HS, CASME II and SAMM: 442 clips, 68 subjects, 3 classes "
-    "(licensed data: --data-root, or --features DIR for STSTNet's precomputed flow)",
-    "casme2": "CASME II (licensed; --data-root); --classes 5, 3 or all",
-    "samm": "SAMM (licensed; --data-root); --classes 5, 3 or all",
-    "smic": "SMIC-HS (licensed; --data-root); 3 classes, apex estimated",
-    "casme": "CASME (licensed; --data-root); --classes all",
-    "manifest": "any dataset described by a CSV manifest (--manifest FILE): subject, sample, label, frames_dir, ...",
-}
-LICENSED = tuple(CLASS_SCHEMES)  # datasets read from a user's licensed copy
-NEEDS = {"composite": list(COMPOSITE_SOURCES), "casme2": ["casme2"], "samm": ["samm"], "smic": ["smic"], "casme": ["casme"]}
+Progress = Callable[[int, int], None] | None
+DEFAULT = "synthetic"  # the dataset of a search that names none: runs without licensed data
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: its ``--dataset`` name and description, how it is read, and for a licensed one
+    its class schemes (the first is the default) and the sources whose files it reads."""
+
+    name: str
+    description: str
+    read: Callable[[DatasetRequest, Path, Progress], LoadedDataset]  # (request, cache folder, progress) -> what was read
+    class_schemes: dict[str, ClassScheme] = field(default_factory=dict)  # empty: not a licensed dataset
+    sources: tuple[str, ...] = ()  # licensed sources it reads (named when none is found)
+    layout: NativeLayout | None = None  # where --data-root finds a licensed set of a layout of its own (the source of its name)
+
+    @property
+    def licensed(self) -> bool:
+        """Read from a user's licensed copy (``--data-root``, ``--data-config``, ``--classes``)."""
+        return bool(self.class_schemes)
+
+    @property
+    def default_scheme(self) -> str:
+        """The class scheme used when ``--classes`` is not given."""
+        return next(iter(self.class_schemes))
+
+
+DATASETS: dict[str, Dataset] = {}  # filled by the package's modules, one per dataset; the default first
+
+
+def register(dataset: Dataset) -> Dataset:
+    """Add ``dataset`` to :data:`DATASETS` (the default dataset is listed first), and its folder layout
+    to :data:`~merauto.data.locations.NATIVE_LAYOUTS` under its name."""
+    if dataset.name in DATASETS:
+        raise ValueError(f"dataset {dataset.name!r} is registered twice")
+    if dataset.layout is not None:
+        NATIVE_LAYOUTS[dataset.name] = dataset.layout
+    ordered = sorted([*DATASETS.values(), dataset], key=lambda d: d.name != DEFAULT)  # stable: then in the order registered
+    DATASETS.clear()
+    DATASETS.update((d.name, d) for d in ordered)
+    return dataset
+
+
+def licensed_config(request: DatasetRequest) -> DataConfig | None:
+    """A licensed dataset's ``--data-config`` read, refusing a request that says where no data is."""
+    config = read_data_config(request.data_config) if request.data_config else None
+    if request.data_root is None and config is None:
+        raise no_data_error(list(request.sources or DATASETS[request.name].sources))
+    return config
 
 
 @dataclass(frozen=True)
@@ -46,7 +76,7 @@ class DatasetRequest:
     datasets (``None``: all of them), for per-dataset and cross-dataset comparisons.
     """
 
-    name: str = "synthetic"
+    name: str = DEFAULT
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
     manifest: Path | None = None
     data_root: Path | None = None
@@ -69,10 +99,15 @@ class DatasetRequest:
         if self.sources is not None:
             object.__setattr__(self, "sources", check_sources(self.name, self.sources))
 
+    @property
+    def dataset(self) -> Dataset:
+        """The registered dataset this request names."""
+        return DATASETS[self.name]
+
     def _check_licensed_options(self) -> None:
         if self.name == "manifest" and self.classes is not None:
             manifest_classes(self.classes)
-        if self.name not in LICENSED:
+        if not self.dataset.licensed:
             classes = () if self.name == "manifest" else (("--classes", self.classes),)
             for option, value in (("--data-root", self.data_root), ("--data-config", self.data_config), *classes):
                 if value is not None:
@@ -90,10 +125,10 @@ class DatasetRequest:
             )
         if self.data_config is not None and not Path(self.data_config).is_file():
             raise MerautoError(f"--data-config {self.data_config} does not exist", "pass the path of a TOML data config file")
-        if self.name in LICENSED:
-            schemes = CLASS_SCHEMES[self.name]
+        if self.dataset.licensed:
+            schemes = self.dataset.class_schemes
             if self.classes is None:
-                object.__setattr__(self, "classes", default_scheme(self.name))
+                object.__setattr__(self, "classes", self.dataset.default_scheme)
             elif self.classes not in schemes:
                 raise MerautoError(
                     f"--classes {self.classes!r} is not a class scheme of {self.name}",
@@ -110,7 +145,7 @@ class DatasetRequest:
             return f"{self.name}{'-features' if self.features is not None else ''}-{'+'.join(self.sources)}"
         if self.features is not None:
             return f"{self.name}-features"
-        if len(CLASS_SCHEMES[self.name]) == 1:
+        if len(self.dataset.class_schemes) <= 1:
             return self.name
         return f"{self.name}-all-labels" if self.classes == ALL_LABELS else f"{self.name}-{self.classes}class"
 
@@ -144,38 +179,6 @@ class DatasetRequest:
         )
 
 
-def load_dataset(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None = None) -> LoadedDataset:
-    """Read ``request``'s annotations and folders; the synthetic dataset is generated into ``cache_dir`` on first use.
-
-    Files are listed, not decoded (see :func:`validate_dataset`). A dataset that cannot be
-    found raises a :class:`MerautoError`; problems with single samples become findings.
-    """
-    loaded = _read(request, cache_dir, progress)
-    return loaded.with_findings(sufficiency_findings(loaded.index))
-
-
-def _read(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None) -> LoadedDataset:
-    name = request.label()
-    if request.name == "synthetic":
-        return read_manifest(ensure_generated(request.synthetic, cache_dir, progress), name, COMPOSITE_CLASSES)
-    if request.name == "manifest":
-        assert request.manifest is not None
-        return read_manifest(Path(request.manifest), name, manifest_classes(request.classes))
-    if request.features is not None:
-        return read_ststnet(Path(request.features), name, request.sources)
-    config = read_data_config(request.data_config) if request.data_config else None
-    if request.data_root is None and config is None:
-        raise no_data_error(list(request.sources or NEEDS[request.name]))
-    assert request.classes is not None
-    if request.name == "composite":
-        return read_composite(request.data_root, config, name, request.sources)
-    location = locate(request.name, request.data_root, config)
-    if request.name == "smic":
-        return read_smic(location, name)
-    assert request.name in CODED
-    return read_coded(request.name, location, request.classes, name)
-
-
 def check_sources(dataset: str, sources: tuple[str, ...] | str) -> tuple[str, ...]:
     """``--sources``: a non-empty subset of the composite's source datasets, in the composite's order.
 
@@ -207,14 +210,3 @@ def manifest_classes(text: str | None) -> tuple[str, ...] | None:
             "pass them comma-separated, e.g. --classes negative,positive,surprise",
         )
     return classes
-
-
-def validate_dataset(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None = None) -> LoadedDataset:
-    """:func:`load_dataset` plus decoding every file once: what `merauto datasets check` and `merauto search` run."""
-    loaded = load_dataset(request, cache_dir)
-    return loaded.with_findings(check_files(loaded.index, progress))
-
-
-def load_index(request: DatasetRequest, cache_dir: Path, progress: Callable[[int, int], None] | None = None) -> SampleIndex:
-    """The sample index of ``request``, refusing one with problems that would break a search."""
-    return load_dataset(request, cache_dir, progress).require()
