@@ -16,11 +16,11 @@ import io
 from merauto.evaluator.metrics import subject_bootstrap, uar, uf1
 from merauto.results.arguments import TABLE_FORMATS
 from merauto.results.audit import ALL_SOURCES, NESTED, ProtocolResult
-from merauto.results.report import Report
+from merauto.results.report import NESTED_ESTIMATES, Report
 from merauto.results.selection import Estimate
 
 FORMATS = TABLE_FORMATS
-NESTED_ESTIMATES = ("per-fold selection", "strict selection")
+
 AUDIT_ROLE = "audit: shortcut protocol (leaks test subjects)"
 Record = dict[str, str | float | None]  # one row of numbers: a score ``k`` with its interval ``k_low``, ``k_high``
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import optuna
 from rich.console import Console
-from rich.table import Table
 
-from merauto.results.audit import Audit, audit_study, print_audit
-from merauto.results.ensemble import EnsembleResult, ensembles, print_ensembles
+from merauto.pipeline.config import PipelineConfig
+from merauto.results.audit import Audit, audit_study, candidate_rows, protocol_rows
+from merauto.results.ensemble import EnsembleResult, ensemble_rows, ensembles
 from merauto.results.integrity import check_integrity
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
@@ -29,7 +29,11 @@ from merauto.results.selection import (
 )
 from merauto.results.storage import RUNGS_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial, TrialTiming
-from merauto.results.tables import print_rows
+from merauto.results.tables import is_wide, print_rows
+
+NESTED_ESTIMATES = ("per-fold selection", "confirmed per-fold selection", "per-fold ensemble", "strict selection")
+ROLES = ("nested", "optimistic", "reference")  # the order estimates are listed in
+FAILED_SHOWN = 5  # failed trials listed on a narrow console
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,18 @@ def _strict_presets(fold_trials: dict[int, list[StoredTrial]]) -> list[Estimate]
     return estimates
 
 
-def fold_rows(report: Report) -> list[dict[str, str]]:
-    """Strict mode: each fold study's best trial."""
+def fold_rows(report: Report, short: bool = False) -> list[dict[str, str]]:
+    """Strict mode: each fold study's best trial; ``short``: its pipeline in a few words (:func:`pipeline_line`), not its config."""
+    key = "pipeline" if short else "config"
     rows = []
     for fold, trials in sorted((report.fold_trials or {}).items()):
         complete = [t for t in trials if t.state == "complete"]
         if not complete:
-            rows.append({"fold": str(fold), "test": "", "trials": str(len(trials)), "best": "-", "inner UF1": "-", "config": ""})
+            rows.append({"fold": str(fold), "test": "", "trials": str(len(trials)), "best": "-", "inner UF1": "-", key: ""})
             continue
         best = max(complete, key=lambda t: (t.objective, -t.number))
         test = best.outcome.folds[0].test.test_group
+        config = pipeline_line(best) if short else best.config.summary() if best.config else ""
         rows.append(
             {
                 "fold": str(fold),
@@ -124,10 +130,32 @@ def fold_rows(report: Report) -> list[dict[str, str]]:
                 "trials": str(len(trials)),
                 "best": str(best.number),
                 "inner UF1": _fmt(best.objective),
-                "config": best.config.summary() if best.config else "",
+                key: config,
             }
         )
     return rows
+
+
+def pipeline_line(trial: StoredTrial) -> str:
+    """A trial's pipeline in a few words for one leaderboard line: its preset's name, or its input,
+    topology x block, optimiser with learning rate, and epoch limit (the full config: ``config.summary()``)."""
+    if trial.preset:
+        return f"preset {trial.preset}"
+    if trial.config is None:
+        return ""
+    return _pipeline_words(trial.config)
+
+
+def _pipeline_words(config: PipelineConfig) -> str:
+    """Input · topology×block · optimiser and learning rate · epoch limit."""
+    t = config.training
+    return f"{config.input.name} · {config.topology.name}×{config.block.name} · {t.optimiser} lr {_scientific(t.lr)} · {t.max_epochs} ep"
+
+
+def _scientific(value: float) -> str:
+    """``value`` to two significant digits in short scientific notation: 0.0015 -> 1.5e-3, 0.001 -> 1e-3."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
 def prediction_errors(timings: list[TrialTiming]) -> list[float]:
@@ -185,15 +213,13 @@ def leaderboard_records(trials: list[StoredTrial]) -> list[dict[str, Any]]:
     return records
 
 
-def leaderboard_rows(report: Report) -> list[dict[str, str]]:
-    """Completed trials by objective (best first), then pruned and failed ones, as text (:func:`leaderboard_records`)."""
+def leaderboard_rows(report: Report, short: bool = False) -> list[dict[str, str]]:
+    """Completed trials by objective (best first), then pruned and failed ones, as text (:func:`leaderboard_records`);
+    ``short``: a ``pipeline`` column of a few words (:func:`pipeline_line`) instead of the ``config`` one."""
+    trials = {t.number: t for t in report.trials}
     rows = []
     for r in leaderboard_records(report.trials):
-        config = r["config"]
-        if r["state"] == "pruned":
-            config = f"{r['note']} | {config}"
-        elif r["state"] == "failed":
-            config = r["note"][:120]
+        described = {"pipeline": pipeline_line(trials[r["trial"]])} if short else {"config": _config_text(r)}
         rows.append(
             {
                 "rank": str(r["rank"]) if r["state"] == "complete" else r["state"],
@@ -205,10 +231,19 @@ def leaderboard_rows(report: Report) -> list[dict[str, str]]:
                 "outer UAR": _fmt(r["outer_uar"]),
                 "params": str(r["n_params"] or ""),
                 "seconds": f"{r['seconds']:.0f}" if r["seconds"] else "",
-                "config": config,
+                **described,
             }
         )
     return rows
+
+
+def _config_text(record: dict[str, Any]) -> str:
+    """A leaderboard record's config, after why it was pruned; a failed trial's error instead."""
+    if record["state"] == "pruned":
+        return f"{record['note']} | {record['config']}"
+    if record["state"] == "failed":
+        return record["note"][:120]
+    return record["config"]
 
 
 def repeat_rows(report: Report) -> list[dict[str, str]]:
@@ -246,15 +281,25 @@ def repeat_rows(report: Report) -> list[dict[str, str]]:
     return rows
 
 
+def estimate_role(e: Estimate) -> str:
+    """Which :data:`ROLES` an estimate plays: nested (each fold's choice read that fold's inner scores only),
+    optimistic (chosen on every fold's inner scores), or reference (a preset, not a selection)."""
+    if e.name in NESTED_ESTIMATES:
+        return ROLES[0]
+    return ROLES[2] if e.name.startswith("preset ") else ROLES[1]
+
+
 def estimate_rows(report: Report) -> list[dict[str, str]]:
-    """One row per final estimate: its outer scores with their subject-bootstrap intervals, per source, and how it chose."""
+    """One row per final estimate, the nested ones first: its role, outer scores with their subject-bootstrap
+    intervals, per source, and how it chose."""
     rows = []
-    for e in report.estimates:
+    for e in sorted(report.estimates, key=lambda e: ROLES.index(estimate_role(e))):
         s, ci = e.scores, report.intervals[e.name]
         sources = ", ".join(f"{k} {v['uf1']:.3f}" for k, v in e.by_source.items())
         rows.append(
             {
                 "estimate": e.name,
+                "role": estimate_role(e),
                 "UF1 [95% CI]": f"{s['uf1']:.3f} [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}]",
                 "UAR [95% CI]": f"{s['uar']:.3f} [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}]",
                 "accuracy": f"{s['accuracy']:.3f}",
@@ -316,43 +361,125 @@ def preset_verdict(trials: list[StoredTrial]) -> str | None:
     )
 
 
+ESTIMATES_TITLE = (
+    "outer-test estimates (pooled over all test subjects): report the nested one, where each fold chose on its own inner scores"
+)
+
+
 def print_report(report: Report, console: Console, top: int = 10) -> None:
-    """Leaderboard, failed trials and the selections' outer estimates, on the terminal."""
-    console.print(protocol_line(report))
-    if report.fold_trials is not None:
-        print_rows(console, "strict mode: the best trial of each fold's own study", fold_rows(report))
-        print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
-        return
-    rows = leaderboard_rows(report)
-    complete = [r for r in rows if r["rank"] not in ("failed", "pruned")]
-    failed = [r for r in rows if r["rank"] == "failed"]
-    pruned = [r for r in rows if r["rank"] == "pruned"]
-    columns = ("rank", "trial", "preset", "inner UF1", "inner UAR", "outer UF1", "outer UAR", "config")
-    title = f"leaderboard: {len(complete)} complete, {len(pruned)} pruned, {len(failed)} failed (best {min(top, len(complete))} shown)"
+    """The estimates (nested first), the leaderboard and the rest of the report, on the terminal: in full on a
+    wide terminal, one line per row when piped or narrow (:func:`merauto.results.tables.is_wide`)."""
+    wide = is_wide(console)
+    console.print(protocol_line(report), highlight=False)
     console.print(f"trials: {trial_counts(report.trials)}", highlight=False)
+    _print_estimates(report, console, wide)
+    if report.fold_trials is not None:
+        _print_strict(report, console, wide)
+        return
     verdict = preset_verdict(report.trials)
     if verdict is not None:
         console.print(f"[bold]{verdict}[/]", highlight=False)
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold", ratio=6 if column == "config" else None)
-    for row in complete[:top]:
-        table.add_row(*(row[c] for c in columns))
-    console.print(table)
-    for row in failed:
-        console.print(f"trial {row['trial']} failed: {row['config']}", highlight=False)
+    _print_leaderboard(report, console, top, wide)
+    _print_failed(report.trials, console, wide)
     if cost_line(report.timings):
         console.print(cost_line(report.timings), highlight=False)
     integrity = check_integrity(report.study, report.trials) if report.study is not None else None
     if integrity is not None and not integrity.ok:
         console.print(f"[bold yellow]warning:[/] the study and the results store disagree: {integrity.describe()}", highlight=False)
-    print_rows(console, "outer-test estimates (pooled over all test subjects)", estimate_rows(report))
-    if report.ensembles:
-        print_ensembles(report.ensembles, console)
+    _print_ensembles(report, console, wide)
     print_rows(
         console,
         "trials rerun over new seeds (merauto repeat / confirm): the search's seed, then the new seeds' mean ± sd",
         repeat_rows(report),
+        drop=("accuracy", "outer UAR", "search inner UF1", "inner UF1", "new seeds"),
+        fill="role",
     )
-    if report.audit is not None:
-        print_audit(report.audit, console)
+    _print_audit(report, console, wide)
+
+
+def _print_strict(report: Report, console: Console, wide: bool) -> None:
+    """Strict mode: each fold study's best trial, with its full config on a wide terminal (folded in its cell)."""
+    title = "strict mode: the best trial of each fold's own study"
+    if wide:
+        print_rows(console, title, fold_rows(report), fill="config")
+    else:
+        print_rows(console, title, fold_rows(report, short=True), fill="pipeline", fill_overflow="ellipsis")
+
+
+def _print_estimates(report: Report, console: Console, wide: bool) -> None:
+    """The estimates table, the nested estimate on its first row; on a wide terminal, how each chose below it."""
+    rows = estimate_rows(report)
+    columns = ("estimate", "role", "UF1 [95% CI]", "UAR [95% CI]", "accuracy", "UF1 per source")
+    print_rows(console, ESTIMATES_TITLE, rows, columns, drop=("UF1 per source", "accuracy", "UAR [95% CI]"))
+    for row in rows if wide else []:
+        console.print(f"  {row['estimate']}: {row['how']}", highlight=False)
+
+
+def _print_leaderboard(report: Report, console: Console, top: int, wide: bool) -> None:
+    """The best ``top`` completed trials, one line each; then their full configs on a wide terminal, elsewhere where to find them."""
+    rows = [r for r in leaderboard_rows(report, short=True) if r["rank"] not in ("failed", "pruned")][:top]
+    n = {state: sum(t.state == state for t in report.trials) for state in ("complete", "pruned", "failed")}
+    title = f"leaderboard: {n['complete']} complete, {n['pruned']} pruned, {n['failed']} failed (best {len(rows)} shown, --top)"
+    if not rows:
+        console.print(title, highlight=False)
+        return
+    columns = ("rank", "trial", "inner UF1", "inner UAR", "outer UF1", "outer UAR", "pipeline")
+    print_rows(console, title, rows, columns, drop=("inner UAR", "outer UAR", "rank"), fill="pipeline", fill_overflow="ellipsis")
+    if not wide:
+        console.print(f"full configs: report.html, and merauto dashboard {report.run_dir}", highlight=False)
+        return
+    configs = {t.number: t.config for t in report.trials}
+    console.print("full configs:", highlight=False)
+    for number in (int(r["trial"]) for r in rows if configs[int(r["trial"])] is not None):
+        console.print(f"  trial {number}: {configs[number].summary()}", highlight=False)
+
+
+def _print_failed(trials: list[StoredTrial], console: Console, wide: bool) -> None:
+    """Each failed trial and its error, on one line each (the first :data:`FAILED_SHOWN` unless the terminal is wide)."""
+    failed = [t for t in trials if t.state == "failed"]
+    shown = failed if wide else failed[:FAILED_SHOWN]
+    for t in shown:
+        console.print(f"trial {t.number} failed: {(t.error or '')[:120]}", highlight=False, no_wrap=not wide, overflow="ellipsis")
+    if len(failed) > len(shown):
+        console.print(f"... and {len(failed) - len(shown)} more failed trials (report.html lists each with its error)", highlight=False)
+
+
+def _print_ensembles(report: Report, console: Console, wide: bool) -> None:
+    """The ensembles against the best single trial; on a wide terminal their members below, elsewhere where to find them."""
+    if not report.ensembles:
+        return
+    rows = ensemble_rows(report.ensembles)
+    title = "ensembles of the search's trials against the best single trial (pooled over all test subjects; Δ: paired subject bootstrap)"
+    drop = ("UF1 per source", "UAR [95% CI]", "Δ UAR [95% CI]", "best single")
+    print_rows(console, title, rows, [c for c in rows[0] if c != "members"], drop=drop)
+    if not wide:
+        console.print(f"members and how each ensemble chose: merauto ensemble {report.run_dir}", highlight=False)
+        return
+    for result, row in zip(report.ensembles, rows, strict=True):
+        console.print(f"  {result.estimate.name}: {result.estimate.description}; members: {row['members']}", highlight=False)
+
+
+def _print_audit(report: Report, console: Console, wide: bool) -> None:
+    """What each common protocol would report (the ones the stored results allow); on a wide terminal how each
+    chose and each candidate under the epoch-level shortcuts, elsewhere where to find them."""
+    if report.audit is None:
+        return
+    rows = protocol_rows(report.audit)
+    computed = [r for r in rows if r["UF1"] != "-"]
+    sources = [c for c in computed[0] if c.startswith("UF1 ")]
+    columns = ("protocol", "UF1", "ΔUF1 vs nested [95% CI]", "UAR", "ΔUAR vs nested [95% CI]", *sources)
+    title = "what each protocol would report (pooled over all test subjects; Δ: against the nested estimate, paired subject bootstrap)"
+    print_rows(console, title, computed, columns, drop=(*reversed(sources), "ΔUAR vs nested [95% CI]", "UAR"))
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        if r["UF1"] == "-":
+            reasons.setdefault(r["how"], []).append(r["protocol"])
+    for how, names in reasons.items():
+        console.print(f"{', '.join(names)}: not computed ({how})", highlight=False)
+    if not wide:
+        console.print(f"how each chose, and each candidate under it: merauto audit {report.run_dir}", highlight=False)
+        return
+    for r in computed:
+        console.print(f"  {r['protocol']}: {r['how']}", highlight=False)
+    candidates = "per candidate: honest UF1 vs epoch-level shortcuts"
+    print_rows(console, candidates, candidate_rows(report.audit), drop=("last epoch UF1", "best test epoch UF1"))
