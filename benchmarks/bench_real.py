@@ -52,7 +52,7 @@ def _difference(low_high: tuple[float, float], value: float) -> str:
 def summarise_run(run_dir: Path, wall_s: float) -> dict[str, str]:
     """One row of figures for a finished search's run folder."""
     from merauto.evaluator.metrics import paired_subject_bootstrap, uf1
-    from merauto.results.report import build_report
+    from merauto.results.report.summary import build_report
     from merauto.results.run_dir import load_run
     from merauto.results.storage import NOT_TRAINED_ATTR, open_storage
 

@@ -200,7 +200,7 @@ def test_the_example_searches_reads_the_tables_exports_and_predicts_as_the_comma
         assert row["UF1 casme2"] == f"{numbers['uf1_casme2']:.3f} [{numbers['uf1_casme2_low']:.3f}, {numbers['uf1_casme2_high']:.3f}]"
 
     leaderboard = run.leaderboard()
-    from merauto.results.report import build_report, leaderboard_rows
+    from merauto.results.report.summary import build_report, leaderboard_rows
 
     rows = leaderboard_rows(build_report(run_dir))
     assert [str(n) for n in leaderboard["trial"]] == [r["trial"] for r in rows]

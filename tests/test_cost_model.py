@@ -35,7 +35,7 @@ from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
 from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.results.integrity import check_integrity
-from merauto.results.report import Report, leaderboard_rows, preset_verdict, trial_counts
+from merauto.results.report.summary import Report, leaderboard_rows, preset_verdict, trial_counts
 from merauto.results.run_dir import RunInfo
 from merauto.results.storage import NOT_TRAINED_ATTR
 from merauto.results.store import ResultsStore, TrialTiming
@@ -221,7 +221,7 @@ def test_progress_prints_one_plain_line_per_trial_when_not_on_a_terminal() -> No
 
 def test_calibration_scales_a_pruned_trials_work_and_the_report_plots_predicted_against_measured() -> None:
     from merauto.orchestrator.searcher import calibrations
-    from merauto.results.figures import cost_prediction_figure
+    from merauto.results.report.figures import cost_prediction_figure
 
     timings = [
         TrialTiming(0, "cpu x1", 10.0, 10.0, 100.0, 1.0, 1.0, 1.0),

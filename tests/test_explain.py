@@ -18,8 +18,8 @@ from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.fitted import Standardiser
 from merauto.evaluator.model import build_model
 from merauto.evaluator.nested import EvalData
-from merauto.results.explain import ClassMaps, chosen_clips, class_attributions, explain_export, explanation_figure
 from merauto.results.export.pipeline import ExportedPipeline
+from merauto.results.report.explain import ClassMaps, chosen_clips, class_attributions, explain_export, explanation_figure
 from merauto.results.run_dir import load_run
 from merauto.search_space.presets import PRESETS
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from merauto.evaluator.metrics import uf1
-from merauto.results.paper_table import FORMATS, paper_rows, render
+from merauto.results.report.paper_table import FORMATS, paper_rows, render
 from merauto.results.selection import Estimate
 
 CLASSES = ("negative", "positive", "surprise")

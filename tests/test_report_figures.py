@@ -8,8 +8,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from merauto.pipeline.config import SLOTS
-from merauto.results.figures import TRUSTED_IMPORTANCE_TRIALS, importance_figure, options_figure, paired_figure
-from merauto.results.report_html import pipeline_in_words
+from merauto.results.report.figures import TRUSTED_IMPORTANCE_TRIALS, importance_figure, options_figure, paired_figure
+from merauto.results.report.html import pipeline_in_words
 from merauto.results.selection import Estimate
 from merauto.results.store import StoredTrial
 from merauto.search_space.describe import sample_configs

@@ -14,7 +14,7 @@ from merauto.errors import MerautoError
 from merauto.evaluator.protocol import InnerSpec, OuterSpec
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.study import enqueue_presets, finished_trials, open_study, recover_interrupted
-from merauto.results.report import protocol_line
+from merauto.results.report.summary import protocol_line
 from merauto.results.run_dir import RunInfo, default_storage_url, load_run
 from merauto.results.storage import INTERRUPTED_ATTR, PRESET_ATTR, RUNGS_ATTR, open_storage
 from merauto.search_space.presets import PRESETS

@@ -13,11 +13,11 @@ from merauto.evaluator.nested import FoldOutcome, FoldSelection, FoldTest, Trial
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.results.audit import audit_study
 from merauto.results.ensemble import ensembles
-from merauto.results.report import Report, leaderboard_rows, pipeline_line, print_report
+from merauto.results.report.summary import Report, leaderboard_rows, pipeline_line, print_report
+from merauto.results.report.tables import print_rows
 from merauto.results.run_dir import RunInfo
 from merauto.results.selection import global_selection, per_fold_selection, trial_estimate
 from merauto.results.store import StoredTrial
-from merauto.results.tables import print_rows
 from merauto.search_space.describe import sample_configs
 from merauto.search_space.presets import PRESETS
 

@@ -25,7 +25,7 @@ from merauto.evaluator.settings import EvaluationSettings
 from merauto.orchestrator.options import check_device
 from merauto.pipeline.config import PipelineConfig, TrainingConfig
 from merauto.results.arguments import check_resamples
-from merauto.results.paper_table import estimate_record
+from merauto.results.report.paper_table import estimate_record
 from merauto.results.selection import Estimate, trial_estimate
 from merauto.results.store import StoredTrial
 from merauto.search_space.presets import PRESETS

@@ -80,7 +80,7 @@ class Run:
 
         store = ResultsStore(self.path)
         if self.info.strict:
-            from merauto.results.report import strict_fold_trials
+            from merauto.results.report.summary import strict_fold_trials
 
             return dict(sorted(strict_fold_trials(store, self.info).items()))
         return {None: store.trials(self.info.study_name)}
@@ -93,7 +93,7 @@ class Run:
         ``params_NAME`` columns (as Optuna names them), ``note`` (why it was pruned or how it failed),
         and last the outer-test scores of trials evaluated on every fold (``outer_uf1``, ``outer_uar``),
         which no selection reads. Trials still running or waiting are not in it."""
-        from merauto.results.report import leaderboard_records
+        from merauto.results.report.summary import leaderboard_records
 
         rows = []
         for fold, trials in self._studies().items():
@@ -118,7 +118,7 @@ class Run:
                 f"{self.path} is a strict run: each outer fold has its own study and leaderboard",
                 "use Run.trials() (column fold) or Run.estimates()",
             )
-        from merauto.results.report import leaderboard_records
+        from merauto.results.report.summary import leaderboard_records
 
         records = [r for r in leaderboard_records(self._studies()[None]) if r["state"] == "complete"][:top]
         return pd.DataFrame(records, columns=list(LEADERBOARD)).set_index("rank")
@@ -130,8 +130,8 @@ class Run:
         (``uf1_low``, ``uf1_high``, ...) overall and per source (``uf1_SOURCE``, ...) from ``resamples``
         resamples of whole subjects; an audit row's difference to the nested estimate is ``uf1_vs_nested``."""
         check_resamples(resamples)
-        from merauto.results.paper_table import paper_records
-        from merauto.results.report import build_report
+        from merauto.results.report.paper_table import paper_records
+        from merauto.results.report.summary import build_report
 
         records, _ = paper_records(build_report(self.path), resamples)
         return pd.DataFrame(records)
@@ -177,8 +177,8 @@ class Run:
     def report(self, html: str | Path | None = None, *, explain: bool = False, progress: bool = False) -> Path:
         """Write the run's report to ``html`` (default ``RUN_DIR/report.html``) as ``merauto report`` does
         (``explain``: with the selected pipeline's explanation maps, exporting it first); returns its path."""
-        from merauto.results.report import build_report
-        from merauto.results.report_page import write_report
+        from merauto.results.report.page import write_report
+        from merauto.results.report.summary import build_report
 
         html = None if html is None else Path(html)
         return write_report(build_report(self.path), self.cache_dir, progress_console(progress), html, explain)

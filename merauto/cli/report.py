@@ -38,16 +38,16 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         return _spot_report(args, console)
     load_run(args.run_dir)  # not a run directory: refused before the report's libraries are imported
     if args.table is not None:
-        from merauto.results.paper_table import paper_table
-        from merauto.results.report import build_report
+        from merauto.results.report.paper_table import paper_table
+        from merauto.results.report.summary import build_report
 
         print(paper_table(build_report(args.run_dir), args.table, args.resamples), end="")
         return 0
-    from merauto.results.report import build_report, print_report
+    from merauto.results.report.summary import build_report, print_report
 
     report = build_report(args.run_dir)
     print_report(report, Console(), top=args.top)
-    from merauto.results.report_page import write_report
+    from merauto.results.report.page import write_report
 
     console.print(f"wrote {write_report(report, cache_dir(args), console, args.html, args.explain)}")
     return 0

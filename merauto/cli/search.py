@@ -18,7 +18,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     request = search_request(**{name: getattr(args, name) for name in search_option_defaults()})
     checked = preflight(request.options, console)  # bad options and data are refused before torch, Ray and Optuna are imported
     from merauto.orchestrator.search_command import search_and_report
-    from merauto.results.report import print_report
+    from merauto.results.report.summary import print_report
 
     done = search_and_report(request, checked, console)
     summary, run_dir = done.summary, request.options.run_dir

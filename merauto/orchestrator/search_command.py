@@ -12,8 +12,8 @@ from merauto.orchestrator.preflight import CheckedSearch
 from merauto.orchestrator.request import SearchRequest
 from merauto.orchestrator.search import SearchSummary, run_search
 from merauto.results.confirm import confirm_run
-from merauto.results.report import Report, build_report
-from merauto.results.report_html import write_html
+from merauto.results.report.html import write_html
+from merauto.results.report.summary import Report, build_report
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from merauto.errors import MerautoError
 
-TABLE_FORMATS = ("markdown", "latex", "csv")  # what merauto.results.paper_table renders
+TABLE_FORMATS = ("markdown", "latex", "csv")  # what merauto.results.report.paper_table renders
 MIN_RESAMPLES = 100  # fewer bootstrap resamples give no usable 95% interval
 DEFAULT_SIZE = 20  # ensemble selection steps: auto-sklearn's default ensemble size is 50 over far more validation rows
 

@@ -28,10 +28,10 @@ from rich.console import Console
 from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, scores, uf1
 from merauto.evaluator.nested import FoldTest
+from merauto.results.report.tables import print_rows
 from merauto.results.run_dir import load_run
 from merauto.results.selection import eligible, per_fold_selection, selected_trial, selection_rule
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.results.tables import print_rows
 
 NESTED = "nested (per-fold selection)"
 ALL_SOURCES = "all"

@@ -30,10 +30,10 @@ from merauto.errors import MerautoError
 from merauto.evaluator.metrics import paired_subject_bootstrap, uf1
 from merauto.evaluator.nested import FoldSelection
 from merauto.results.arguments import DEFAULT_SIZE
+from merauto.results.report.tables import print_rows
 from merauto.results.run_dir import load_run
 from merauto.results.selection import Estimate, eligible, global_selection, per_fold_selection
 from merauto.results.store import ResultsStore, StoredTrial
-from merauto.results.tables import print_rows
 
 
 def greedy_selection(probs: list[np.ndarray], y_true: np.ndarray, n_classes: int, size: int) -> Counter[int]:

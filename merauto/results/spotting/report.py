@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from merauto.evaluator.spotting_metrics import SpotCounts, subject_bootstrap_f1
+from merauto.results.report.tables import print_rows
 from merauto.results.spotting.store import SpotTrial
-from merauto.results.tables import print_rows
 
 KINDS = ("micro", "macro", "overall")
 

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from merauto.atomic import write_text_atomic
 from merauto.evaluator.spotting_metrics import SpotCounts, subject_bootstrap_f1
-from merauto.results.report_html import STYLE, html_table
+from merauto.results.report.html import STYLE, html_table
 from merauto.results.spotting.report import per_fold_choice, spot_estimates, spot_rows, subject_rows
 from merauto.results.spotting.store import SpotTrial
 

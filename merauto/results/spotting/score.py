@@ -13,7 +13,7 @@ from merauto.data.long_videos.expression_tables import COLUMNS, read_expressions
 from merauto.errors import MerautoError
 from merauto.evaluator.spotting_metrics import SpotCounts
 from merauto.evaluator.strs import StrsScore, score_tables
-from merauto.results.tables import print_rows
+from merauto.results.report.tables import print_rows
 
 
 def score_files(truth: Path, spotted: Path) -> StrsScore:

@@ -39,9 +39,9 @@ from merauto.evaluator.spotting import Spotted
 from merauto.evaluator.spotting_metrics import SpotCounts, matched_pairs, subject_counts
 from merauto.evaluator.strs import analyse
 from merauto.results.export.pipeline import load_export
+from merauto.results.report.tables import print_rows
 from merauto.results.spotting.report import per_fold_choice
 from merauto.results.spotting.store import SpotTrial
-from merauto.results.tables import print_rows
 
 STR_FILE = "spot_then_recognise.json"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from merauto.results.explain import explanation_section
-from merauto.results.report import Report
-from merauto.results.report_html import write_html
+from merauto.results.report.explain import explanation_section
+from merauto.results.report.html import write_html
+from merauto.results.report.summary import Report
 
 
 def write_report(report: Report, cache_dir: Path, console: Console, html: Path | None = None, explain: bool = False) -> Path:

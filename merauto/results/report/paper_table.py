@@ -16,7 +16,7 @@ import io
 from merauto.evaluator.metrics import subject_bootstrap, uar, uf1
 from merauto.results.arguments import TABLE_FORMATS
 from merauto.results.audit import ALL_SOURCES, NESTED, ProtocolResult
-from merauto.results.report import NESTED_ESTIMATES, Report
+from merauto.results.report.summary import NESTED_ESTIMATES, Report
 from merauto.results.selection import Estimate
 
 FORMATS = TABLE_FORMATS

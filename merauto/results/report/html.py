@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from merauto.atomic import write_text_atomic
 from merauto.pipeline.config import IDENTITY_CHOICES, PREPROCESSING_STEPS, PipelineConfig
 from merauto.pipeline.objectives import OBJECTIVES
-from merauto.results import figures
 from merauto.results.audit import candidate_rows, protocol_rows
 from merauto.results.ensemble import ensemble_rows
 from merauto.results.pareto import pareto_front
-from merauto.results.report import (
+from merauto.results.report import figures
+from merauto.results.report.summary import (
     Report,
     cost_line,
     estimate_rows,

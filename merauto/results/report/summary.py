@@ -1,5 +1,5 @@
 """`merauto report`: what a run found, computed once from its stores, and the leaderboard on the terminal
-(report.html is written by :mod:`merauto.results.report_html`)."""
+(report.html is written by :mod:`merauto.results.report.html`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from merauto.pipeline.config import PipelineConfig
 from merauto.results.audit import Audit, audit_study, candidate_rows, protocol_rows
 from merauto.results.ensemble import EnsembleResult, ensemble_rows, ensembles
 from merauto.results.integrity import check_integrity
+from merauto.results.report.tables import is_wide, print_rows
 from merauto.results.run_dir import RunInfo, fold_study_name, load_run
 from merauto.results.selection import (
     Estimate,
@@ -29,7 +30,6 @@ from merauto.results.selection import (
 )
 from merauto.results.storage import RUNGS_ATTR, open_storage
 from merauto.results.store import ResultsStore, StoredTrial, TrialTiming
-from merauto.results.tables import is_wide, print_rows
 
 NESTED_ESTIMATES = ("per-fold selection", "confirmed per-fold selection", "per-fold ensemble", "strict selection")
 ROLES = ("nested", "optimistic", "reference")  # the order estimates are listed in
@@ -368,7 +368,7 @@ ESTIMATES_TITLE = (
 
 def print_report(report: Report, console: Console, top: int = 10) -> None:
     """The estimates (nested first), the leaderboard and the rest of the report, on the terminal: in full on a
-    wide terminal, one line per row when piped or narrow (:func:`merauto.results.tables.is_wide`)."""
+    wide terminal, one line per row when piped or narrow (:func:`merauto.results.report.tables.is_wide`)."""
     wide = is_wide(console)
     console.print(protocol_line(report), highlight=False)
     console.print(f"trials: {trial_counts(report.trials)}", highlight=False)
