@@ -38,10 +38,10 @@ from merauto.evaluator.onnx_model import export_onnx, onnx_latency_ms, onnx_sess
 from merauto.evaluator.strategies import Checkpoint
 from merauto.evaluator.weights_file import load_weights, save_weights
 from merauto.pipeline.config import Choice
+from merauto.results.export import folder as export_folder
 from merauto.results.export.files import LEGACY_WEIGHTS_FILE, ONNX_FILE, WEIGHTS_FILE
 from merauto.results.export.folder import ONNX_ATOL, ONNX_RTOL, write_export
 from merauto.results.export.pipeline import ExportedPipeline
-from merauto.results.export.pipeline import folder as export_folder
 from merauto.search_space.presets import PRESETS
 
 STSTNET = PRESETS["ststnet"]
@@ -223,6 +223,11 @@ def _predict(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[
     return code, [line.split(",") for line in out.out.strip().splitlines()], " ".join(out.err.split())
 
 
+def _says(err: str, text: str) -> bool:
+    """Whether ``err`` holds ``text`` wherever rich wrapped the line (it may break a long path at a hyphen)."""
+    return "".join(text.split()) in "".join(err.split())
+
+
 def test_predict_gives_the_same_labels_with_either_runtime_and_scores_labelled_clips(
     exported: Path, tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -276,15 +281,15 @@ def test_predict_on_a_run_folder_points_to_its_export_and_names_a_missing_clip_f
     (run / "merauto.json").write_text(json.dumps({"study_name": "s"}))
     clip = str(next(iter(tiny_index)).frames[0].parent)
     code, _, err = _predict(capsys, str(run), clip)
-    assert code == 2 and f"{run} is the run folder of a search and holds no export" in err, err
-    assert f"fix: run merauto export {run} first, then pass the folder it writes, {run / 'export'}/trial-N" in err, err
+    assert code == 2 and _says(err, f"{run} is the run folder of a search and holds no export"), err
+    assert _says(err, f"fix: run merauto export {run} first, then pass the folder it writes, {run / 'export'}/trial-N"), err
     shutil.copytree(exported, run / "export" / "trial-0")
     code, _, err = _predict(capsys, str(run), clip)
-    assert code == 2 and f"{run} is the run folder of a search, not an export" in err, err
-    assert f"fix: pass one of its exports: {run / 'export' / 'trial-0'}" in err, err
+    assert code == 2 and _says(err, f"{run} is the run folder of a search, not an export"), err
+    assert _says(err, f"fix: pass one of its exports: {run / 'export' / 'trial-0'}"), err
 
     code, _, err = _predict(capsys, str(exported), clip, str(tmp_path / "nowhere"))
-    assert code == 2 and f"clip folder {tmp_path / 'nowhere'}: no such folder" in err and "--folder" not in err, err
+    assert code == 2 and _says(err, f"clip folder {tmp_path / 'nowhere'}: no such folder") and "--folder" not in err, err
 
 
 EXPORT_AND_VERIFY = """
