@@ -30,6 +30,14 @@ TINY = DatasetRequest("synthetic", SyntheticSpec(size="tiny"))
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps what merauto prints at 80 columns when it is not on a terminal, breaking a long temporary
+    path anywhere (``clips.c sv``), so a message would read differently under each temporary folder: tests
+    read messages whole. (Tests of narrow output give their console its width.)"""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("merauto-cache")

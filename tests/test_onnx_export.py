@@ -267,7 +267,7 @@ def test_predict_refuses_a_label_the_export_lacks_and_a_csv_beside_folders(
     lines[3] = lines[3].rsplit(",", 1)[0] + ",happy"
     clips.write_text("\n".join(lines) + "\n")
     code, _, err = _predict(capsys, str(exported), "--clips-csv", str(clips))
-    assert code == 2 and f"{clips}, line 4, column label ('happy'): not a class of the export" in err, err
+    assert code == 2 and _says(err, f"{clips}, line 4, column label ('happy'): not a class of the export"), err
     assert "negative, positive, surprise" in err
     code, _, err = _predict(capsys, str(exported), str(tmp_path), "--clips-csv", str(clips))
     assert code == 2 and "--clips-csv" in err and "fix:" in err
