@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from merauto.cli import main
-from merauto.data.datasets import DATASETS, DatasetRequest, load_index
+from merauto.data.datasets import DATASETS, DatasetRequest, load_index, register
 from merauto.data.locations import NATIVE_LAYOUTS
 from merauto.errors import MerautoError
 
@@ -73,6 +73,8 @@ def test_the_registry_holds_every_dataset_the_default_first() -> None:
     licensed = {name for name, dataset in DATASETS.items() if dataset.licensed}
     assert licensed == {"composite", "casme2", "samm", "smic", "casme"}
     assert DATASETS["casme2"].default_scheme == "5" and DATASETS["composite"].sources == ("casme2", "samm", "smic")
+    with pytest.raises(ValueError, match="dataset 'samm' is registered twice"):
+        register(DATASETS["samm"])  # a second module of the same name would silently replace the first
 
 
 def test_a_dataset_in_one_module_is_requested_loaded_checked_and_listed(
