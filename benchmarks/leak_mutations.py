@@ -30,22 +30,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HANDOVERS = "tests/test_handovers.py::"
-LEAK_TESTS = ("tests/test_leakage.py", "tests/test_handovers.py", "tests/test_spotting.py", "tests/test_local_sampler.py")
-
-RACE = HANDOVERS + "test_racing_and_a_resumed_race_receive_nothing_of_a_test_subject"
-SELECTED = (
-    HANDOVERS + "test_confirm_repeat_ensembles_and_export_receive_nothing_of_a_test_subject",
-    HANDOVERS + "test_the_selections_are_the_best_inner_scores",
+RACE_MODULE, SELECTION, SCHEMES = (f"tests/test_handovers_{name}.py::" for name in ("race", "selection", "schemes"))
+LEAK_TESTS = (
+    "tests/test_leakage.py",
+    "tests/test_handovers_race.py",
+    "tests/test_handovers_selection.py",
+    "tests/test_handovers_schemes.py",
+    "tests/test_spotting.py",
+    "tests/test_local_sampler.py",
 )
-ASHA = HANDOVERS + "test_every_scheme_hands_over_nothing_of_a_test_subject[asha]"
-STRICT = HANDOVERS + "test_every_scheme_hands_over_nothing_of_a_test_subject[strict]"
-WARM = HANDOVERS + "test_a_warm_start_hands_the_sampler_inner_scores_only"
-LABELS_NO_REFIT = HANDOVERS + "test_test_predictions_never_read_test_labels[no-refit]"
-LABELS_AUDIT = HANDOVERS + "test_test_predictions_never_read_test_labels[audit]"
-SPOT = HANDOVERS + "test_the_spotting_search_receives_nothing_of_a_test_subject"
+
+RACE = RACE_MODULE + "test_racing_and_a_resumed_race_receive_nothing_of_a_test_subject"
+SELECTED = (
+    SELECTION + "test_confirm_repeat_ensembles_and_export_receive_nothing_of_a_test_subject",
+    SELECTION + "test_the_selections_are_the_best_inner_scores",
+)
+ASHA = SCHEMES + "test_every_scheme_hands_over_nothing_of_a_test_subject[asha]"
+STRICT = SCHEMES + "test_every_scheme_hands_over_nothing_of_a_test_subject[strict]"
+WARM = SELECTION + "test_a_warm_start_hands_the_sampler_inner_scores_only"
+LABELS_NO_REFIT = SCHEMES + "test_test_predictions_never_read_test_labels[no-refit]"
+LABELS_AUDIT = SCHEMES + "test_test_predictions_never_read_test_labels[audit]"
+SPOT = RACE_MODULE + "test_the_spotting_search_receives_nothing_of_a_test_subject"
 LOCAL = (
-    HANDOVERS + "test_every_scheme_hands_over_nothing_of_a_test_subject[local-refusals]",
+    SCHEMES + "test_every_scheme_hands_over_nothing_of_a_test_subject[local-refusals]",
     "tests/test_local_sampler.py::test_the_incumbent_is_the_best_objective_and_half_the_trials_mutate_it",
 )
 EVALUATOR = "tests/test_leakage.py"

@@ -3,6 +3,7 @@ generated once per test session."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from merauto.data.synthetic.generator import SyntheticSpec
 from merauto.evaluator.engine import Member, ModelSet
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.protocol import outer_loso
+from merauto.orchestrator.ray_session import open_ray
 from merauto.pipeline.config import PipelineConfig
 from merauto.search_space.presets import PRESETS
 
@@ -64,6 +66,14 @@ def ststnet_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_flow(tiny_index: SampleIndex, cache_dir: Path) -> EvalData:
     """Flow+strain inputs of the tiny dataset, as the evaluator reads them."""
     return EvalData.of(tiny_index, inputs_for(PRESETS["ststnet"], tiny_index, FeatureCache(cache_dir)))
+
+
+@pytest.fixture(scope="module")
+def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One local Ray for every search of a module that asks for it (each search uses a Ray already started as it is)."""
+    session = open_ray(None, log_dir=tmp_path_factory.mktemp("ray-logs"))
+    yield
+    session.close()
 
 
 def input_streams(name: str, params: dict | None = None) -> dict[str, StreamSpec]:

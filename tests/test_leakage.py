@@ -1,4 +1,4 @@
-"""The leakage invariant of docs/protocol.md, as a test, at the evaluator (tests/test_handovers.py: where values are handed over).
+"""The leakage invariant of docs/protocol.md, as a test, at the evaluator (tests/test_handovers_*.py: where values are handed over).
 
 For an outer fold k, fold k is run twice with the same seeds, the second time with the test
 subject's labels permuted and its features replaced by noise. Every fold-k quantity that a
