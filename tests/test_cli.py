@@ -29,7 +29,8 @@ from merauto.results.export.pipeline import ExportedPipeline
 from merauto.results.selection import per_fold_selection, selected_trial
 from merauto.results.store import ResultsStore
 
-TINY = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # a bounded epoch limit keeps every sampled trial cheap
+TINY = ["--synthetic-size", "tiny", "--max-epochs", "3"]  # three epochs keep every sampled trial cheap
+LIVE = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # trials long enough to be running when a test interrupts the search
 
 
 def _merauto(
@@ -243,7 +244,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    search = ["search", *TINY, "--budget", "4", "--run-dir", str(run_dir)]
+    search = ["search", *LIVE, "--budget", "4", "--run-dir", str(run_dir)]
     process = subprocess.Popen(
         [sys.executable, "-m", "merauto", *search],
         stdout=subprocess.PIPE,

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from filelock import FileLock
 from optuna.trial import TrialState
-from test_cli import TINY, _merauto, start_merauto
+from test_cli import LIVE, TINY, _merauto, start_merauto
 
 import merauto.orchestrator.driver as driver_module
 import merauto.results.storage as storage_module
@@ -106,7 +106,7 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
     """The defect of issue 14: the second search used to fail the first one's live trial, and the
     first then crashed with UpdateFinishedTrialError when that trial finished."""
     cache, url = tmp_path / "cache", f"sqlite:///{tmp_path}/shared.db"
-    common = ["search", *TINY, "--budget", "3", "--max-concurrent", "1", "--storage", url, "--study", "shared", "--seed-presets"]
+    common = ["search", *LIVE, "--budget", "3", "--max-concurrent", "1", "--storage", url, "--study", "shared", "--seed-presets"]
     first = start_merauto(*common, "--run-dir", str(tmp_path / "a"), cache=cache)
     try:
         deadline = time.monotonic() + 300

@@ -12,7 +12,7 @@ import optuna
 import psycopg
 import pytest
 from postgres_server import PostgresServer
-from test_cli import TINY, _merauto, _poll_json, dashboard, start_merauto
+from test_cli import LIVE, _merauto, _poll_json, dashboard, start_merauto
 
 from merauto.errors import MerautoError
 from merauto.results.storage import INTERRUPTED_ATTR, open_storage
@@ -67,7 +67,7 @@ def _open_at_once(url: str, drivers: int) -> list[str]:
 @pytest.mark.slow
 def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    search = ["search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), "--storage", postgres_url]
+    search = ["search", *LIVE, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), "--storage", postgres_url]
     process = start_merauto(*search, cache=cache)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and _count_complete(postgres_url) < 1:
