@@ -24,14 +24,15 @@ from merauto.evaluator.cost import PRIOR, CostModel, CostObservation, TrialWork,
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.settings import EvaluationSettings
 from merauto.evaluator.strategies import widen
+from merauto.orchestrator import searcher as searcher_module
 from merauto.orchestrator import trainable
 from merauto.orchestrator.durations import parse_duration
 from merauto.orchestrator.options import SearchOptions
 from merauto.orchestrator.progress import SearchProgress
-from merauto.orchestrator.proposals import TrialCostLimit
+from merauto.orchestrator.proposals import CostPredictor, TrialCostLimit, costliest_options
 from merauto.orchestrator.search import run_search
 from merauto.orchestrator.searcher import RecordingOptunaSearch, tune_space
-from merauto.orchestrator.study import OBJECTIVE, recover_interrupted
+from merauto.orchestrator.study import COST_CEILINGS, COST_WORK, OBJECTIVE, recover_interrupted
 from merauto.orchestrator.trainable import WorkerContext, evaluate_params
 from merauto.pipeline.config import Choice, PipelineConfig
 from merauto.results.integrity import check_integrity
@@ -156,6 +157,29 @@ def test_a_trial_predicted_over_max_trial_seconds_is_not_trained_and_is_recorded
 
 
 @pytest.mark.usefixtures("no_training")
+def test_the_worker_reuses_the_work_the_driver_counted_for_its_kind_of_device(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver counts a proposal's work to price it and hands the count over (``cost_work``): a
+    worker on the same kind of device reports it without counting again; another kind counts its own."""
+    builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))
+    predictor = CostPredictor(tiny_index, cache_dir, builder.fingerprints, EvaluationSettings(), "cpu", 1)
+    searcher, _, _ = _searcher(tmp_path, predictor=predictor)
+    config = searcher.suggest("t")
+    handed = config[COST_WORK]
+    assert handed["kind"] == "cpu x1" and handed["gflop"] > 0 and handed["mops"] > 0
+    counted: list[str] = []
+    monkeypatch.setattr(trainable, "trial_work", lambda *args: counted.append("counted") or TrialWork(1.0, 1.0, 1.0))
+    for kind, expected in (("cpu x1", handed["gflop"]), ("NVIDIA H100", 1.0)):
+        reports: list[dict] = []
+        params = {**config, COST_WORK: {**handed, "kind": kind}, COST_CEILINGS: {"max_trial_seconds": 1e-9}}  # priced, never trained
+        evaluate_params(params, _context(tiny_index, cache_dir), report=reports.append)
+        (report,) = reports
+        assert report["status"] == "too_costly" and report["work_gflop"] == expected
+    assert counted == ["counted"], "counted again only for another kind of device"
+
+
+@pytest.mark.usefixtures("no_training")
 def test_a_trial_predicted_to_overrun_the_time_budget_does_not_start_and_runs_again_later(
     tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -178,7 +202,10 @@ def test_a_trial_predicted_to_overrun_the_time_budget_does_not_start_and_runs_ag
     assert queued.state == optuna.trial.TrialState.WAITING and queued.system_attrs["fixed_params"] == study.trials[0].params
 
 
-def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path) -> None:
+def test_time_budget_stops_the_search_and_a_resume_reaches_the_budget(
+    tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searcher_module, "MAX_REFUSALS_IN_A_ROW", 3)  # every proposal is refused: stop after three, not forty
     run_dir = tmp_path / "run"
     options = SearchOptions(TINY, run_dir, "s", cache_dir, budget=2, max_epochs=2, seed_presets=True, max_concurrent=1)
     run_dir.mkdir()
@@ -299,8 +326,6 @@ def test_a_results_store_written_before_busy_seconds_opens_and_records_them(tmp_
 def test_a_space_with_nothing_affordable_stops_and_names_the_costliest_choices(
     tiny_index: SampleIndex, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from merauto.orchestrator import searcher as searcher_module
-    from merauto.orchestrator.proposals import CostPredictor, costliest_options
 
     monkeypatch.setattr(searcher_module, "MAX_REFUSALS_IN_A_ROW", 3)
     builder = FeatureBuilder(tiny_index, FeatureCache(cache_dir))

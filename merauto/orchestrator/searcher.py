@@ -15,6 +15,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import optuna
@@ -33,6 +34,7 @@ from merauto.orchestrator.study import (
     COST_LOAD,
     COST_MODEL_ATTR,
     COST_MODELS,
+    COST_WORK,
     OBJECTIVE,
     PIPELINE,
     PREDICTED_ATTR,
@@ -158,6 +160,9 @@ class RecordingOptunaSearch(OptunaSearch):
         config[COST_MODELS] = {kind: model.to_json() for kind, model in self.cost_models.items()}
         config[COST_LOAD] = self.load
         config[COST_CEILINGS] = self.ceilings()
+        if self.predictor is not None:  # the worker reuses this count on the same kind of device (memoised: not counted again)
+            work = self.predictor.work(PipelineConfig.from_json(config[PIPELINE]))
+            config[COST_WORK] = {"kind": self.predictor.kind, **asdict(work)}
         self._limit_of[trial_id] = config[COST_CEILINGS].get("max_trial_seconds")  # its constraint is read against this limit
         if predicted is not None:
             self.on_accept(trial_id, predicted)

@@ -31,6 +31,7 @@ PIPELINE = "pipeline_json"  # the sampled PipelineConfig as JSON, in a trial's T
 COST_MODELS = "cost_models"  # in a trial's Tune config: the calibrated cost model of each device kind, as JSON
 COST_LOAD = "cost_load"  # in a trial's Tune config: how much slower than idle this machine trains now (TrialTiming.load)
 COST_CEILINGS = "cost_ceilings"  # in a trial's Tune config: max_trial_seconds, deadline (--time-budget, epoch seconds)
+COST_WORK = "cost_work"  # in a trial's Tune config: the work the driver counted when it priced the trial, and for which device kind
 COST_MODEL_ATTR = "cost_model"  # study user attribute: the calibrations, for people (optuna-dashboard)
 PREDICTED_ATTR = "predicted_seconds"  # trial user attribute: the cost model's prediction of its training time
 

@@ -23,14 +23,14 @@ from ray import tune
 from merauto.data.cache import FeatureCache
 from merauto.data.features import inputs_for
 from merauto.data.sample_index import SampleIndex
-from merauto.evaluator.cost import CostModel, device_kind, trial_work
+from merauto.evaluator.cost import CostModel, TrialWork, device_kind, trial_work
 from merauto.evaluator.device import resolve_device
 from merauto.evaluator.limits import TrialLimits, trial_limits
 from merauto.evaluator.model import build_model, count_parameters
 from merauto.evaluator.nested import EvalData, TrialOutcome, evaluate_trial
 from merauto.evaluator.pretrain import initial_weights
 from merauto.evaluator.settings import EvaluationSettings
-from merauto.orchestrator.study import COST_CEILINGS, COST_LOAD, COST_MODELS, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
+from merauto.orchestrator.study import COST_CEILINGS, COST_LOAD, COST_MODELS, COST_WORK, FOLD_SCORES, OBJECTIVE, PIPELINE, RUNG
 from merauto.pipeline.config import PipelineConfig
 from merauto.pipeline.objectives import LATENCY_METRIC
 
@@ -63,7 +63,7 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
         shapes = {name: tuple(a.shape[1:]) for name, a in data.inputs.items()}
         n_params = count_parameters(build_model(config, shapes, data.n_classes))
         kind = device_kind(torch.device(evaluation.device), context.threads)
-        work = trial_work(config, data, evaluation, torch.device(evaluation.device))
+        work = counted_work(params.get(COST_WORK), kind) or trial_work(config, data, evaluation, torch.device(evaluation.device))
         models = params.get(COST_MODELS, {})
         idle = (CostModel.from_json(models[kind]) if kind in models else CostModel(kind)).predict(work)
         predicted = idle * float(params.get(COST_LOAD, 1.0))
@@ -138,6 +138,15 @@ def evaluate_params(params: dict[str, Any], context: WorkerContext, report: Any 
                 "ray_node": node,
             }
         )
+
+
+def counted_work(counted: dict[str, Any] | None, kind: str) -> TrialWork | None:
+    """The work the driver counted for this trial (:data:`COST_WORK`) if it counted it for this
+    worker's kind of device: counting it again would give the same numbers (and, in a fresh worker,
+    cost seconds of imports that training does not need). ``None``: count it here."""
+    if counted is None or counted.get("kind") != kind:
+        return None
+    return TrialWork(counted["gflop"], counted["mops"], counted["gelements"])
 
 
 def over_ceiling(predicted: float, ceilings: dict[str, float]) -> tuple[str, str] | None:
