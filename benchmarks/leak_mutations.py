@@ -51,6 +51,7 @@ WARM = SELECTION + "test_a_warm_start_hands_the_sampler_inner_scores_only"
 LABELS_NO_REFIT = SCHEMES + "test_test_predictions_never_read_test_labels[no-refit]"
 LABELS_AUDIT = SCHEMES + "test_test_predictions_never_read_test_labels[audit]"
 SPOT = RACE_MODULE + "test_the_spotting_search_receives_nothing_of_a_test_subject"
+SPOT_SELECTIONS = (SPOT, "tests/test_spotting.py::test_the_spotting_selections_read_inner_scores_only")
 LOCAL = (
     SCHEMES + "test_every_scheme_hands_over_nothing_of_a_test_subject[local-refusals]",
     "tests/test_local_sampler.py::test_the_incumbent_is_the_best_objective_and_half_the_trials_mutate_it",
@@ -292,14 +293,14 @@ MUTATIONS = (
         "merauto/results/spotting/report.py",
         "return {s: max(trials, key=lambda t, s=s: (t.inner_f1(s), -t.number)) for s in subjects}",
         'return {s: max(trials, key=lambda t, s=s: (_fold_test(t, s, "overall").f1, -t.number)) for s in subjects}',
-        (SPOT,),
+        SPOT_SELECTIONS,
     ),
     Mutation(
         "spotting-global-selection-by-test",
         "merauto/results/spotting/report.py",
         "best = max(trials, key=lambda t: (t.objective, -t.number))",
         "best = max(trials, key=lambda t: (sum(t.test_by_subject().values(), SpotCounts()).f1, -t.number))",
-        (SPOT,),
+        SPOT_SELECTIONS,
     ),
 )
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def selected(ray_session: None, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, dict[str, Any]]:
-    """A search seeded with presets, then merauto confirm, repeat and export of its selection."""
+    """A search of four sampled trials, then merauto confirm, repeat and export of its selection."""
     root, out = tmp_path_factory.mktemp("selected"), {}
     for canary in ("control", "all", "labels"):
         run, log = search(root, canary, cache_dir, budget=4)  # sampled trials: confirm's candidates are a choice among them

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -21,6 +21,9 @@ from merauto.errors import MerautoError
 from merauto.evaluator.nested import EvalData
 from merauto.evaluator.spotters import SPOTTERS, Memo, evaluate
 from merauto.evaluator.spotting import evaluate_fold
+from merauto.evaluator.spotting_metrics import SpotCounts
+from merauto.results.spotting.report import per_fold_choice, spot_estimates
+from merauto.results.spotting.store import SpotTrial
 
 TINY_LV = LongVideoSpec(size="tiny")
 FOUND = {"top": 0.1, "micro_gap_s": 0.2, "macro_gap_s": 1.5}  # the baseline setting behind the F1 stated below
@@ -309,7 +312,6 @@ def test_a_broken_spotter_export_is_refused_with_the_fix(tmp_path: Path) -> None
 
 
 def test_the_spot_then_recognise_score_is_the_product_of_hand_computed_stages() -> None:
-    from merauto.evaluator.spotting_metrics import SpotCounts
     from merauto.results.spotting.then_recognise import Recognised, StrScore
 
     recognised = [Recognised("a", "v", 0, 1, 2, "negative", "negative"), Recognised("a", "v", 5, 6, 7, "positive", "negative")]
@@ -326,7 +328,6 @@ def test_spot_then_recognise_labels_the_per_fold_selections_true_positives(
 ) -> None:
     from test_onnx_export import _export
 
-    from merauto.results.spotting.report import per_fold_choice
     from merauto.results.spotting.store import spot_record
     from merauto.results.spotting.then_recognise import spot_then_recognise
 
@@ -384,3 +385,21 @@ def test_a_subsampling_spotter_reports_intervals_in_the_new_videos_own_frame_num
     for whole, k in zip(spotted, kept, strict=True):
         assert (whole.interval.start, whole.apex) == (2 * k.interval.start, 2 * k.apex)
         assert whole.interval.end == min(len(full_rate) - 1, 2 * k.interval.end + 1) and whole.interval.kind == k.interval.kind
+
+
+def test_the_spotting_selections_read_inner_scores_only() -> None:
+    """The global and per-fold selections, given trials whose inner and test scores disagree: the best
+    inner trial is chosen even where another spotted the test subjects better (a search of two trials
+    whose best test trial is also its best inner trial cannot show this)."""
+
+    def trial(number: int, inner: SpotCounts, test: SpotCounts) -> SpotTrial:
+        counts = {kind: asdict(test) for kind in ("micro", "macro", "overall")}
+        folds = [{"subject": s, "thresholds": {}, "inner": {"overall": asdict(inner)}, "test": counts} for s in ("s1", "s2")]
+        return SpotTrial(number, {"spotter": "optical-flow"}, inner.f1, folds)
+
+    good_inner = trial(0, SpotCounts(tp=8, fp=1, fn=1), SpotCounts(tp=1, fp=9, fn=9))
+    good_test = trial(1, SpotCounts(tp=1, fp=9, fn=9), SpotCounts(tp=9, fp=0, fn=0))
+    global_selection, per_fold = spot_estimates([good_inner, good_test])
+    assert global_selection.description.startswith("trial 0 ") and global_selection.pooled("overall") == SpotCounts(tp=2, fp=18, fn=18)
+    assert per_fold_choice([good_inner, good_test]) == {"s1": good_inner, "s2": good_inner}
+    assert per_fold.pooled("overall") == SpotCounts(tp=2, fp=18, fn=18)
