@@ -67,3 +67,28 @@ def test_paired_interval_is_of_the_difference_and_narrower_than_the_separate_one
     separate = subject_bootstrap(y_true, a, subjects, uf1, 3, n_resamples=400)
     assert high - low < (separate[1] - separate[0]) / 2
     assert paired_subject_bootstrap(y_true, a, a, subjects, 3, n_resamples=50) == {"uf1": (0.0, 0.0), "uar": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bootstrap_intervals_equal_scoring_each_draws_rows(seed: int) -> None:
+    """The weighted subject confusion matrices give, draw by draw, what scoring the rows of each draw gives."""
+    rng = np.random.default_rng(seed)
+    subjects = np.array([f"s{s}" for s in rng.integers(0, 9, 70)])
+    y_true, a, b = (rng.integers(0, 3, 70) for _ in range(3))
+    unique = np.unique(subjects)
+    draws = np.random.default_rng(5)  # the generator the intervals use, seeded alike, draw after draw
+    members = [np.flatnonzero(subjects == s) for s in unique]
+    rows = [np.concatenate([members[i] for i in draws.integers(0, len(unique), len(unique))]) for _ in range(300)]
+    for metric in (uf1, uar):
+        expected = np.percentile([metric(y_true[r], a[r], 3) for r in rows], [2.5, 97.5])
+        assert subject_bootstrap(y_true, a, subjects, metric, 3, n_resamples=300, seed=5) == tuple(float(x) for x in expected)
+    differences = np.array([[m(y_true[r], a[r], 3) - m(y_true[r], b[r], 3) for m in (uf1, uar)] for r in rows])
+    low, high = np.percentile(differences, [2.5, 97.5], axis=0)
+    paired = paired_subject_bootstrap(y_true, a, b, subjects, 3, n_resamples=300, seed=5)
+    assert paired == {"uf1": (float(low[0]), float(high[0])), "uar": (float(low[1]), float(high[1]))}
+
+
+def test_bootstrap_refuses_a_metric_it_cannot_resample() -> None:
+    y = np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="uf1 or uar, not 'accuracy_score'"):
+        subject_bootstrap(y, y, np.array(["a", "a", "b", "b"]), accuracy_score, 3)
