@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import _merauto
+from commands import merauto
 
 
 @pytest.mark.slow
 def test_a_search_whose_every_trial_failed_exits_non_zero_and_says_where_the_errors_are(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
     search = ["search", "--synthetic-size", "tiny", "--max-epochs", "2", "--budget", "1", "--seed-presets", "--run-dir", str(run_dir)]
-    failed = _merauto(*search, "--trial-timeout", "0.01", cache=cache_dir, check=False)
+    failed = merauto(*search, "--trial-timeout", "0.01", cache=cache_dir, check=False)
     err = " ".join(failed.stderr.split())
     assert failed.returncode == 2 and "Traceback" not in err, err
     assert "trial 0 failed: TrialTimeout" in err, "the report lists the trial's error"

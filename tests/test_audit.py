@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from test_cli import TINY, _merauto
+from commands import TINY, merauto
 
 from merauto.data.datasets import DatasetRequest
 from merauto.errors import MerautoError
@@ -87,37 +87,37 @@ def test_without_curves_the_epoch_protocols_say_how_to_record_them() -> None:
 def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path) -> None:
     """--audit records curves in the results store only: Optuna holds the same kind of values as without it."""
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    _merauto("search", *TINY, "--budget", "2", "--seed-presets", "--audit", "--run-dir", str(run_dir), cache=cache)
+    merauto("search", *TINY, "--budget", "2", "--seed-presets", "--audit", "--run-dir", str(run_dir), cache=cache)
     assert json.loads((run_dir / "merauto.json").read_text())["audit"] is True
 
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
     for trial in study.trials:  # nothing of the curves reached the sampler's storage
         assert "curve" not in json.dumps(trial.user_attrs) and "curve" not in json.dumps(trial.system_attrs)
 
-    audited = _merauto("audit", str(run_dir), "--resamples", "200", cache=cache).stdout
+    audited = merauto("audit", str(run_dir), "--resamples", "200", cache=cache).stdout
     for protocol in ("nested (per-fold selection)", "last epoch", "best test epoch per subject", "best trial by test score", "both leaks"):
         assert protocol in audited
     assert "preset ststnet" in audited  # the per-candidate table
 
-    _merauto("report", str(run_dir), "--explain", cache=cache)
+    merauto("report", str(run_dir), "--explain", cache=cache)
     html = (run_dir / "report.html").read_text()
     assert "Protocol audit" in html and "inflation of each protocol" in html and "where each class" in html
     assert 'class="headline"' in html and "nested estimate (per-fold selection)" in html and "Selected pipeline (trial" in html
     assert (run_dir / "export").is_dir()  # --explain exported the selected pipeline first
 
-    table = _merauto("report", str(run_dir), "--table", "markdown", "--resamples", "200", cache=cache).stdout.splitlines()
+    table = merauto("report", str(run_dir), "--table", "markdown", "--resamples", "200", cache=cache).stdout.splitlines()
     assert table[0].startswith("| estimate | role | UF1 | UAR |") and table[2].startswith("| per-fold selection | nested estimate |")
     assert any(line.startswith("| preset ststnet | reference") for line in table)
     assert any(line.startswith("| best test epoch per subject | audit") for line in table)  # the audit's rows, recorded with --audit
 
-    refused = _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache, check=False)
+    refused = merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "audit" in refused.stderr  # the audit setting is part of the study's protocol
 
 
 def test_audit_refuses_what_it_cannot_read(tmp_path: Path) -> None:
-    missing = _merauto("audit", str(tmp_path), cache=tmp_path / "cache", check=False)
+    missing = merauto("audit", str(tmp_path), cache=tmp_path / "cache", check=False)
     assert missing.returncode == 2 and "not a merauto run directory" in missing.stderr
-    few = _merauto("audit", str(tmp_path), "--resamples", "10", cache=tmp_path / "cache", check=False)
+    few = merauto("audit", str(tmp_path), "--resamples", "10", cache=tmp_path / "cache", check=False)
     assert few.returncode == 2 and "--resamples 10" in few.stderr and "at least 100" in few.stderr
 
     run = tmp_path / "run"

@@ -1,4 +1,7 @@
-"""The command line, as a user runs it: bad input fails fast; search, resume, report, export, dashboard."""
+"""The command line, as a user runs it: bad input fails fast; search, resume, report, export, dashboard.
+
+Commands run through ``merauto.cli.main`` in this process (``commands.merauto``); a real process where
+only a process shows what is tested: the first search's piped output, Ctrl-C, the dashboard server."""
 
 from __future__ import annotations
 
@@ -7,19 +10,16 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from commands import LIVE, TINY, dashboard, merauto, merauto_process, poll_json
 from sklearn.metrics import f1_score
 
 from merauto.cli import build_parser, main
@@ -28,30 +28,6 @@ from merauto.data.clip_list import NewClip
 from merauto.results.export.pipeline import ExportedPipeline
 from merauto.results.selection import per_fold_selection, selected_trial
 from merauto.results.store import ResultsStore
-
-TINY = ["--synthetic-size", "tiny", "--max-epochs", "3"]  # three epochs keep every sampled trial cheap
-LIVE = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # trials long enough to be running when a test interrupts the search
-
-
-def _merauto(
-    *args: str, cache: Path, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "merauto", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200", **(env or {})},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def start_merauto(*args: str, cache: Path) -> subprocess.Popen:
-    """``merauto ARGS`` in the background, as a second terminal would run it (output captured as text)."""
-    env = {**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "merauto", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _complete(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
@@ -140,7 +116,7 @@ def test_unwritable_run_dir_fails_at_once(tmp_path: Path, capsys: pytest.Capture
 def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *TINY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
-    first = _merauto(*search, cache=cache)
+    first = merauto_process(*search, cache=cache)  # a fresh interpreter writing to a pipe, as a batch job runs it
     # Output to a pipe, as in a batch job's log: one plain line per finished trial, with counts, the best and an ETA.
     line = r"\d\d:\d\d:\d\d trial [01] complete, inner UF1 0\.\d{3} \| 1/2 done, . running; best inner UF1 0\.\d{3}; eta "
     assert re.search(line, first.stderr), first.stderr
@@ -151,7 +127,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert complete and all({"outer_uf1", "outer_uar", "config"} <= set(t.user_attrs) for t in complete)
     assert (run_dir / "report.html").read_text().count("plotly") > 10
 
-    report = _merauto("report", str(run_dir), cache=cache)
+    report = merauto("report", str(run_dir), cache=cache)
     assert "leaderboard" in report.stdout and "per-fold selection" in report.stdout
     assert "cost model: predicted training time" in report.stdout
     labelled = {row.name: row for row in ResultsStore(run_dir).selections("synthetic-tiny")}
@@ -167,19 +143,19 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert "Ensembles of the search's trials" in (run_dir / "report.html").read_text()
     members = labelled["per-fold ensemble"].fold_trials
     assert len(members) == 6 and all(set(m) <= {"0", "1"} for m in members.values())
-    ensemble = _merauto("ensemble", str(run_dir), "--size", "5", "--resamples", "200", cache=cache)
+    ensemble = merauto("ensemble", str(run_dir), "--size", "5", "--resamples", "200", cache=cache)
     assert "per-fold ensemble" in ensemble.stdout and "Δ UF1" in ensemble.stdout
 
     # Same command again: the budget is reached, nothing runs, nothing is duplicated.
-    again = _merauto(*search, cache=cache)
+    again = merauto(*search, cache=cache)
     assert "nothing to run" in again.stderr
     # A larger budget resumes the same study.
-    _merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+    merauto("search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     numbers = [t.number for t in ResultsStore(run_dir).trials("synthetic-tiny")]
     assert numbers == [0, 1, 2]
     # A new search learns from this one's trials: recorded on its study, not counted as its trials.
     warm_dir = tmp_path / "warm"
-    warm = _merauto(
+    warm = merauto(
         "search", *TINY, "--budget", "1", "--seed", "1", "--warm-start", str(run_dir), "--run-dir", str(warm_dir), "--confirm", "1",
         "--confirm-seeds", "1", cache=cache,
     )  # fmt: skip
@@ -193,42 +169,42 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     (confirmed,) = ResultsStore(warm_dir).trials("synthetic-tiny")
     assert confirmed.confirmed and len(confirmed.repeat_inner) == 1
 
-    repeated = _merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
+    repeated = merauto("repeat", str(run_dir), "--seeds", "2", cache=cache)
     assert "outer_uf1:" in repeated.stdout and "over 2 seeds" in repeated.stdout
     # confirm: the best trial (already repeated over those seeds) and the presets over 2 new seeds each
     selected_before = selected_trial(ResultsStore(run_dir).trials("synthetic-tiny")).number
-    confirmed = _merauto("confirm", str(run_dir), "--top", "1", "--seeds", "2", cache=cache)
+    confirmed = merauto("confirm", str(run_dir), "--top", "1", "--seeds", "2", cache=cache)
     assert re.search(r"selected trial \d .*mean inner UF1 0\.\d{3} over 3 seeds", confirmed.stdout), confirmed.stdout
     assert "confirming 3 trials" in confirmed.stderr and "4 nested evaluations run for 3 trials" in confirmed.stdout
     trials = ResultsStore(run_dir).trials("synthetic-tiny")
     assert all(t.confirmed and len(t.repeat_inner) == 2 for t in trials) and selected_before in {t.number for t in trials}
-    after = _merauto("report", str(run_dir), cache=cache).stdout
+    after = merauto("report", str(run_dir), cache=cache).stdout
     assert "trials rerun over new seeds" in after and "confirmed per-fold selection" in after
     assert "Trials rerun over new seeds" in (run_dir / "report.html").read_text()
 
-    _merauto("export", str(run_dir), cache=cache)
+    merauto("export", str(run_dir), cache=cache)
     (export_dir,) = (run_dir / "export").iterdir()
     pipeline = ExportedPipeline.load(export_dir)
     provenance = json.loads((export_dir / "pipeline.json").read_text())["provenance"]
     assert "merauto confirm" in provenance["selection"] and provenance["repeated"]["seeds"] == 2
     manifest = next((cache / "synthetic").glob("tiny-*/manifest.csv"))
     clips = [manifest.parent / line.split(",")[3] for line in manifest.read_text().splitlines()[1:3]]
-    predicted = _merauto("predict", str(export_dir), *map(str, clips), cache=cache)
+    predicted = merauto("predict", str(export_dir), *map(str, clips), cache=cache)
     rows = predicted.stdout.strip().splitlines()
     assert rows[0].startswith("clip,label") and len(rows) == 3
     assert all(row.split(",")[1] in pipeline.classes for row in rows[1:])
     assert sorted(p.name for p in export_dir.iterdir()) == ["model.onnx", "model.safetensors", "pipeline.json", "preprocessing.json"]
     check = pipeline.metadata["onnx"]["verification"]
     assert check["clips"] == pipeline.metadata["trained_on"]["clips"] and check["max_abs_difference"] <= check["atol"]
-    by_onnx = _merauto("predict", str(export_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
+    by_onnx = merauto("predict", str(export_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
     assert [r.split(",")[1] for r in by_onnx.stdout.strip().splitlines()] == [r.split(",")[1] for r in rows]
 
     # The global ensemble: each member refit and exported whole, predictions averaged with the members' weights.
-    _merauto("export", str(run_dir), "--ensemble", "--size", "5", cache=cache)
+    merauto("export", str(run_dir), "--ensemble", "--size", "5", cache=cache)
     ensemble_dir = run_dir / "export" / "ensemble"
     members = json.loads((ensemble_dir / "ensemble.json").read_text())["members"]
     assert members and all((ensemble_dir / m["folder"] / "model.onnx").is_file() for m in members)
-    by_ensemble = _merauto("predict", str(ensemble_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
+    by_ensemble = merauto("predict", str(ensemble_dir), *map(str, clips), "--runtime", "onnx", cache=cache)
     averaged = np.array([[float(x) for x in row.split(",")[2:]] for row in by_ensemble.stdout.strip().splitlines()[1:]])
     new_clips, features = [NewClip(c) for c in clips], FeatureCache(cache)
     each = [ExportedPipeline.load(ensemble_dir / m["folder"]).predict_clips(new_clips, features) for m in members]
@@ -237,7 +213,7 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
     assert np.abs(averaged - expected).max() < 1e-3
 
     with dashboard(run_dir) as url:
-        studies = _poll_json(f"{url}/api/studies")
+        studies = poll_json(f"{url}/api/studies")
         assert [s["study_name"] for s in studies["study_summaries"]] == ["synthetic-tiny"]
 
 
@@ -261,7 +237,7 @@ def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: P
     interrupted = _count_complete(run_dir / "study.db")
     assert 1 <= interrupted < 4
 
-    resumed = _merauto(*search, cache=cache)
+    resumed = merauto(*search, cache=cache)
     assert "4/4 trials finished" in resumed.stderr
     complete = _complete(run_dir)
     assert len(complete) == 4 and len({t.number for t in complete}) == 4
@@ -278,56 +254,22 @@ def _count_complete(db: Path) -> int:
         return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def dashboard(run_dir: Path) -> Iterator[str]:
-    """``merauto dashboard RUN_DIR`` serving on a free port of 127.0.0.1 until the block ends; yields its URL."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "merauto", "dashboard", str(run_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
-def _poll_json(url: str, timeout: float = 60) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.loads(response.read())
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.mark.slow
 def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    _merauto("search", *TINY, "--budget", "1", "--strict", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+    merauto("search", *TINY, "--budget", "1", "--strict", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     names = optuna.get_all_study_names(f"sqlite:///{run_dir}/study.db")
     assert sorted(names) == [f"synthetic-tiny.fold{k:03d}" for k in range(6)]
     for name in names:
         (trial,) = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db").trials
         assert trial.user_attrs["folds_done"] == 1, "a fold's study only ever scores its own fold"
-    report = _merauto("report", str(run_dir), cache=cache)
+    report = merauto("report", str(run_dir), cache=cache)
     assert "strict selection" in report.stdout and "best trial of each fold" in report.stdout
     strict_report = (run_dir / "report.html").read_text()
     assert "not available for strict runs" in strict_report and "No explanation maps: strict runs" in strict_report
-    audit = _merauto("audit", str(run_dir), cache=cache, check=False)
+    audit = merauto("audit", str(run_dir), cache=cache, check=False)
     assert audit.returncode == 2 and "strict run" in audit.stderr
-    refused = _merauto("export", str(run_dir), cache=cache, check=False)
+    refused = merauto("export", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "--fold" in refused.stderr
-    _merauto("export", str(run_dir), "--fold", "2", cache=cache)
+    merauto("export", str(run_dir), "--fold", "2", cache=cache)
     assert (run_dir / "export" / "fold002-trial-0" / "model.safetensors").is_file()

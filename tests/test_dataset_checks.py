@@ -9,9 +9,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+from commands import merauto
 from native_layouts import CASME2_SHEET, SAMM_SHEET, Clip, composite_clips, write_casme2, write_samm, write_smic
 from openpyxl import load_workbook
-from test_cli import _merauto
 
 from merauto.cli import main
 from merauto.data.checks import findings as kinds
@@ -166,7 +166,7 @@ def test_search_runs_on_a_native_layout(tmp_path: Path) -> None:
     clips = [c for c in composite_clips() if c.dataset == "smic" and c.subject in {"s1", "s2", "s3", "s4"}]
     write_smic(tmp_path / "data", clips)
     run_dir = tmp_path / "run"
-    result = _merauto("search", "--dataset", "smic", "--budget", "1", "--run-dir", str(run_dir), cache=tmp_path / "cache",
+    result = merauto("search", "--dataset", "smic", "--budget", "1", "--run-dir", str(run_dir), cache=tmp_path / "cache",
                       env={DATA_ROOT_ENV: str(tmp_path / "data")})  # fmt: skip
     assert "estimated apex" in result.stderr and "1/1 trials finished" in result.stderr
     study = optuna.load_study(study_name="smic", storage=f"sqlite:///{run_dir}/study.db")

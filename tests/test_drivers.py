@@ -12,9 +12,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+from commands import LIVE, TINY, merauto, start_merauto
 from filelock import FileLock
 from optuna.trial import TrialState
-from test_cli import LIVE, TINY, _merauto, start_merauto
 
 import merauto.orchestrator.driver as driver_module
 import merauto.results.storage as storage_module
@@ -118,7 +118,7 @@ def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_p
             if study is not None and study.get_trials(states=(TrialState.RUNNING,)):
                 break
             time.sleep(0.5)
-        second = _merauto(*common, "--run-dir", str(tmp_path / "b"), cache=cache, check=False)
+        second = merauto(*common, "--run-dir", str(tmp_path / "b"), cache=cache, check=False)
         assert first.poll() is None, "the first search was still running when the second was refused"
         assert second.returncode == 2, second.stderr
         err = " ".join(second.stderr.split())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_cli import _merauto
+from commands import merauto
 from torch import Tensor, nn
 
 from merauto.data.datasets import DatasetRequest
@@ -146,8 +146,8 @@ def test_without_captum_the_error_names_the_extra(
 def test_an_export_is_explained_on_its_training_clips_and_another_dataset_is_refused(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
     search = ["search", "--synthetic-size", "tiny", "--max-epochs", "3", "--budget", "1", "--seed-presets", "--max-concurrent", "1"]
-    _merauto(*search, "--run-dir", str(run_dir), cache=cache_dir)
-    _merauto("export", str(run_dir), cache=cache_dir)
+    merauto(*search, "--run-dir", str(run_dir), cache=cache_dir)
+    merauto("export", str(run_dir), cache=cache_dir)
     (export_dir,) = (run_dir / "export").iterdir()
 
     maps = explain_export(export_dir, cache_dir, load_run(run_dir).dataset, n_steps=4, max_per_class=3)

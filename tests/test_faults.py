@@ -17,8 +17,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+from commands import merauto, merauto_process
 from optuna.trial import TrialState
-from test_cli import _merauto
 
 from merauto.faults import FAULT_ENV
 from merauto.results.integrity import Integrity, check_integrity
@@ -79,27 +79,27 @@ def test_kill_9_during_a_trial_and_at_every_crash_point_then_the_same_command_re
 
     # While sampling, while the results store writes, between storing and telling Optuna.
     for point in ("sampled", "store-write", "stored"):
-        killed = _merauto(*search, cache=cache, check=False, env={FAULT_ENV: point})
+        killed = merauto_process(*search, cache=cache, check=False, env={FAULT_ENV: point})
         assert killed.returncode == -signal.SIGKILL, f"{point}: {killed.stderr}"
 
-    resumed = _merauto(*search, cache=cache)
+    resumed = merauto(*search, cache=cache)
     assert "were interrupted; recorded as failed and queued to run again" in resumed.stderr
     integrity = _integrity(run_dir)
     assert integrity.ok and integrity.counted == 3 and not integrity.running, integrity.describe()
-    assert "disagree" not in _merauto("report", str(run_dir), cache=cache).stdout
+    assert "disagree" not in merauto("report", str(run_dir), cache=cache).stdout
 
 
 @pytest.mark.slow
 def test_an_unwritable_results_store_stops_the_search_with_its_name_and_the_next_run_resumes(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *FAST, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
-    _merauto(*[a if a != "2" else "1" for a in search], cache=cache)  # one trial first: the run exists, results.db too
+    merauto(*[a if a != "2" else "1" for a in search], cache=cache)  # one trial first: the run exists, results.db too
     store, study = run_dir / "results.db", run_dir / "study.db"
 
     for victim in (store, study):  # an existing run whose files cannot be written is refused before any work
         with unwritable(victim):
             started = time.perf_counter()
-            refused = _merauto(*search, cache=cache, check=False)
+            refused = merauto(*search, cache=cache, check=False)
         assert refused.returncode == 2 and str(victim) in " ".join(refused.stderr.split()) and "fix:" in refused.stderr
         assert time.perf_counter() - started < 20
 
@@ -117,7 +117,7 @@ def test_an_unwritable_results_store_stops_the_search_with_its_name_and_the_next
     assert driver.returncode == 2 and f"cannot write the results store {store}" in err and "run the same command again" in err, err
     assert "Traceback" not in err, err
 
-    _merauto(*search, cache=cache)
+    merauto(*search, cache=cache)
     integrity = _integrity(run_dir)
     assert integrity.ok and integrity.counted == 2 and not integrity.running, integrity.describe()
 
@@ -131,7 +131,7 @@ def _file_size_limit(limit: int) -> None:
 @pytest.mark.slow
 def test_a_report_that_cannot_be_written_whole_leaves_nothing_behind(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    _merauto("search", *FAST, "--budget", "1", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+    merauto("search", *FAST, "--budget", "1", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix == ".html"}
     result = subprocess.run(
         [sys.executable, "-m", "merauto", "report", str(run_dir)],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from test_cli import TINY, _merauto
+from commands import TINY, merauto
 
 from merauto.errors import MerautoError
 from merauto.orchestrator.study import set_constraints
@@ -58,8 +58,8 @@ def test_the_front_and_the_default_export_hold_feasible_trials_only(monkeypatch:
 def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     search = ["search", *TINY, "--seed-presets", "--objectives", "uf1,params", "--max-params", "4000", "--run-dir", str(run_dir)]
-    _merauto(*search, "--budget", "2", cache=cache)
-    _merauto(*search, "--budget", "3", cache=cache)  # resumed: one more trial, none lost or counted twice
+    merauto(*search, "--budget", "2", cache=cache)
+    merauto(*search, "--budget", "3", cache=cache)  # resumed: one more trial, none lost or counted twice
 
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"] and study.metric_names == ["inner_uf1", "n_params"]
@@ -75,7 +75,7 @@ def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_pa
     html = (run_dir / "report.html").read_text()
     assert "Accuracy against cost" in html and "export default" in html
 
-    refused = _merauto("search", *TINY, "--seed-presets", "--budget", "4", "--run-dir", str(run_dir), cache=cache, check=False)
+    refused = merauto("search", *TINY, "--seed-presets", "--budget", "4", "--run-dir", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "objectives" in refused.stderr  # objectives and limits are part of the protocol
 
 
@@ -83,13 +83,13 @@ def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_pa
 def test_three_objectives_measure_latency_in_the_trial_and_the_best_pipeline_exports(tmp_path: Path) -> None:
     """The issue's end-to-end case at tiny size: UF1, parameters and latency, then the default export (verified by onnxruntime)."""
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    _merauto("search", *TINY, "--budget", "2", "--objectives", "uf1,params,latency", "--run-dir", str(run_dir), cache=cache)
+    merauto("search", *TINY, "--budget", "2", "--objectives", "uf1,params,latency", "--run-dir", str(run_dir), cache=cache)
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert complete and all(len(t.values) == 3 and t.values[2] > 0 for t in complete)
     stored = {t.number: t for t in ResultsStore(run_dir).trials("synthetic-tiny")}
     assert all(stored[t.number].latency_ms == pytest.approx(t.values[2]) for t in complete)
     assert "Accuracy against cost" in (run_dir / "report.html").read_text()
-    _merauto("export", str(run_dir), cache=cache)
+    merauto("export", str(run_dir), cache=cache)
     (export_dir,) = (run_dir / "export").iterdir()
     assert (export_dir / "model.onnx").is_file()

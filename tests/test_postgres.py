@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 import psycopg
 import pytest
+from commands import LIVE, dashboard, merauto, poll_json, start_merauto
 from postgres_server import PostgresServer
-from test_cli import LIVE, _merauto, _poll_json, dashboard, start_merauto
 
 from merauto.errors import MerautoError
 from merauto.results.storage import INTERRUPTED_ATTR, open_storage
@@ -77,7 +77,7 @@ def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_pat
     assert process.returncode == 130, err
     assert 1 <= _count_complete(postgres_url) < 3
 
-    resumed = _merauto(*search, cache=cache)
+    resumed = merauto(*search, cache=cache)
     assert "3/3 trials finished" in resumed.stderr
     trials = _trials(postgres_url)
     complete = _complete(trials)
@@ -87,13 +87,13 @@ def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_pat
     assert [t.number for t in ResultsStore(run_dir).trials(STUDY)] == [t.number for t in complete]
     assert not (run_dir / "study.db").exists(), "the study lives on the server, not in the run dir"
 
-    report = _merauto("report", str(run_dir), cache=cache)
+    report = merauto("report", str(run_dir), cache=cache)
     assert "leaderboard" in report.stdout and "preset ststnet" in report.stdout
 
     with dashboard(run_dir) as url:
-        (summary,) = _poll_json(f"{url}/api/studies")["study_summaries"]
+        (summary,) = poll_json(f"{url}/api/studies")["study_summaries"]
         assert summary["study_name"] == STUDY
-        study = _poll_json(f"{url}/api/studies/{summary['study_id']}")
+        study = poll_json(f"{url}/api/studies/{summary['study_id']}")
         assert sum(t["state"] == "Complete" for t in study["trials"]) == 3
 
 

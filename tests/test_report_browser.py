@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.offline
 import pytest
 from browser import check_plotly_page, find_chromium, headless_chromium
+from commands import merauto
 
 ARTEFACTS = Path(os.environ.get("MERAUTO_TEST_ARTEFACTS") or Path(__file__).resolve().parents[1] / "test-artefacts")
 
@@ -23,18 +22,6 @@ def chromium() -> str:
     return executable
 
 
-def _merauto(*args: str, cache: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "merauto", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "MERAUTO_CACHE": str(cache), "COLUMNS": "200"},
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"merauto {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-
-
 @pytest.fixture(scope="module")
 def report_html(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """report.html of an audited 2-trial search (a preset first) on the tiny synthetic dataset, written by
@@ -42,9 +29,9 @@ def report_html(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Path
     root = tmp_path_factory.mktemp("report-browser")
     run_dir, cache = root / "run", root / "cache"
     search = ["--synthetic-size", "tiny", "--max-epochs", "5", "--budget", "2", "--seed-presets", "--audit", "--run-dir", str(run_dir)]
-    _merauto("search", *search, cache=cache)
+    merauto("search", *search, cache=cache)
     (run_dir / "report.html").unlink(missing_ok=True)  # the page under test is the one `merauto report` writes
-    _merauto("report", str(run_dir), "--explain", cache=cache)
+    merauto("report", str(run_dir), "--explain", cache=cache)
     return run_dir / "report.html"
 
 

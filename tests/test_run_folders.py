@@ -18,7 +18,7 @@ import cv2
 import optuna
 import pytest
 import torch
-from test_cli import _free_port, _merauto
+from commands import free_port, merauto
 
 from merauto.data.frames import ordered_frames
 from merauto.errors import MerautoError
@@ -34,8 +34,8 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     """A one-trial search (run with --max-concurrent 1) and its export: (run dir, cache, the search's console output)."""
     root = tmp_path_factory.mktemp("finished")
     run_dir, cache = root / "run", root / "cache"
-    search = _merauto("search", *FAST, "--budget", "1", "--seed-presets", "--max-concurrent", "1", "--run-dir", str(run_dir), cache=cache)
-    _merauto("export", str(run_dir), cache=cache)
+    search = merauto("search", *FAST, "--budget", "1", "--seed-presets", "--max-concurrent", "1", "--run-dir", str(run_dir), cache=cache)
+    merauto("export", str(run_dir), cache=cache)
     return run_dir, cache, search.stderr
 
 
@@ -58,8 +58,8 @@ def test_a_moved_run_folder_reports_and_resumes(finished: tuple[Path, Path, str]
     recorded = json.loads((moved / RUN_INFO).read_text())["storage_url"]
     assert recorded == "sqlite:///study.db", "the study is recorded relative to the run folder"
 
-    assert "leaderboard" in _merauto("report", str(moved), cache=cache).stdout
-    _merauto("search", *FAST, "--budget", "2", "--seed-presets", "--run-dir", str(moved), cache=cache)
+    assert "leaderboard" in merauto("report", str(moved), cache=cache).stdout
+    merauto("search", *FAST, "--budget", "2", "--seed-presets", "--run-dir", str(moved), cache=cache)
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{moved}/study.db")
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
     assert len(optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db").trials) == 1, (
@@ -110,12 +110,12 @@ def test_predict_warns_on_frames_unlike_trainings_and_refuses_mixed_sizes(finish
             folder.mkdir(exist_ok=True)
             cv2.imwrite(str(folder / frame.name), cv2.resize(image, None, fx=scale, fy=scale))
 
-    warned = _merauto("predict", str(export_dir), str(larger), cache=cache)
+    warned = merauto("predict", str(export_dir), str(larger), cache=cache)
     err = " ".join(warned.stderr.split())
     assert "warning:" in err and str(larger) in err and "the pipeline was trained on clips of" in err
     assert warned.stdout.strip().splitlines()[1].startswith(str(larger))
 
-    refused = _merauto("predict", str(export_dir), str(mixed), cache=cache, check=False)
+    refused = merauto("predict", str(export_dir), str(mixed), cache=cache, check=False)
     assert refused.returncode == 2 and "differ in size" in " ".join(refused.stderr.split())
 
 
@@ -129,7 +129,7 @@ def test_the_report_embeds_no_frame(finished: tuple[Path, Path, str]) -> None:
 
 @pytest.mark.slow
 def test_the_dashboard_warns_before_it_listens_beyond_this_machine(finished: tuple[Path, Path, str]) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "merauto", "dashboard", str(finished[0]), "--host", "0.0.0.0", "--port", str(port)],
         stdout=subprocess.DEVNULL,
