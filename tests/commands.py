@@ -26,8 +26,10 @@ from pathlib import Path
 
 from merauto.cli import main
 
-TINY = ["--synthetic-size", "tiny", "--max-epochs", "3"]  # three epochs keep every sampled trial cheap
-LIVE = ["--synthetic-size", "tiny", "--max-epochs", "20"]  # trials long enough to be running when a test interrupts the search
+TINY_ANY_CONCURRENCY = ["--synthetic-size", "tiny", "--max-epochs", "3"]  # three epochs keep every sampled trial cheap
+# One trial at a time: on the suite's two busy cores a second trial actor runs no sooner and costs its imports (~4 s).
+TINY = [*TINY_ANY_CONCURRENCY, "--max-concurrent", "1"]
+LIVE = ["--synthetic-size", "tiny", "--max-epochs", "20", "--max-concurrent", "1"]  # trials still running when a test interrupts
 COLUMNS = "200"  # a wide terminal's width: tables print whole
 
 

@@ -84,9 +84,9 @@ def test_without_curves_the_epoch_protocols_say_how_to_record_them() -> None:
 
 
 @pytest.mark.slow
-def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path) -> None:
+def test_search_with_audit_then_merauto_audit_and_the_report(tmp_path: Path, cache_dir: Path) -> None:
     """--audit records curves in the results store only: Optuna holds the same kind of values as without it."""
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    run_dir, cache = tmp_path / "run", cache_dir
     merauto("search", *TINY, "--budget", "2", "--seed-presets", "--audit", "--run-dir", str(run_dir), cache=cache)
     assert json.loads((run_dir / "merauto.json").read_text())["audit"] is True
 

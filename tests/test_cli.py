@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from commands import LIVE, TINY, dashboard, merauto, merauto_process, poll_json
+from commands import LIVE, TINY, TINY_ANY_CONCURRENCY, dashboard, merauto, merauto_process, poll_json
 from sklearn.metrics import f1_score
 
 from merauto.cli import build_parser, main
@@ -113,10 +113,11 @@ def test_unwritable_run_dir_fails_at_once(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.slow
-def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+def test_search_report_export_predict_dashboard(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
     search = ["search", *TINY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
-    first = merauto_process(*search, cache=cache)  # a fresh interpreter writing to a pipe, as a batch job runs it
+    # a fresh interpreter writing to a pipe, as a batch job runs it, with as many trials at a time as cores
+    first = merauto_process("search", *TINY_ANY_CONCURRENCY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     # Output to a pipe, as in a batch job's log: one plain line per finished trial, with counts, the best and an ETA.
     line = r"\d\d:\d\d:\d\d trial [01] complete, inner UF1 0\.\d{3} \| 1/2 done, . running; best inner UF1 0\.\d{3}; eta "
     assert re.search(line, first.stderr), first.stderr
@@ -218,8 +219,8 @@ def test_search_report_export_predict_dashboard(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+def test_interrupted_search_resumes_to_the_budget_without_duplicates(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
     search = ["search", *LIVE, "--budget", "4", "--run-dir", str(run_dir)]
     process = subprocess.Popen(
         [sys.executable, "-m", "merauto", *search],
@@ -255,11 +256,12 @@ def _count_complete(db: Path) -> int:
 
 
 @pytest.mark.slow
-def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    merauto("search", *TINY, "--budget", "1", "--strict", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
+    strict = ["search", *TINY, "--budget", "1", "--strict", "--outer", "kfold:2", "--seed-presets", "--run-dir", str(run_dir)]
+    merauto(*strict, cache=cache)  # two outer folds (subject-grouped): two fold studies
     names = optuna.get_all_study_names(f"sqlite:///{run_dir}/study.db")
-    assert sorted(names) == [f"synthetic-tiny.fold{k:03d}" for k in range(6)]
+    assert sorted(names) == [f"synthetic-tiny.fold{k:03d}" for k in range(2)]
     for name in names:
         (trial,) = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db").trials
         assert trial.user_attrs["folds_done"] == 1, "a fold's study only ever scores its own fold"
@@ -271,5 +273,5 @@ def test_strict_mode_runs_an_independent_study_per_fold(tmp_path: Path) -> None:
     assert audit.returncode == 2 and "strict run" in audit.stderr
     refused = merauto("export", str(run_dir), cache=cache, check=False)
     assert refused.returncode == 2 and "--fold" in refused.stderr
-    merauto("export", str(run_dir), "--fold", "2", cache=cache)
-    assert (run_dir / "export" / "fold002-trial-0" / "model.safetensors").is_file()
+    merauto("export", str(run_dir), "--fold", "1", cache=cache)
+    assert (run_dir / "export" / "fold001-trial-0" / "model.safetensors").is_file()

@@ -102,11 +102,11 @@ def test_the_same_run_directory_takes_over_its_dead_drivers_trials_at_once(tmp_p
 
 
 @pytest.mark.slow
-def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_path: Path) -> None:
+def test_a_second_search_on_a_live_study_is_refused_and_the_first_finishes(tmp_path: Path, cache_dir: Path) -> None:
     """The defect of issue 14: the second search used to fail the first one's live trial, and the
     first then crashed with UpdateFinishedTrialError when that trial finished."""
-    cache, url = tmp_path / "cache", f"sqlite:///{tmp_path}/shared.db"
-    common = ["search", *LIVE, "--budget", "3", "--max-concurrent", "1", "--storage", url, "--study", "shared", "--seed-presets"]
+    cache, url = cache_dir, f"sqlite:///{tmp_path}/shared.db"
+    common = ["search", *LIVE, "--budget", "3", "--storage", url, "--study", "shared", "--seed-presets"]
     first = start_merauto(*common, "--run-dir", str(tmp_path / "a"), cache=cache)
     try:
         deadline = time.monotonic() + 300

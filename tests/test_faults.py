@@ -17,15 +17,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-from commands import merauto, merauto_process
+from commands import TINY, merauto, merauto_process
 from optuna.trial import TrialState
 
 from merauto.faults import FAULT_ENV
 from merauto.results.integrity import Integrity, check_integrity
 from merauto.results.run_dir import load_run
 from merauto.results.store import ResultsStore
-
-FAST = ["--synthetic-size", "tiny", "--max-epochs", "3"]
 
 
 def _integrity(run_dir: Path) -> Integrity:
@@ -62,9 +60,9 @@ def unwritable(path: Path) -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_kill_9_during_a_trial_and_at_every_crash_point_then_the_same_command_reaches_the_budget(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    search = ["search", *FAST, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir)]
+def test_kill_9_during_a_trial_and_at_every_crash_point_then_the_same_command_reaches_the_budget(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
+    search = ["search", *TINY, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir)]
 
     # During a trial: kill -9 the driver a second after a trial starts.
     env = {**os.environ, "MERAUTO_CACHE": str(cache)}
@@ -90,9 +88,9 @@ def test_kill_9_during_a_trial_and_at_every_crash_point_then_the_same_command_re
 
 
 @pytest.mark.slow
-def test_an_unwritable_results_store_stops_the_search_with_its_name_and_the_next_run_resumes(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    search = ["search", *FAST, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
+def test_an_unwritable_results_store_stops_the_search_with_its_name_and_the_next_run_resumes(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
+    search = ["search", *TINY, "--budget", "2", "--seed-presets", "--run-dir", str(run_dir)]
     merauto(*[a if a != "2" else "1" for a in search], cache=cache)  # one trial first: the run exists, results.db too
     store, study = run_dir / "results.db", run_dir / "study.db"
 
@@ -129,9 +127,9 @@ def _file_size_limit(limit: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_report_that_cannot_be_written_whole_leaves_nothing_behind(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    merauto("search", *FAST, "--budget", "1", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
+def test_a_report_that_cannot_be_written_whole_leaves_nothing_behind(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
+    merauto("search", *TINY, "--budget", "1", "--seed-presets", "--run-dir", str(run_dir), cache=cache)
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix == ".html"}
     result = subprocess.run(
         [sys.executable, "-m", "merauto", "report", str(run_dir)],

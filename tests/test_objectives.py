@@ -55,8 +55,8 @@ def test_the_front_and_the_default_export_hold_feasible_trials_only(monkeypatch:
 
 
 @pytest.mark.slow
-def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
     search = ["search", *TINY, "--seed-presets", "--objectives", "uf1,params", "--max-params", "4000", "--run-dir", str(run_dir)]
     merauto(*search, "--budget", "2", cache=cache)
     merauto(*search, "--budget", "3", cache=cache)  # resumed: one more trial, none lost or counted twice
@@ -80,9 +80,9 @@ def test_a_constrained_two_objective_search_resumes_and_reports_its_front(tmp_pa
 
 
 @pytest.mark.slow
-def test_three_objectives_measure_latency_in_the_trial_and_the_best_pipeline_exports(tmp_path: Path) -> None:
+def test_three_objectives_measure_latency_in_the_trial_and_the_best_pipeline_exports(tmp_path: Path, cache_dir: Path) -> None:
     """The issue's end-to-end case at tiny size: UF1, parameters and latency, then the default export (verified by onnxruntime)."""
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    run_dir, cache = tmp_path / "run", cache_dir
     merauto("search", *TINY, "--budget", "2", "--objectives", "uf1,params,latency", "--run-dir", str(run_dir), cache=cache)
     study = optuna.load_study(study_name="synthetic-tiny", storage=f"sqlite:///{run_dir}/study.db")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]

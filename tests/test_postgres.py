@@ -65,8 +65,8 @@ def _open_at_once(url: str, drivers: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_path: Path, cache_dir: Path) -> None:
+    run_dir, cache = tmp_path / "run", cache_dir
     search = ["search", *LIVE, "--budget", "3", "--seed-presets", "--run-dir", str(run_dir), "--storage", postgres_url]
     process = start_merauto(*search, cache=cache)
     deadline = time.time() + 240
@@ -98,8 +98,8 @@ def test_search_resume_report_dashboard_on_postgresql(postgres_url: str, tmp_pat
 
 
 @pytest.mark.slow
-def test_two_searches_writing_to_one_database_at_once_lose_no_trial(postgres_url: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
+def test_two_searches_writing_to_one_database_at_once_lose_no_trial(postgres_url: str, tmp_path: Path, cache_dir: Path) -> None:
+    cache = cache_dir
     studies = ("driver-a", "driver-b")
     processes = [
         start_merauto(

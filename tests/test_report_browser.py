@@ -23,12 +23,13 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def report_html(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_html(chromium: str, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     """report.html of an audited 2-trial search (a preset first) on the tiny synthetic dataset, written by
     `merauto report --explain`, so every section draws: the audit, the paired preset comparison, explanation maps."""
     root = tmp_path_factory.mktemp("report-browser")
-    run_dir, cache = root / "run", root / "cache"
-    search = ["--synthetic-size", "tiny", "--max-epochs", "5", "--budget", "2", "--seed-presets", "--audit", "--run-dir", str(run_dir)]
+    run_dir, cache = root / "run", cache_dir
+    search = ["--synthetic-size", "tiny", "--max-epochs", "5", "--budget", "2", "--max-concurrent", "1", "--seed-presets", "--audit"]
+    search += ["--run-dir", str(run_dir)]
     merauto("search", *search, cache=cache)
     (run_dir / "report.html").unlink(missing_ok=True)  # the page under test is the one `merauto report` writes
     merauto("report", str(run_dir), "--explain", cache=cache)

@@ -30,10 +30,10 @@ FAST = ["--synthetic-size", "tiny", "--max-epochs", "3"]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+def finished(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, Path, str]:
     """A one-trial search (run with --max-concurrent 1) and its export: (run dir, cache, the search's console output)."""
     root = tmp_path_factory.mktemp("finished")
-    run_dir, cache = root / "run", root / "cache"
+    run_dir, cache = root / "run", cache_dir
     search = merauto("search", *FAST, "--budget", "1", "--seed-presets", "--max-concurrent", "1", "--run-dir", str(run_dir), cache=cache)
     merauto("export", str(run_dir), cache=cache)
     return run_dir, cache, search.stderr
