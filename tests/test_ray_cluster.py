@@ -70,7 +70,8 @@ def test_a_worker_node_killed_mid_trial_fails_that_trial_and_the_search_reaches_
     run_dir = tmp_path / "run"
     with RayCluster(workers=1) as cluster:
         head, worker = cluster.nodes
-        search = _search(run_dir, cache_dir, cluster.env, "--budget", "3", "--ray-address", cluster.address)
+        # 20 epochs: each trial trains long enough to be seen running on the worker node, on a loaded machine too
+        search = _search(run_dir, cache_dir, cluster.env, "--budget", "3", "--max-epochs", "20", "--ray-address", cluster.address)
         deadline = time.monotonic() + 180
         while not worker.running_trial():
             if search.poll() is not None or time.monotonic() > deadline:
